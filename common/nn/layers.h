@@ -1,0 +1,141 @@
+/* layers.h - the layer kernels of Saturn's engine, as forward/backward twins.
+ *
+ * Layout. Activations are stored channel-major, CNHW: element (c, n, h, w)
+ * of a (C, N, H, W) tensor is at ((c*N + n)*H + h)*W + w. A channel is then
+ * one contiguous slab of N*H*W values, which makes a convolution one GEMM
+ * over the whole batch (its output lands directly in CNHW), BatchNorm a
+ * per-slab reduction, and every element-wise op a flat loop. Feature
+ * vectors (FC inputs and outputs, logits) are feature-major, (F, N):
+ * element (f, n) at f*N + n, which is the same thing with H = W = 1.
+ * Weights keep PyTorch's layouts: conv (OC, IC/groups, KH, KW), FC (OUT, IN).
+ *
+ * Conventions (docs/style.md):
+ *  - `<op>_forward(out, [saved...], inp, weights..., dims...)` and
+ *    `<op>_backward(dinp, dweights..., dout, inp, weights..., dims...)`;
+ *  - parameter gradients ACCUMULATE (+=): the caller zeroes them first;
+ *  - input gradients are written (=) when `accum` is 0 and added when it is
+ *    1, so that a tensor read by two layers needs no extra zeroing pass;
+ *    a NULL dinp means "no input gradient wanted" (the first layer);
+ *  - no kernel allocates: scratch buffers are passed in, sized by the
+ *    matching *_scratch_floats function;
+ *  - each OpenBLAS-backed kernel has a plain-loop *_naive twin that the tests
+ *    use as the oracle.
+ */
+#ifndef SATURN_LAYERS_H
+#define SATURN_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------
+ * Convolution (dense, groups == 1) and depthwise convolution (groups == C).
+ */
+struct conv_shape {
+    int n;          /* batch */
+    int ic, ih, iw; /* input channels and spatial size */
+    int oc, oh, ow; /* output channels and spatial size */
+    int kh, kw;     /* kernel */
+    int stride, pad;
+    int groups; /* 1 (dense) or ic == oc (depthwise) */
+};
+
+/* Fills s; oh/ow from the usual formula (ih + 2*pad - kh) / stride + 1.
+ * groups is 1 or ic (then oc must equal ic). Returns 0 or SAT_EINVAL. */
+int conv_shape_init(struct conv_shape *s, int n, int ic, int ih, int iw, int oc, int kh, int kw,
+                    int stride, int pad, int groups);
+
+/* Floats of im2col scratch that conv_forward/conv_backward need:
+ * (IC*KH*KW) x (N*OH*OW), or 0 for a 1x1, stride-1, pad-0 dense conv, which
+ * reads its input directly. Depthwise convs need none. */
+size_t conv_scratch_floats(const struct conv_shape *s);
+
+/* out (OC, N, OH, OW) = conv(inp (IC, N, IH, IW), w (OC, IC, KH, KW)); no bias.
+ * Dense only; im2col into `cols` then one cblas_sgemm. */
+void conv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s,
+                  float *cols);
+/* dw (OC, IC, KH, KW) += dout (x) inp; dinp (IC, N, IH, IW) = or += w^T (x) dout (col2im).
+ * `cols` is scratch of conv_scratch_floats(s). dinp may be NULL. */
+void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                   const struct conv_shape *s, float *cols, int accum);
+/* Plain-loop oracles for the two above (dense and depthwise). */
+void conv_forward_naive(float *out, const float *inp, const float *w, const struct conv_shape *s);
+void conv_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,
+                         const float *w, const struct conv_shape *s, int accum);
+
+/* Depthwise: w (C, 1, KH, KW); direct loops, no scratch. */
+void dwconv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s);
+void dwconv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                     const struct conv_shape *s, int accum);
+
+/* ---------------------------------------------------------------------------
+ * Fully connected. inp (IN, N), w (OUT, IN), b (OUT) or NULL, out (OUT, N).
+ */
+void fc_forward(float *out, const float *inp, const float *w, const float *b, int n, int in,
+                int outf);
+/* dw += dout inp^T, db += sum_n dout (db may be NULL), dinp = or += w^T dout (may be NULL). */
+void fc_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                 const float *w, int n, int in, int outf, int accum);
+void fc_forward_naive(float *out, const float *inp, const float *w, const float *b, int n, int in,
+                      int outf);
+
+/* ---------------------------------------------------------------------------
+ * BatchNorm over CNHW, m = N*H*W values per channel (H = W = 1 for BN1d).
+ * Train mode uses the batch statistics (biased variance for normalising),
+ * saves mean and invstd = 1/sqrt(var + eps) per channel for backward, and
+ * updates the running statistics as PyTorch does:
+ *   run_mean = (1-momentum)*run_mean + momentum*mean
+ *   run_var  = (1-momentum)*run_var  + momentum*var*m/(m-1)   (unbiased)
+ * Sums are accumulated in double. run_mean/run_var may be NULL (no update).
+ */
+void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, const float *gamma,
+                      const float *beta, float *run_mean, float *run_var, int c, size_t m,
+                      float eps, float momentum);
+void bn_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                     const float *run_mean, const float *run_var, int c, size_t m, float eps);
+/* Train-mode backward: dgamma += sum dout*xhat, dbeta += sum dout,
+ * dinp = or += gamma*invstd*(dout - mean(dout) - xhat*mean(dout*xhat)). */
+void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                 const float *mean, const float *invstd, const float *gamma, int c, size_t m,
+                 int accum);
+
+/* ---------------------------------------------------------------------------
+ * Element-wise and reshaping ops.
+ */
+void relu_forward(float *out, const float *inp, size_t len);
+/* dinp = or += dout * (inp > 0) */
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t len, int accum);
+
+/* Max pooling, window k x k, stride k, no padding, over `planes` = C*N planes
+ * of (IH, IW); out (planes, IH/k, IW/k); argmax holds, per output, the index
+ * of the chosen input within its plane (first maximum on ties). */
+void maxpool_forward(float *out, int32_t *argmax, const float *inp, int planes, int ih, int iw,
+                     int k);
+void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax, int planes, int ih,
+                      int iw, int k, int accum);
+
+/* Global average pool: inp (C, N, H*W) -> out (C, N). */
+void gap_forward(float *out, const float *inp, int c, int n, int hw);
+void gap_backward(float *dinp, const float *dout, int c, int n, int hw, int accum);
+
+/* Flatten CNHW to per-sample feature vectors: inp (C, N, HW) -> out (C*HW, N),
+ * feature index c*HW + p, which is PyTorch's NCHW flatten order. */
+void flatten_forward(float *out, const float *inp, int c, int n, int hw);
+void flatten_backward(float *dinp, const float *dout, int c, int n, int hw, int accum);
+
+/* out = a + b */
+void add_forward(float *out, const float *a, const float *b, size_t len);
+
+/* ---------------------------------------------------------------------------
+ * Softmax cross-entropy. logits (K, N) class-major; labels (N) in [0, K).
+ * Forward writes probs (K, N), returns the mean loss over the batch
+ * (computed in double with the max-shift for stability) and, when `correct`
+ * is not NULL, the number of samples whose arg-max equals the label.
+ * Backward: dlogits = (probs - onehot) * scale (use scale = 1/N for the mean
+ * loss; a distributed step uses 1/global_batch).
+ */
+double softmax_ce_forward(float *probs, int *correct, const float *logits, const int32_t *labels,
+                          int n, int k);
+void softmax_ce_backward(float *dlogits, const float *probs, const int32_t *labels, int n, int k,
+                         float scale);
+
+#endif
