@@ -1,0 +1,67 @@
+/* quant.h - SAT weight quantization and PACT / CG-PACT activation quantization.
+ *
+ * The formulas are spec/sat-numerics.md's, "Saturn's decisions", to the
+ * letter:
+ *
+ * Weights (DoReFa "original" + SAT), per layer, over the whole tensor:
+ *   T = tanh(W), M = max(max|T|, 1e-12)
+ *   k < 32:  Q = 2*rint(a*(T/M + 1)/2)/a - 1,  a = 2^k - 1
+ *   k = 32 with clamp: Q = T/M
+ *   s = 1/sqrt(n * max(var(Q), 1e-12))  (unbiased variance, in double)
+ *       when SAT applies to the layer, else s = 1
+ *   Weff = s * Q
+ *   backward (straight-through on rint; M and s constants):
+ *   dW = dWeff * s * (1 - T^2) / M
+ *
+ * Activations (PACT forward; CG-PACT or PACT alpha gradient):
+ *   al = max(|alpha_raw|, 1e-6), u = clip(x, 0, al)/al, q = rint(a*u)/a, y = al*q
+ *   dx = dy * (0 < x < al)
+ *   dalpha = sum dy * (x >= al ? 1 : x <= 0 ? 0 : (cg ? q - x/al : 0)), in double
+ *   dalpha_raw = sign(alpha_raw) * dalpha
+ * rintf under the default rounding mode (half to even), never roundf.
+ */
+#ifndef SATURN_QUANT_H
+#define SATURN_QUANT_H
+
+#include <stddef.h>
+
+#define QUANT_M_EPS 1e-12f
+#define QUANT_VAR_EPS 1e-12
+#define QUANT_ALPHA_EPS 1e-6f
+
+struct wquant {
+    int bits;  /* 2..8, or 32 = float */
+    int clamp; /* with bits 32: tanh clamp (otherwise the weights are used as they are) */
+    int sat;   /* apply the SAT rescale */
+    int fan;   /* n of the SAT factor (fan-in or fan-out, chosen by the caller) */
+};
+
+/* True when the weights pass through unchanged (bits 32 without clamp):
+ * the caller may then use the latent weights directly. */
+static inline int wquant_is_identity(const struct wquant *q)
+{
+    return q->bits >= 32 && !q->clamp;
+}
+
+/* weff (len) = quantized weights of w (len); dfac (len) = s*(1-T^2)/M, the
+ * per-element backward factor. Returns the SAT factor s (1 when SAT is off);
+ * *m_out (may be NULL) receives M. For the identity quantizer weff = w,
+ * dfac = 1. */
+float wquant_forward(float *weff, float *dfac, const float *w, size_t len, const struct wquant *q,
+                     float *m_out);
+/* dw (len) += dweff * dfac. */
+void wquant_backward(float *dw, const float *dweff, const float *dfac, size_t len);
+
+/* Integer codes of the k-bit grid, for export: code = rint(a*(T/M+1)/2) in
+ * [0, a], so Q = 2*code/a - 1 = (2*code - a)/a. Returns M. */
+float wquant_codes(int *codes, const float *w, size_t len, int bits);
+
+/* PACT forward over len elements; y may alias x only if the caller keeps x
+ * elsewhere (backward needs the pre-quantization x). */
+void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bits);
+/* dx (may be NULL) = or += dy * (0 < x < al) per `accum`; returns the
+ * gradient for alpha_raw (CG-PACT when cg, else PACT), accumulated in double. */
+double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
+                     int bits, int cg, int accum);
+
+#endif

@@ -1,0 +1,265 @@
+/* saturn-bench - how fast the engine trains each zoo model on this machine.
+ *
+ * For each model at batch 128 (1x28x28, the Fashion-MNIST shape): training
+ * step images/s and GFLOP/s (forward multiply-adds x 2, training counted as
+ * 3x forward) in FP32 and W4A4, inference images/s, and the peak resident
+ * memory of each training configuration; and, in the same run, OpenBLAS's
+ * sgemm GFLOP/s on a 1024-cube, so every figure is also a fraction of what
+ * this machine's BLAS reaches. Each configuration runs in its own child
+ * process (so its peak RSS is its own), one after the other.
+ *
+ *   saturn-bench                 all models, table
+ *   saturn-bench --json          one JSON object per line, then a summary
+ *   saturn-bench --models preresnet20,cnn-small --steps 10
+ */
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "util/rng.h"
+#include "util/xalloc.h"
+
+#include <cblas.h>
+#include <getopt.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double sgemm_gflops(void)
+{
+    const int n = 1024;
+    float *a = sat_malloc_aligned((size_t)n * n * 4), *b = sat_malloc_aligned((size_t)n * n * 4),
+          *c = sat_malloc_aligned((size_t)n * n * 4);
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.2f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                    c, n);
+        double g = 2.0 * n * n * n / (now_s() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    sat_free(a);
+    sat_free(b);
+    sat_free(c);
+    return best;
+}
+
+/* One configuration, in this process: prints one JSON line. */
+static int run_one(const char *arch, int bits, int batch, int steps)
+{
+    struct model_cfg cfg;
+    model_cfg_defaults(&cfg, arch, 1, 28, 28, 10, batch);
+    if (bits < 32) {
+        cfg.wbits = cfg.abits = cfg.last_abits = bits;
+        cfg.first_wbits = cfg.last_wbits = 8;
+    }
+    struct model *m = NULL;
+    char err[SAT_ERR_LEN];
+    if (model_new(&m, &cfg, err) != 0) {
+        fprintf(stderr, "saturn-bench: %s\n", err);
+        return 1;
+    }
+    size_t img = 28 * 28;
+    float *x = sat_malloc_aligned(img * batch * sizeof(float));
+    int32_t *y = sat_malloc((size_t)batch * sizeof(int32_t));
+    const struct param_table *pt = model_param_table(m);
+    float *mom = sat_calloc(pt->total, sizeof(float));
+    struct sat_rng r;
+    sat_rng_init(&r, sat_rng_key(1, 2, 3, 4));
+    for (size_t i = 0; i < img * batch; i++)
+        x[i] = (float)sat_rng_uniform(&r);
+    for (int i = 0; i < batch; i++)
+        y[i] = i % 10;
+    struct sgd_cfg sgd = {.momentum = 0.9f, .weight_decay = 1e-4f, .nesterov = 1};
+    /* training steps: warm-up 2, then the best of the timed steps' median */
+    double *ts = sat_calloc((size_t)steps, sizeof(double));
+    for (int i = 0; i < steps + 2; i++) {
+        double t0 = now_s();
+        model_forward(m, x, y, batch, 1, NULL);
+        model_zero_grad(m);
+        model_backward(m, 1.0f / batch);
+        sgd_update(model_params(m), model_grads(m), mom, pt, 0, pt->total, &sgd, 0.01f);
+        if (i >= 2)
+            ts[i - 2] = now_s() - t0;
+    }
+    /* median */
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && ts[j - 1] > ts[j]; j--) {
+            double t = ts[j];
+            ts[j] = ts[j - 1];
+            ts[j - 1] = t;
+        }
+    double step_s = ts[steps / 2];
+    double t0 = now_s();
+    int inf_steps = steps;
+    for (int i = 0; i < inf_steps; i++)
+        model_forward(m, x, y, batch, 0, NULL);
+    double inf_s = (now_s() - t0) / inf_steps;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double macs = model_macs_per_image(m);
+    printf("{\"model\":\"%s\",\"bits\":%d,\"batch\":%d,\"step_ms\":%.3f,\"train_images_per_s\":%.1f,"
+           "\"train_gflops\":%.3f,\"infer_images_per_s\":%.1f,\"infer_gflops\":%.3f,"
+           "\"fwd_mflop_per_image\":%.3f,\"peak_rss_mb\":%.1f,\"params\":%zu}\n",
+           arch, bits, batch, step_s * 1e3, batch / step_s, 3 * 2 * macs * batch / step_s / 1e9,
+           batch / inf_s, 2 * macs * batch / inf_s / 1e9, 2 * macs / 1e6, ru.ru_maxrss / 1024.0,
+           pt->total);
+    fflush(stdout);
+    sat_free(ts);
+    sat_free(x);
+    sat_free(y);
+    sat_free(mom);
+    model_free(m);
+    return 0;
+}
+
+/* Minimal extraction of a number field from our own JSON line. */
+static double jnum(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    return p ? atof(p + strlen(pat)) : 0.0;
+}
+
+int main(int argc, char **argv)
+{
+    sat_tune_malloc();
+    int json = 0, steps = 8, batch = 128, one_bits = 0;
+    const char *models = "mlp,cnn-small,preresnet20,mobilenetv1,mobilenetv2", *one = NULL;
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"models", required_argument, NULL, 'm'},
+                                       {"steps", required_argument, NULL, 's'},
+                                       {"batch", required_argument, NULL, 'b'},
+                                       {"one", required_argument, NULL, 'o'},
+                                       {"bits", required_argument, NULL, 'k'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = 1;
+            break;
+        case 'm':
+            models = optarg;
+            break;
+        case 's':
+            steps = atoi(optarg);
+            break;
+        case 'b':
+            batch = atoi(optarg);
+            break;
+        case 'o':
+            one = optarg;
+            break;
+        case 'k':
+            one_bits = atoi(optarg);
+            break;
+        default:
+            printf("usage: saturn-bench [--json] [--models a,b] [--steps N] [--batch N]\n");
+            return c == 'h' ? 0 : 1;
+        }
+    }
+    if (steps < 3 || steps > 1000 || batch < 1 || batch > 4096) {
+        fprintf(stderr, "saturn-bench: --steps 3..1000, --batch 1..4096\n");
+        return 1;
+    }
+    if (one)
+        return run_one(one, one_bits ? one_bits : 32, batch, steps);
+
+    double peak = sgemm_gflops();
+    int threads = openblas_get_num_threads();
+    if (json)
+        printf("{\"sgemm_1024_gflops\":%.2f,\"openblas_threads\":%d}\n", peak, threads);
+    else
+        printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s (%d threads)\n\n"
+               "%-12s %-5s %9s %10s %9s %7s %11s %9s %10s\n",
+               peak, threads, "model", "mode", "step ms", "train i/s", "GFLOP/s", "%sgemm",
+               "infer i/s", "RSS MB", "W4/FP32");
+    fflush(stdout);
+    char list[256];
+    snprintf(list, sizeof list, "%s", models);
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0)
+        return 1;
+    self[sl] = 0;
+    int rc = 0;
+    for (char *save = NULL, *arch = strtok_r(list, ",", &save); arch;
+         arch = strtok_r(NULL, ",", &save)) {
+        double fp_step = 0;
+        for (int bits = 32; bits >= 4; bits = bits == 32 ? 4 : 0) {
+            char sb[16], sbits[16], sbatch[16];
+            snprintf(sb, sizeof sb, "%d", steps);
+            snprintf(sbits, sizeof sbits, "%d", bits);
+            snprintf(sbatch, sizeof sbatch, "%d", batch);
+            char *args[] = {self, "--one", arch, "--bits", sbits, "--steps", sb,
+                            "--batch", sbatch, NULL};
+            int pfd[2];
+            if (pipe(pfd) != 0)
+                return 1;
+            posix_spawn_file_actions_t fa;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+            posix_spawn_file_actions_addclose(&fa, pfd[0]);
+            pid_t pid;
+            if (posix_spawn(&pid, self, &fa, NULL, args, environ) != 0) {
+                perror("posix_spawn");
+                return 1;
+            }
+            posix_spawn_file_actions_destroy(&fa);
+            close(pfd[1]);
+            char line[2048] = {0};
+            FILE *f = fdopen(pfd[0], "r");
+            if (!f || !fgets(line, sizeof line, f))
+                line[0] = 0;
+            if (f)
+                fclose(f);
+            int st = 0;
+            waitpid(pid, &st, 0);
+            if (!line[0] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "saturn-bench: %s bits %d failed\n", arch, bits);
+                rc = 1;
+                continue;
+            }
+            double step_ms = jnum(line, "step_ms");
+            if (bits == 32)
+                fp_step = step_ms;
+            double ratio = bits < 32 && fp_step > 0 ? step_ms / fp_step : 1.0;
+            if (json) {
+                line[strcspn(line, "\n")] = 0;
+                line[strlen(line) - 1] = 0; /* drop the closing brace */
+                printf("%s,\"sgemm_fraction\":%.4f,\"step_ratio_vs_fp32\":%.3f}\n", line,
+                       jnum(line, "train_gflops") / peak, ratio);
+            } else {
+                printf("%-12s %-5s %9.1f %10.0f %9.2f %6.1f%% %11.0f %9.1f %10s\n", arch,
+                       bits == 32 ? "FP32" : "W4A4", step_ms, jnum(line, "train_images_per_s"),
+                       jnum(line, "train_gflops"), 100 * jnum(line, "train_gflops") / peak,
+                       jnum(line, "infer_images_per_s"), jnum(line, "peak_rss_mb"), "");
+                if (bits < 32)
+                    printf("%-12s %-5s %9s %10s %9s %7s %11s %9s %9.2fx\n", "", "", "", "", "",
+                           "", "", "", ratio);
+            }
+            fflush(stdout);
+        }
+    }
+    return rc;
+}
