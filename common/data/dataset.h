@@ -41,30 +41,41 @@ struct dataset {
  * against the bounds above, that both files have the same N, that the
  * payloads are complete and have no trailing garbage, and that every label
  * is < 10 (nclass is set to 10; c to 1). On failure returns SAT_EIO /
- * SAT_EFORMAT / SAT_ENOENT with a message naming the file in err, and
- * leaves ds empty (nothing to free). */
+ * SAT_EFORMAT / SAT_ENOENT (SAT_ETOOBIG: a dimension over the bounds above;
+ * SAT_ENOMEM) with a message naming the file in err, and leaves ds empty
+ * (nothing to free). Declared sizes are checked against the file's size (for
+ * gzip, the most it can inflate to) before the payload is allocated. */
 int dataset_load_idx(struct dataset *ds, const char *images_path, const char *labels_path,
                      char err[SAT_ERR_LEN]);
 
 /* Reads CIFAR-10 binary batches (each record: 1 label byte + 3072 pixel
- * bytes, (3, 32, 32)) from `nfiles` files and concatenates them. A file whose
- * size is not a multiple of 3073, or a label > 9, is refused. */
+ * bytes, (3, 32, 32)) from `nfiles` files and concatenates them. An empty
+ * file, a file whose size is not a multiple of 3073, or a label > 9, is
+ * refused. Errors and the state of ds on failure are as for dataset_load_idx. */
 int dataset_load_cifar(struct dataset *ds, const char *const *paths, int nfiles,
                        char err[SAT_ERR_LEN]);
 
 /* Loads a named data set's train and test splits from `dir` (NULL: the
  * default directory for that name):
- *   "fashion-mnist"  /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+ *   "fashion-mnist"  /usr/share/datasets/fashion-mnist/
+ *                    {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
  *   "mnist"          /usr/share/datasets/mnist/ (same file names)
- *   "cifar10"        data_batch_1..5.bin and test_batch.bin
- *   "synthetic"      dataset_synthetic(train 2048 / test 512 images, 1x28x28, seed 1)
- * Either of train/test may be NULL. */
+ *   "cifar10"        data_batch_1..5.bin and test_batch.bin (/usr/share/datasets/cifar10/)
+ *   "synthetic"      dataset_synthetic(train 2048 / test 512 images, 1x28x28, 10 classes, seed 1)
+ * Either of train/test may be NULL. An unknown name is SAT_EINVAL. On failure
+ * both are left empty. */
 int dataset_load_named(struct dataset *train, struct dataset *test, const char *name,
                        const char *dir, char err[SAT_ERR_LEN]);
 
 /* A learnable synthetic data set for tests: each class has its own smooth
  * random template; an image is its class template plus seed-keyed noise,
- * quantised to 0..255. Deterministic in (n, c, h, w, nclass, seed). */
+ * quantised to 0..255. Deterministic in (n, c, h, w, nclass, seed). Image i
+ * has label i % nclass. The templates depend on (c, h, w, nclass, seed) only
+ * and the noise also on n, so two sets with the same seed and different n are
+ * the same task with different images (the train/test split of "synthetic").
+ * Integer arithmetic only, so the pixels are the same on every platform.
+ * Returns SAT_EINVAL for sizes out of the bounds above (nclass <= 256) or
+ * SAT_ENOMEM, leaving ds empty. */
 int dataset_synthetic(struct dataset *ds, int n, int c, int h, int w, int nclass, uint64_t seed);
 
 /* Keeps only the first `n` images (n <= ds->n); no reallocation. */
@@ -78,7 +89,9 @@ void dataset_free(struct dataset *ds);
 /* Fills idx (capacity >= dataset_shard_size(n, rank, world)) with the image
  * indices of shard `rank` of `world`: positions [rank*n/world,
  * (rank+1)*n/world) of a permutation of 0..n-1 keyed by seed alone.
- * With world == 1 the shard is every image. Returns the shard size. */
+ * With world == 1 the shard is every image. Returns the shard size (0 when
+ * rank is not in [0, world)). The permutation is a keyed bijection evaluated
+ * position by position, so this allocates nothing and cannot fail. */
 uint32_t dataset_shard(uint32_t *idx, uint32_t n, uint64_t seed, int rank, int world);
 uint32_t dataset_shard_size(uint32_t n, int rank, int world);
 
@@ -90,6 +103,9 @@ void dataset_epoch_order(uint32_t *order, const uint32_t *shard, uint32_t len, u
 /* ---------------------------------------------------------------------------
  * Batches.
  */
+/* With offsets dx, dy uniform in [-pad, pad] and f the flip draw, output
+ * pixel (h, w) is input pixel (h + dy, (f ? W-1-w : w) + dx), or 0 where
+ * that lies outside the image (crop of the zero-padded image, then flip). */
 struct augment {
     int enabled;
     int pad;  /* random crop: pad by `pad` pixels (zeros), crop back to H x W; 0 = off */
