@@ -18,6 +18,9 @@
  *    a NULL dinp means "no input gradient wanted" (the first layer);
  *  - no kernel allocates: scratch buffers are passed in, sized by the
  *    matching *_scratch_floats function;
+ *  - outputs must not overlap inputs or each other, except that relu_*,
+ *    add_forward and bn_forward_* may run in place (out == inp, out == a or
+ *    b, dinp == dout), exactly, not partly overlapping;
  *  - each OpenBLAS-backed kernel has a plain-loop *_naive twin that the tests
  *    use as the oracle.
  */
@@ -86,6 +89,7 @@ void fc_forward_naive(float *out, const float *inp, const float *w, const float 
  *   run_mean = (1-momentum)*run_mean + momentum*mean
  *   run_var  = (1-momentum)*run_var  + momentum*var*m/(m-1)   (unbiased)
  * Sums are accumulated in double. run_mean/run_var may be NULL (no update).
+ * With m == 1 the unbiased variance is undefined; run_var then uses var (0).
  */
 void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, const float *gamma,
                       const float *beta, float *run_mean, float *run_var, int c, size_t m,

@@ -1,0 +1,412 @@
+/* layers.c - the non-convolution kernels of layers.h: fully connected (one
+ * cblas_sgemm each way), BatchNorm over CNHW slabs, ReLU, max and global
+ * average pooling, flatten, add and softmax cross-entropy.
+ *
+ * Reductions whose length grows with the batch (BN statistics, FC bias
+ * gradient) are summed in double over eight fixed lanes (sum8_*): the order
+ * is fixed, so results are bit-identical run to run, and the lanes break the
+ * add-latency chain that a single accumulator would have.
+ */
+#include "nn/layers.h"
+#include "nn/vec.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ==== Lane sums ========================================================== */
+
+/* sum x[i], in double, eight lanes. */
+static double sum8(const float *restrict x, size_t m)
+{
+    double l[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++)
+            l[j] += x[i + j];
+    for (; i < m; i++)
+        l[0] += x[i];
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* sum (x[i] - mu)^2, in double, eight lanes. */
+static double sumsq8(const float *restrict x, size_t m, double mu)
+{
+    double l[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = x[i + j] - mu;
+            l[j] += d * d;
+        }
+    for (; i < m; i++) {
+        double d = x[i] - mu;
+        l[0] += d * d;
+    }
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* sum g[i] and sum g[i] * (x[i] - mu), in double, eight lanes each. */
+static void sum8_dot(const float *restrict g, const float *restrict x, size_t m, double mu,
+                     double *sg, double *sgx)
+{
+    double a[8] = {0}, b[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            a[j] += g[i + j];
+            b[j] += g[i + j] * (x[i + j] - mu);
+        }
+    for (; i < m; i++) {
+        a[0] += g[i];
+        b[0] += g[i] * (x[i] - mu);
+    }
+    *sg = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    *sgx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+/* y[i] = (x[i] - mu) * scale + shift; y may be x (each vector is loaded
+ * before it is stored). */
+static void affine(float *y, const float *x, size_t m, float mu, float scale, float shift)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        v4f_store(y + i, (v4f_load(x + i) - mu) * scale + shift);
+    for (; i < m; i++)
+        y[i] = (x[i] - mu) * scale + shift;
+}
+
+/* ==== Fully connected ==================================================== */
+
+/* out (OUT, N) = w (OUT, IN) * inp (IN, N) + b (OUT) broadcast over n. */
+void fc_forward(float *restrict out, const float *restrict inp, const float *restrict w,
+                const float *restrict b, int n, int in, int outf)
+{
+    if (b) {
+        for (int o = 0; o < outf; o++)
+            for (int j = 0; j < n; j++)
+                out[(size_t)o * n + j] = b[o];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, outf, n, in, 1.0f, w, in, inp, n,
+                b ? 1.0f : 0.0f, out, n);
+}
+
+/* dw (OUT, IN) += dout (OUT, N) * inp^T (N, IN); db (OUT) += row sums of dout;
+ * dinp (IN, N) = or += w^T (IN, OUT) * dout (OUT, N). */
+void fc_backward(float *restrict dinp, float *restrict dw, float *restrict db,
+                 const float *restrict dout, const float *restrict inp, const float *restrict w,
+                 int n, int in, int outf, int accum)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, outf, in, n, 1.0f, dout, n, inp, n, 1.0f,
+                dw, in);
+    if (db) {
+        for (int o = 0; o < outf; o++)
+            db[o] += (float)sum8(dout + (size_t)o * n, (size_t)n);
+    }
+    if (dinp) {
+        /* beta 0 makes OpenBLAS store C without reading it. */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, n, outf, 1.0f, w, in, dout, n,
+                    accum ? 1.0f : 0.0f, dinp, n);
+    }
+}
+
+void fc_forward_naive(float *out, const float *inp, const float *w, const float *b, int n, int in,
+                      int outf)
+{
+    for (int o = 0; o < outf; o++) {
+        for (int j = 0; j < n; j++) {
+            double acc = b ? b[o] : 0.0;
+            for (int i = 0; i < in; i++)
+                acc += (double)w[(size_t)o * in + i] * inp[(size_t)i * n + j];
+            out[(size_t)o * n + j] = (float)acc;
+        }
+    }
+}
+
+/* ==== BatchNorm ========================================================== */
+
+/* Per channel slab x (m): mean and biased var in double (two passes, so no
+ * cancellation), out = (x - mean) * (gamma * invstd) + beta. The running
+ * variance uses the unbiased estimate; with m == 1 it is undefined (PyTorch
+ * refuses such a batch), and the biased one (0) is used instead. */
+void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, const float *gamma,
+                      const float *beta, float *run_mean, float *run_var, int c, size_t m,
+                      float eps, float momentum)
+{
+    if (m == 0)
+        return;
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = inp + (size_t)ch * m;
+        float *y = out + (size_t)ch * m;
+        const double mu = sum8(x, m) / (double)m;
+        const double var = sumsq8(x, m, mu) / (double)m;
+        const double istd = 1.0 / sqrt(var + (double)eps);
+        mean[ch] = (float)mu;
+        invstd[ch] = (float)istd;
+        if (run_mean)
+            run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + (double)momentum * mu);
+        if (run_var) {
+            const double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+            run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + (double)momentum * unbiased);
+        }
+        affine(y, x, m, (float)mu, (float)(gamma[ch] * istd), beta[ch]);
+    }
+}
+
+void bn_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                     const float *run_mean, const float *run_var, int c, size_t m, float eps)
+{
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = inp + (size_t)ch * m;
+        float *y = out + (size_t)ch * m;
+        const float scale = (float)(gamma[ch] / sqrt((double)run_var[ch] + (double)eps));
+        affine(y, x, m, run_mean[ch], scale, beta[ch]);
+    }
+}
+
+/* With xhat = (x - mean) * invstd, sg = sum dout, sgx = sum dout*(x - mean):
+ *   dbeta += sg, dgamma += invstd * sgx,
+ *   dinp = gamma*invstd * (dout - sg/m - xhat * invstd*sgx/m)
+ *        = k * (dout - sg/m) - k * invstd^2 * sgx/m * (x - mean),  k = gamma*invstd. */
+void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict dbeta,
+                 const float *restrict dout, const float *restrict inp, const float *restrict mean,
+                 const float *restrict invstd, const float *restrict gamma, int c, size_t m,
+                 int accum)
+{
+    if (m == 0)
+        return;
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = inp + (size_t)ch * m;
+        const float *g = dout + (size_t)ch * m;
+        const double mu = mean[ch], istd = invstd[ch];
+        double sg, sgx;
+        sum8_dot(g, x, m, mu, &sg, &sgx);
+        dbeta[ch] += (float)sg;
+        dgamma[ch] += (float)(sgx * istd);
+        if (!dinp)
+            continue;
+        float *d = dinp + (size_t)ch * m;
+        const double k = gamma[ch] * istd;
+        const float fk = (float)k;
+        const float gmean = (float)(sg / (double)m);
+        const float kx = (float)(k * istd * istd * sgx / (double)m);
+        const float fmu = (float)mu;
+        size_t i = 0;
+        if (accum) {
+            for (; i + 4 <= m; i += 4)
+                v4f_store(d + i, v4f_load(d + i) + (fk * (v4f_load(g + i) - gmean) -
+                                                    kx * (v4f_load(x + i) - fmu)));
+            for (; i < m; i++)
+                d[i] += fk * (g[i] - gmean) - kx * (x[i] - fmu);
+        } else {
+            for (; i + 4 <= m; i += 4)
+                v4f_store(d + i, fk * (v4f_load(g + i) - gmean) - kx * (v4f_load(x + i) - fmu));
+            for (; i < m; i++)
+                d[i] = fk * (g[i] - gmean) - kx * (x[i] - fmu);
+        }
+    }
+}
+
+/* ==== Element-wise ======================================================= */
+
+/* The vector forms select with the all-ones mask of (x > 0), which gives
+ * exactly the scalar result: +0 when x <= 0, x is -0 or x is NaN. In-place
+ * calls are safe: every vector is loaded before it is stored. */
+static inline v4f relu_mask(v4f x, v4f v)
+{
+    return (v4f)((v4i)(x > 0.0f) & (v4i)v);
+}
+
+void relu_forward(float *out, const float *inp, size_t len)
+{
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        const v4f x = v4f_load(inp + i);
+        v4f_store(out + i, relu_mask(x, x));
+    }
+    for (; i < len; i++)
+        out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t len, int accum)
+{
+    size_t i = 0;
+    if (accum) {
+        for (; i + 4 <= len; i += 4)
+            v4f_store(dinp + i,
+                      v4f_load(dinp + i) + relu_mask(v4f_load(inp + i), v4f_load(dout + i)));
+        for (; i < len; i++)
+            dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+    } else {
+        for (; i + 4 <= len; i += 4)
+            v4f_store(dinp + i, relu_mask(v4f_load(inp + i), v4f_load(dout + i)));
+        for (; i < len; i++)
+            dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
+    }
+}
+
+void add_forward(float *out, const float *a, const float *b, size_t len)
+{
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4)
+        v4f_store(out + i, v4f_load(a + i) + v4f_load(b + i));
+    for (; i < len; i++)
+        out[i] = a[i] + b[i];
+}
+
+/* ==== Pooling and reshaping ============================================== */
+
+/* Each output scans its k x k window row by row and keeps the first strict
+ * maximum. Rows and columns past (IH/k)*k, (IW/k)*k are not read. */
+void maxpool_forward(float *restrict out, int32_t *restrict argmax, const float *restrict inp,
+                     int planes, int ih, int iw, int k)
+{
+    const int oh = ih / k, ow = iw / k;
+    for (int p = 0; p < planes; p++) {
+        const float *in = inp + (size_t)p * ih * iw;
+        float *o = out + (size_t)p * oh * ow;
+        int32_t *a = argmax + (size_t)p * oh * ow;
+        for (int y = 0; y < oh; y++) {
+            for (int x = 0; x < ow; x++) {
+                int32_t best = (int32_t)(y * k * iw + x * k);
+                float bv = in[best];
+                for (int i = 0; i < k; i++) {
+                    const int row = (y * k + i) * iw + x * k;
+                    for (int j = 0; j < k; j++) {
+                        if (in[row + j] > bv) {
+                            bv = in[row + j];
+                            best = row + j;
+                        }
+                    }
+                }
+                o[y * ow + x] = bv;
+                a[y * ow + x] = best;
+            }
+        }
+    }
+}
+
+/* Windows do not overlap (stride k), so each input receives at most one
+ * gradient and the scatter needs no ordering. */
+void maxpool_backward(float *restrict dinp, const float *restrict dout,
+                      const int32_t *restrict argmax, int planes, int ih, int iw, int k, int accum)
+{
+    const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
+    if (!accum)
+        memset(dinp, 0, (size_t)planes * ihw * sizeof(float));
+    for (int p = 0; p < planes; p++) {
+        float *d = dinp + (size_t)p * ihw;
+        const float *g = dout + (size_t)p * ohw;
+        const int32_t *a = argmax + (size_t)p * ohw;
+        for (size_t i = 0; i < ohw; i++)
+            d[a[i]] += g[i];
+    }
+}
+
+void gap_forward(float *restrict out, const float *restrict inp, int c, int n, int hw)
+{
+    const size_t planes = (size_t)c * n;
+    for (size_t p = 0; p < planes; p++) {
+        const float *x = inp + p * hw;
+        double acc = 0.0;
+        for (int i = 0; i < hw; i++)
+            acc += x[i];
+        out[p] = (float)(acc / hw);
+    }
+}
+
+void gap_backward(float *restrict dinp, const float *restrict dout, int c, int n, int hw, int accum)
+{
+    const size_t planes = (size_t)c * n;
+    const float inv = 1.0f / (float)hw;
+    for (size_t p = 0; p < planes; p++) {
+        float *d = dinp + p * hw;
+        const float g = dout[p] * inv;
+        if (accum) {
+            for (int i = 0; i < hw; i++)
+                d[i] += g;
+        } else {
+            for (int i = 0; i < hw; i++)
+                d[i] = g;
+        }
+    }
+}
+
+/* Per channel, a transpose of (N, HW) into (HW, N). */
+void flatten_forward(float *restrict out, const float *restrict inp, int c, int n, int hw)
+{
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = inp + (size_t)ch * n * hw;
+        float *y = out + (size_t)ch * hw * n;
+        for (int j = 0; j < n; j++)
+            for (int p = 0; p < hw; p++)
+                y[(size_t)p * n + j] = x[(size_t)j * hw + p];
+    }
+}
+
+void flatten_backward(float *restrict dinp, const float *restrict dout, int c, int n, int hw,
+                      int accum)
+{
+    for (int ch = 0; ch < c; ch++) {
+        float *d = dinp + (size_t)ch * n * hw;
+        const float *g = dout + (size_t)ch * hw * n;
+        for (int j = 0; j < n; j++) {
+            if (accum) {
+                for (int p = 0; p < hw; p++)
+                    d[(size_t)j * hw + p] += g[(size_t)p * n + j];
+            } else {
+                for (int p = 0; p < hw; p++)
+                    d[(size_t)j * hw + p] = g[(size_t)p * n + j];
+            }
+        }
+    }
+}
+
+/* ==== Softmax cross-entropy ============================================== */
+
+/* Per sample j (a strided column of the class-major logits): shift by the
+ * column maximum, so exp never overflows and the largest term is exp(0) = 1
+ * (the sum is >= 1 and its log is finite); the maximum starts at -INFINITY
+ * so that any finite logit replaces it. loss_j = log(sum) - (l[label] - max). */
+double softmax_ce_forward(float *restrict probs, int *restrict correct,
+                          const float *restrict logits, const int32_t *restrict labels, int n,
+                          int k)
+{
+    double total = 0.0;
+    int right = 0;
+    for (int j = 0; j < n; j++) {
+        float mx = -INFINITY;
+        int arg = 0;
+        for (int i = 0; i < k; i++) {
+            const float v = logits[(size_t)i * n + j];
+            if (v > mx) {
+                mx = v;
+                arg = i;
+            }
+        }
+        double sum = 0.0;
+        for (int i = 0; i < k; i++)
+            sum += exp((double)logits[(size_t)i * n + j] - mx);
+        const double inv = 1.0 / sum;
+        for (int i = 0; i < k; i++)
+            probs[(size_t)i * n + j] = (float)(exp((double)logits[(size_t)i * n + j] - mx) * inv);
+        const int32_t lab = labels[j];
+        total += log(sum) - ((double)logits[(size_t)lab * n + j] - mx);
+        right += arg == lab;
+    }
+    if (correct)
+        *correct = right;
+    return n > 0 ? total / n : 0.0;
+}
+
+void softmax_ce_backward(float *restrict dlogits, const float *restrict probs,
+                         const int32_t *restrict labels, int n, int k, float scale)
+{
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < n; j++)
+            dlogits[(size_t)i * n + j] = probs[(size_t)i * n + j] * scale;
+    for (int j = 0; j < n; j++) {
+        const size_t at = (size_t)labels[j] * n + j;
+        dlogits[at] = (probs[at] - 1.0f) * scale;
+    }
+}

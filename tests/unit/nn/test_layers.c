@@ -1,0 +1,873 @@
+/* test_layers.c - the layer kernels of common/nn/layers.h.
+ *
+ * Three kinds of checks:
+ *  1. the OpenBLAS/direct kernels against the plain-loop oracles
+ *     (conv_forward_naive, conv_backward_naive, fc_forward_naive) on many
+ *     shapes, including accum 0/1 and a NULL dinp;
+ *  2. every backward against central finite differences of the scalar loss
+ *     L = sum(out * R) (R fixed and random), computed in double from the
+ *     float forward, plus the accum contract (0 overwrites, 1 adds);
+ *  3. hand cases with known answers (BN running statistics and eval mode,
+ *     softmax-CE limits, maxpool ties, conv shapes).
+ * Tolerances are stated next to each check. The exit status is the verdict.
+ */
+#include "check.h"
+#include "nn/layers.h"
+#include "util/err.h"
+#include "util/rng.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== Helpers ============================================================ */
+
+static struct sat_rng rng;
+static void *allocs[4096];
+static int nallocs;
+
+/* Zeroed buffer, freed by free_all() so the sanitizer build sees no leak. */
+static void *tmalloc(size_t bytes)
+{
+    void *p = calloc(bytes ? bytes : 1, 1);
+    if (!p || nallocs == (int)(sizeof(allocs) / sizeof(allocs[0]))) {
+        fprintf(stderr, "test_layers: out of memory or allocation slots\n");
+        exit(2);
+    }
+    allocs[nallocs++] = p;
+    return p;
+}
+
+static float *fvec(size_t len)
+{
+    return tmalloc(len * sizeof(float));
+}
+
+static void free_all(void)
+{
+    while (nallocs > 0)
+        free(allocs[--nallocs]);
+}
+
+static void fill_uniform(float *x, size_t len, float lo, float hi)
+{
+    for (size_t i = 0; i < len; i++)
+        x[i] = lo + (hi - lo) * (float)sat_rng_uniform(&rng);
+}
+
+static void fill_const(float *x, size_t len, float v)
+{
+    for (size_t i = 0; i < len; i++)
+        x[i] = v;
+}
+
+static float *copy_of(const float *x, size_t len)
+{
+    float *y = fvec(len);
+    memcpy(y, x, len * sizeof(float));
+    return y;
+}
+
+static double dot_d(const float *a, const float *b, size_t len)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < len; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* One check over a whole array: every element must satisfy
+ * |got - ref| <= atol + rtol * |ref| (NaN fails); reports the worst one. */
+#define CHECK_ARRAY(what, got, ref, len, atol, rtol)                                               \
+    check_array(__FILE__, __LINE__, what, got, ref, len, atol, rtol)
+
+static void check_array(const char *file, int line, const char *what, const float *got,
+                        const float *ref, size_t len, double atol, double rtol)
+{
+    size_t bad = 0, worst = 0;
+    double wex = -INFINITY;
+    for (size_t i = 0; i < len; i++) {
+        double ex = fabs((double)got[i] - ref[i]) - (atol + rtol * fabs((double)ref[i]));
+        if (!(ex <= 0.0)) {
+            if (bad == 0 || ex > wex || isnan(ex)) {
+                wex = isnan(ex) ? INFINITY : ex;
+                worst = i;
+            }
+            bad++;
+        }
+    }
+    check_count++;
+    if (bad) {
+        check_failures++;
+        fprintf(stderr,
+                "%s:%d: %s: %zu of %zu elements off, worst [%zu] %.9g vs %.9g (atol %g rtol %g)\n",
+                file, line, what, bad, len, worst, (double)got[worst], (double)ref[worst], atol,
+                rtol);
+    }
+}
+
+/* The accum contract: got1 was computed with accum 1 on top of base, got0
+ * with accum 0 on top of NaN; got1 - base must equal got0 to rounding. */
+static void check_accum(const char *what, int line, const float *got1, const float *base,
+                        const float *got0, size_t len)
+{
+    float *diff = fvec(len);
+    for (size_t i = 0; i < len; i++)
+        diff[i] = got1[i] - base[i];
+    /* one float rounding of the sum: 1e-6 abs (|base| <= 1) plus 1e-6 rel */
+    check_array(__FILE__, line, what, diff, got0, len, 1e-6, 1e-6);
+}
+
+/* ==== Finite differences ================================================= */
+
+/* Runs the forward of one case with the current contents of its buffers and
+ * returns the scalar loss in double. */
+typedef double (*loss_fn)(void *ctx);
+
+/* Central differences of f over every element of x against the analytic
+ * gradient `grad`: num = (f(x + e) - f(x - e)) / ((x + e) - (x - e)), with
+ * the step measured in float so that rounding of x +- e does not bias it. */
+static void check_fd(const char *what, int line, float *x, size_t len, const float *grad, loss_fn f,
+                     void *ctx, float eps, double atol, double rtol)
+{
+    float *num = fvec(len);
+    for (size_t i = 0; i < len; i++) {
+        const float save = x[i];
+        const float hi = save + eps, lo = save - eps;
+        x[i] = hi;
+        const double fp = f(ctx);
+        x[i] = lo;
+        const double fm = f(ctx);
+        x[i] = save;
+        num[i] = (float)((fp - fm) / ((double)hi - (double)lo));
+    }
+    check_array(__FILE__, line, what, grad, num, len, atol, rtol);
+}
+
+/* Buffers of a gradient check that writes an input gradient. Returns two
+ * buffers: d0 prefilled with NaN (for accum 0) and d1 with a random base. */
+static void make_dinp_pair(size_t len, float **d0, float **d1, float **base)
+{
+    *d0 = fvec(len);
+    fill_const(*d0, len, NAN);
+    *base = fvec(len);
+    fill_uniform(*base, len, -1.0f, 1.0f);
+    *d1 = copy_of(*base, len);
+}
+
+/* Parameter gradients accumulate: they start at this value and the check
+ * subtracts it (exactly representable, so the subtraction is exact up to
+ * one rounding of the sum). */
+#define PGRAD_BASE 0.25f
+
+static float *pgrad(size_t len)
+{
+    float *g = fvec(len);
+    fill_const(g, len, PGRAD_BASE);
+    return g;
+}
+
+static void unbase(float *g, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        g[i] -= PGRAD_BASE;
+}
+
+/* ==== Convolution against the oracles ==================================== */
+
+struct conv_dims {
+    int n, ic, ih, iw, oc, kh, kw, stride, pad;
+};
+
+/* Dense convs (groups 1): kernel 1/3/5, stride 1/2/3, pad 0/1/2, non-square
+ * images and kernels, batch 1 to 4, sizes big enough for OpenBLAS's blocked
+ * kernels (K = 144), taps that meet the image in a single row, and a 1x1
+ * output. */
+static const struct conv_dims dense_cases[] = {
+    {2, 3, 7, 9, 4, 3, 3, 1, 1},     {3, 2, 8, 8, 5, 5, 5, 2, 2},   {2, 6, 5, 4, 3, 1, 1, 1, 0},
+    {2, 4, 7, 7, 8, 1, 1, 2, 0},     {2, 3, 9, 6, 4, 3, 3, 2, 1},   {1, 2, 6, 7, 3, 3, 3, 1, 0},
+    {2, 2, 5, 6, 3, 3, 3, 2, 2},     {2, 3, 6, 5, 2, 1, 3, 1, 1},   {2, 2, 10, 11, 3, 3, 3, 3, 1},
+    {2, 16, 12, 12, 16, 3, 3, 1, 1}, {4, 1, 28, 28, 8, 3, 3, 1, 1}, {2, 3, 4, 4, 2, 5, 5, 1, 2},
+    {2, 3, 3, 4, 2, 3, 3, 2, 1},     {2, 2, 3, 3, 3, 3, 3, 1, 0},
+};
+
+/* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
+ * non-square kernel, single-row taps and a 1x1 output. */
+static const struct conv_dims dw_cases[] = {
+    {2, 3, 7, 9, 3, 3, 3, 1, 1}, {2, 4, 8, 8, 4, 3, 3, 2, 1}, {3, 2, 9, 7, 2, 5, 5, 2, 2},
+    {2, 3, 6, 6, 3, 3, 3, 1, 0}, {2, 2, 8, 7, 2, 3, 3, 2, 0}, {2, 2, 5, 5, 2, 3, 3, 1, 2},
+    {1, 3, 6, 8, 3, 3, 3, 2, 2}, {2, 2, 6, 5, 2, 1, 3, 1, 1}, {2, 5, 7, 7, 5, 3, 3, 2, 1},
+    {2, 3, 3, 4, 3, 3, 3, 2, 1}, {2, 2, 3, 3, 2, 3, 3, 1, 0},
+};
+
+static void test_conv_vs_naive(const struct conv_dims *d, int groups)
+{
+    struct conv_shape s;
+    int rc = conv_shape_init(&s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad,
+                             groups);
+    CHECK_EQ_INT(rc, 0);
+    if (rc)
+        return;
+    const int icg = d->ic / groups;
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow;
+    const size_t nw = (size_t)d->oc * icg * d->kh * d->kw;
+    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout);
+    fill_uniform(inp, nin, -1.0f, 1.0f);
+    fill_uniform(w, nw, -1.0f, 1.0f);
+    fill_uniform(dout, nout, -1.0f, 1.0f);
+    float *cols = fvec(conv_scratch_floats(&s));
+    char what[160];
+
+    /* Float sums of T terms of magnitude <= 1: allow 1e-6 per term plus
+     * 1e-4 relative (the oracle sums in double). */
+    const double t_fwd = (double)icg * d->kh * d->kw;
+    const double t_dw = (double)d->n * s.oh * s.ow;
+    const double t_din = (double)(d->oc / groups) * d->kh * d->kw;
+
+    float *out = fvec(nout), *ref = fvec(nout);
+    fill_const(out, nout, NAN); /* forward must write every output */
+    if (groups == 1)
+        conv_forward(out, inp, w, &s, cols);
+    else
+        dwconv_forward(out, inp, w, &s);
+    conv_forward_naive(ref, inp, w, &s);
+    snprintf(what, sizeof(what), "%s fwd n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+             groups == 1 ? "conv" : "dwconv", d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw,
+             d->stride, d->pad);
+    CHECK_ARRAY(what, out, ref, nout, 1e-6 * t_fwd + 1e-6, 1e-4);
+
+    /* backward, accum 0 (dinp starts as NaN) and accum 1 (random base) */
+    for (int accum = 0; accum <= 1; accum++) {
+        float *dw = pgrad(nw), *dwr = pgrad(nw);
+        float *din = fvec(nin), *dinr = fvec(nin);
+        if (accum) {
+            fill_uniform(din, nin, -1.0f, 1.0f);
+            memcpy(dinr, din, nin * sizeof(float));
+        } else {
+            fill_const(din, nin, NAN);
+            fill_const(dinr, nin, NAN);
+        }
+        if (groups == 1)
+            conv_backward(din, dw, dout, inp, w, &s, cols, accum);
+        else
+            dwconv_backward(din, dw, dout, inp, w, &s, accum);
+        conv_backward_naive(dinr, dwr, dout, inp, w, &s, accum);
+        snprintf(what, sizeof(what), "%s bwd dw accum%d n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+                 groups == 1 ? "conv" : "dwconv", accum, d->n, d->ic, d->ih, d->iw, d->oc, d->kh,
+                 d->kw, d->stride, d->pad);
+        CHECK_ARRAY(what, dw, dwr, nw, 1e-6 * t_dw + 1e-6, 1e-4);
+        snprintf(what, sizeof(what), "%s bwd dinp accum%d n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+                 groups == 1 ? "conv" : "dwconv", accum, d->n, d->ic, d->ih, d->iw, d->oc, d->kh,
+                 d->kw, d->stride, d->pad);
+        CHECK_ARRAY(what, din, dinr, nin, 1e-6 * t_din + 1e-6, 1e-4);
+    }
+
+    /* dinp NULL: only dw, still correct */
+    float *dw = pgrad(nw), *dwr = pgrad(nw);
+    if (groups == 1)
+        conv_backward(NULL, dw, dout, inp, w, &s, cols, 0);
+    else
+        dwconv_backward(NULL, dw, dout, inp, w, &s, 0);
+    conv_backward_naive(NULL, dwr, dout, inp, w, &s, 0);
+    snprintf(what, sizeof(what), "%s bwd dinp=NULL dw n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+             groups == 1 ? "conv" : "dwconv", d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw,
+             d->stride, d->pad);
+    CHECK_ARRAY(what, dw, dwr, nw, 1e-6 * t_dw + 1e-6, 1e-4);
+
+    /* Determinism: the same call on the same inputs gives the same bits. */
+    float *out2 = fvec(nout);
+    float *dw1 = fvec(nw), *dw2 = fvec(nw), *din1 = fvec(nin), *din2 = fvec(nin);
+    if (groups == 1) {
+        conv_forward(out2, inp, w, &s, cols);
+        conv_backward(din1, dw1, dout, inp, w, &s, cols, 0);
+        conv_backward(din2, dw2, dout, inp, w, &s, cols, 0);
+    } else {
+        dwconv_forward(out2, inp, w, &s);
+        dwconv_backward(din1, dw1, dout, inp, w, &s, 0);
+        dwconv_backward(din2, dw2, dout, inp, w, &s, 0);
+    }
+    CHECK(memcmp(out, out2, nout * sizeof(float)) == 0);
+    CHECK(memcmp(dw1, dw2, nw * sizeof(float)) == 0);
+    CHECK(memcmp(din1, din2, nin * sizeof(float)) == 0);
+}
+
+static void test_conv_shapes(void)
+{
+    struct conv_shape s;
+    /* stride 2: (28 + 2 - 3) / 2 + 1 = 14, (32 + 2 - 3) / 2 + 1 = 16 */
+    CHECK_EQ_INT(conv_shape_init(&s, 128, 16, 28, 32, 32, 3, 3, 2, 1, 1), 0);
+    CHECK_EQ_INT(s.oh, 14);
+    CHECK_EQ_INT(s.ow, 16);
+    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)16 * 9 * 128 * 14 * 16);
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 1, 0, 1), 0);
+    CHECK_EQ_INT(conv_scratch_floats(&s), 0); /* pointwise reads its input */
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 2, 0, 1), 0);
+    CHECK_EQ_INT(s.oh, 4);
+    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)8 * 4 * 4 * 4); /* strided 1x1 needs cols */
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 8, 3, 3, 1, 1, 8), 0);
+    CHECK_EQ_INT(conv_scratch_floats(&s), 0);                                    /* depthwise */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 5, 5, 4, 3, 3, 0, 1, 1), SAT_EINVAL); /* stride 0 */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 5, 5, 4, 3, 3, 1, -1, 1), SAT_EINVAL);
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 2, 5, 4, 5, 3, 1, 1, 1), SAT_EINVAL); /* kh > ih+2p */
+    CHECK_EQ_INT(conv_shape_init(&s, 0, 3, 5, 5, 4, 3, 3, 1, 1, 1), SAT_EINVAL);
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 4, 5, 5, 4, 3, 3, 1, 1, 2), SAT_EINVAL); /* groups 2 */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 4, 5, 5, 8, 3, 3, 1, 1, 4), SAT_EINVAL); /* oc != ic */
+    CHECK_EQ_INT(conv_shape_init(&s, 65536, 64, 256, 256, 64, 3, 3, 1, 1, 1), SAT_EINVAL);
+}
+
+/* ==== Finite-difference checks =========================================== */
+
+/* conv (dense or depthwise) */
+struct conv_fd {
+    struct conv_shape s;
+    float *inp, *w, *out, *r, *cols;
+    size_t nout;
+};
+
+static double conv_fd_loss(void *ctx)
+{
+    struct conv_fd *c = ctx;
+    if (c->s.groups == 1)
+        conv_forward(c->out, c->inp, c->w, &c->s, c->cols);
+    else
+        dwconv_forward(c->out, c->inp, c->w, &c->s);
+    return dot_d(c->out, c->r, c->nout);
+}
+
+static void test_conv_fd(const struct conv_dims *d, int groups, int line)
+{
+    struct conv_fd c;
+    if (conv_shape_init(&c.s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad,
+                        groups)) {
+        CHECK(!"bad shape");
+        return;
+    }
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nw = (size_t)d->oc * (d->ic / groups) * d->kh * d->kw;
+    c.nout = (size_t)d->oc * d->n * c.s.oh * c.s.ow;
+    c.inp = fvec(nin);
+    c.w = fvec(nw);
+    c.out = fvec(c.nout);
+    c.r = fvec(c.nout);
+    c.cols = fvec(conv_scratch_floats(&c.s));
+    fill_uniform(c.inp, nin, -1.0f, 1.0f);
+    fill_uniform(c.w, nw, -1.0f, 1.0f);
+    fill_uniform(c.r, c.nout, -1.0f, 1.0f);
+
+    float *dw = pgrad(nw), *d0, *d1, *base, *dw1 = pgrad(nw);
+    make_dinp_pair(nin, &d0, &d1, &base);
+    if (groups == 1) {
+        conv_backward(d0, dw, c.r, c.inp, c.w, &c.s, c.cols, 0);
+        conv_backward(d1, dw1, c.r, c.inp, c.w, &c.s, c.cols, 1);
+    } else {
+        dwconv_backward(d0, dw, c.r, c.inp, c.w, &c.s, 0);
+        dwconv_backward(d1, dw1, c.r, c.inp, c.w, &c.s, 1);
+    }
+    unbase(dw, nw);
+    /* The loss is linear in each element, so central differences are exact
+     * up to float rounding of the forward (observed <= 1e-4): eps 1e-2,
+     * atol 5e-4, rtol 1e-3. */
+    check_fd(groups == 1 ? "conv dinp vs FD" : "dwconv dinp vs FD", line, c.inp, nin, d0,
+             conv_fd_loss, &c, 1e-2f, 5e-4, 1e-3);
+    check_fd(groups == 1 ? "conv dw vs FD" : "dwconv dw vs FD", line, c.w, nw, dw, conv_fd_loss, &c,
+             1e-2f, 5e-4, 1e-3);
+    check_accum(groups == 1 ? "conv accum" : "dwconv accum", line, d1, base, d0, nin);
+}
+
+/* fc with bias */
+struct fc_fd {
+    int n, in, outf;
+    float *inp, *w, *b, *out, *r;
+};
+
+static double fc_fd_loss(void *ctx)
+{
+    struct fc_fd *c = ctx;
+    fc_forward(c->out, c->inp, c->w, c->b, c->n, c->in, c->outf);
+    return dot_d(c->out, c->r, (size_t)c->outf * c->n);
+}
+
+static void test_fc(void)
+{
+    struct fc_fd c = {.n = 3, .in = 5, .outf = 4};
+    const size_t nin = (size_t)c.in * c.n, nout = (size_t)c.outf * c.n;
+    const size_t nw = (size_t)c.outf * c.in;
+    c.inp = fvec(nin);
+    c.w = fvec(nw);
+    c.b = fvec(c.outf);
+    c.out = fvec(nout);
+    c.r = fvec(nout);
+    fill_uniform(c.inp, nin, -1.0f, 1.0f);
+    fill_uniform(c.w, nw, -1.0f, 1.0f);
+    fill_uniform(c.b, c.outf, -1.0f, 1.0f);
+    fill_uniform(c.r, nout, -1.0f, 1.0f);
+
+    /* forward vs the oracle, with and without bias, on a bigger case too:
+     * sums of IN terms of magnitude <= 1, 1e-6 per term plus 1e-5 rel. */
+    float *ref = fvec(nout);
+    fc_forward(c.out, c.inp, c.w, c.b, c.n, c.in, c.outf);
+    fc_forward_naive(ref, c.inp, c.w, c.b, c.n, c.in, c.outf);
+    CHECK_ARRAY("fc fwd bias", c.out, ref, nout, 1e-5, 1e-5);
+    fill_const(c.out, nout, NAN);
+    fc_forward(c.out, c.inp, c.w, NULL, c.n, c.in, c.outf);
+    fc_forward_naive(ref, c.inp, c.w, NULL, c.n, c.in, c.outf);
+    CHECK_ARRAY("fc fwd no bias", c.out, ref, nout, 1e-5, 1e-5);
+    {
+        const int n = 37, in = 130, outf = 70;
+        float *x = fvec((size_t)in * n), *w = fvec((size_t)outf * in), *b = fvec(outf);
+        float *o = fvec((size_t)outf * n), *o2 = fvec((size_t)outf * n);
+        fill_uniform(x, (size_t)in * n, -1.0f, 1.0f);
+        fill_uniform(w, (size_t)outf * in, -1.0f, 1.0f);
+        fill_uniform(b, outf, -1.0f, 1.0f);
+        fc_forward(o, x, w, b, n, in, outf);
+        fc_forward_naive(o2, x, w, b, n, in, outf);
+        CHECK_ARRAY("fc fwd 130->70", o, o2, (size_t)outf * n, 1e-6 * in, 1e-5);
+    }
+
+    float *dw = pgrad(nw), *db = pgrad(c.outf), *d0, *d1, *base;
+    float *dw1 = pgrad(nw), *db1 = pgrad(c.outf);
+    make_dinp_pair(nin, &d0, &d1, &base);
+    fc_backward(d0, dw, db, c.r, c.inp, c.w, c.n, c.in, c.outf, 0);
+    fc_backward(d1, dw1, db1, c.r, c.inp, c.w, c.n, c.in, c.outf, 1);
+    unbase(dw, nw);
+    unbase(db, c.outf);
+    /* linear: eps 1e-2, atol 5e-4, rtol 1e-3 */
+    check_fd("fc dinp vs FD", __LINE__, c.inp, nin, d0, fc_fd_loss, &c, 1e-2f, 5e-4, 1e-3);
+    check_fd("fc dw vs FD", __LINE__, c.w, nw, dw, fc_fd_loss, &c, 1e-2f, 5e-4, 1e-3);
+    check_fd("fc db vs FD", __LINE__, c.b, c.outf, db, fc_fd_loss, &c, 1e-2f, 5e-4, 1e-3);
+    check_accum("fc accum", __LINE__, d1, base, d0, nin);
+    /* NULL dinp and db are allowed and leave dw right */
+    float *dw2 = pgrad(nw);
+    fc_backward(NULL, dw2, NULL, c.r, c.inp, c.w, c.n, c.in, c.outf, 0);
+    unbase(dw2, nw);
+    CHECK_ARRAY("fc dw with NULL dinp/db", dw2, dw, nw, 0.0, 0.0);
+}
+
+/* BatchNorm, train mode */
+struct bn_fd {
+    int c;
+    size_t m;
+    float *inp, *gamma, *beta, *out, *r, *mean, *invstd;
+};
+
+static double bn_fd_loss(void *ctx)
+{
+    struct bn_fd *b = ctx;
+    bn_forward_train(b->out, b->mean, b->invstd, b->inp, b->gamma, b->beta, NULL, NULL, b->c, b->m,
+                     1e-5f, 0.1f);
+    return dot_d(b->out, b->r, (size_t)b->c * b->m);
+}
+
+static void test_bn_fd(void)
+{
+    struct bn_fd b = {.c = 3, .m = 2 * 7}; /* N = 2, H*W = 7: vector body and scalar tail */
+    const size_t len = (size_t)b.c * b.m;
+    b.inp = fvec(len);
+    b.gamma = fvec(b.c);
+    b.beta = fvec(b.c);
+    b.out = fvec(len);
+    b.r = fvec(len);
+    b.mean = fvec(b.c);
+    b.invstd = fvec(b.c);
+    fill_uniform(b.inp, len, -1.0f, 1.0f);
+    for (int ch = 0; ch < b.c; ch++) /* give each channel its own offset and scale */
+        for (size_t i = 0; i < b.m; i++)
+            b.inp[ch * b.m + i] = b.inp[ch * b.m + i] * (1.0f + ch) + 0.5f * ch;
+    fill_uniform(b.gamma, b.c, 0.5f, 1.5f);
+    fill_uniform(b.beta, b.c, -0.5f, 0.5f);
+    fill_uniform(b.r, len, -1.0f, 1.0f);
+
+    bn_fd_loss(&b); /* saved mean/invstd of the unperturbed input */
+    float *mean = copy_of(b.mean, b.c), *invstd = copy_of(b.invstd, b.c);
+    float *dg = pgrad(b.c), *dbt = pgrad(b.c), *dg1 = pgrad(b.c), *dbt1 = pgrad(b.c);
+    float *d0, *d1, *base;
+    make_dinp_pair(len, &d0, &d1, &base);
+    bn_backward(d0, dg, dbt, b.r, b.inp, mean, invstd, b.gamma, b.c, b.m, 0);
+    bn_backward(d1, dg1, dbt1, b.r, b.inp, mean, invstd, b.gamma, b.c, b.m, 1);
+    unbase(dg, b.c);
+    unbase(dbt, b.c);
+    /* Nonlinear in x: eps 1e-2 leaves an O(eps^2) truncation error (observed
+     * <= 2e-5 here); with float rounding of the forward, atol 5e-4, rtol 2e-3. */
+    check_fd("bn dinp vs FD", __LINE__, b.inp, len, d0, bn_fd_loss, &b, 1e-2f, 5e-4, 2e-3);
+    check_fd("bn dgamma vs FD", __LINE__, b.gamma, b.c, dg, bn_fd_loss, &b, 1e-2f, 5e-4, 2e-3);
+    check_fd("bn dbeta vs FD", __LINE__, b.beta, b.c, dbt, bn_fd_loss, &b, 1e-2f, 5e-4, 2e-3);
+    check_accum("bn accum", __LINE__, d1, base, d0, len);
+}
+
+/* ReLU */
+struct relu_fd {
+    float *inp, *out, *r;
+    size_t len;
+};
+
+static double relu_fd_loss(void *ctx)
+{
+    struct relu_fd *c = ctx;
+    relu_forward(c->out, c->inp, c->len);
+    return dot_d(c->out, c->r, c->len);
+}
+
+static void test_relu(void)
+{
+    struct relu_fd c = {.len = 41};
+    c.inp = fvec(c.len);
+    c.out = fvec(c.len);
+    c.r = fvec(c.len);
+    /* |x| >= 0.1, so a step of 1e-2 never crosses the kink at 0 */
+    for (size_t i = 0; i < c.len; i++) {
+        float v = 0.1f + (float)sat_rng_uniform(&rng);
+        c.inp[i] = (i % 3 == 0) ? -v : v;
+    }
+    fill_uniform(c.r, c.len, -1.0f, 1.0f);
+    float *d0, *d1, *base;
+    make_dinp_pair(c.len, &d0, &d1, &base);
+    relu_backward(d0, c.r, c.inp, c.len, 0);
+    relu_backward(d1, c.r, c.inp, c.len, 1);
+    check_fd("relu dinp vs FD", __LINE__, c.inp, c.len, d0, relu_fd_loss, &c, 1e-2f, 1e-4, 1e-3);
+    check_accum("relu accum", __LINE__, d1, base, d0, c.len);
+
+    /* in place, as layers.h allows */
+    float *x = copy_of(c.inp, c.len);
+    relu_forward(x, x, c.len);
+    relu_forward(c.out, c.inp, c.len);
+    CHECK(memcmp(x, c.out, c.len * sizeof(float)) == 0);
+    CHECK(c.out[0] == 0.0f && c.out[1] == c.inp[1]);
+    float *g = copy_of(c.r, c.len);
+    relu_backward(g, g, c.inp, c.len, 0);
+    CHECK(memcmp(g, d0, c.len * sizeof(float)) == 0);
+}
+
+/* max pooling */
+struct pool_fd {
+    int planes, ih, iw, k;
+    float *inp, *out, *r;
+    int32_t *arg;
+    size_t nout;
+};
+
+static double pool_fd_loss(void *ctx)
+{
+    struct pool_fd *c = ctx;
+    maxpool_forward(c->out, c->arg, c->inp, c->planes, c->ih, c->iw, c->k);
+    return dot_d(c->out, c->r, c->nout);
+}
+
+static void test_maxpool(void)
+{
+    /* 5 x 7 planes with k = 2: the last row and column are not pooled
+     * (their gradient must be 0) */
+    struct pool_fd c = {.planes = 3, .ih = 5, .iw = 7, .k = 2};
+    const size_t nin = (size_t)c.planes * c.ih * c.iw;
+    c.nout = (size_t)c.planes * (c.ih / c.k) * (c.iw / c.k);
+    c.inp = fvec(nin);
+    c.out = fvec(c.nout);
+    c.r = fvec(c.nout);
+    c.arg = tmalloc(c.nout * sizeof(int32_t));
+    /* distinct values 0.05 apart in shuffled order: no ties, and a step of
+     * 1e-2 never changes a window's arg-max */
+    uint32_t *perm = tmalloc(nin * sizeof(uint32_t));
+    for (uint32_t i = 0; i < nin; i++)
+        perm[i] = i;
+    sat_rng_shuffle_u32(&rng, perm, (uint32_t)nin);
+    for (size_t i = 0; i < nin; i++)
+        c.inp[i] = 0.05f * (float)perm[i] - 2.0f;
+    fill_uniform(c.r, c.nout, -1.0f, 1.0f);
+
+    pool_fd_loss(&c);
+    /* forward against a direct scan: value is the window max, arg points at it */
+    int okv = 1;
+    for (int p = 0; p < c.planes; p++)
+        for (int y = 0; y < c.ih / 2; y++)
+            for (int x = 0; x < c.iw / 2; x++) {
+                const float *in = c.inp + (size_t)p * c.ih * c.iw;
+                float m = fmaxf(
+                    fmaxf(in[2 * y * c.iw + 2 * x], in[2 * y * c.iw + 2 * x + 1]),
+                    fmaxf(in[(2 * y + 1) * c.iw + 2 * x], in[(2 * y + 1) * c.iw + 2 * x + 1]));
+                size_t o = ((size_t)p * (c.ih / 2) + y) * (c.iw / 2) + x;
+                okv &= c.out[o] == m && in[c.arg[o]] == m;
+            }
+    CHECK(okv);
+
+    float *d0, *d1, *base;
+    make_dinp_pair(nin, &d0, &d1, &base);
+    maxpool_backward(d0, c.r, c.arg, c.planes, c.ih, c.iw, c.k, 0);
+    maxpool_backward(d1, c.r, c.arg, c.planes, c.ih, c.iw, c.k, 1);
+    check_fd("maxpool dinp vs FD", __LINE__, c.inp, nin, d0, pool_fd_loss, &c, 1e-2f, 1e-4, 1e-3);
+    check_accum("maxpool accum", __LINE__, d1, base, d0, nin);
+
+    /* ties: the first maximum in row-major window order wins */
+    float tie[16] = {1, 3, 3, 0, 3, 2, 0, 0, 5, 5, 4, 4, 5, 5, 4, 4};
+    float tout[4];
+    int32_t targ[4];
+    maxpool_forward(tout, targ, tie, 1, 4, 4, 2);
+    CHECK_EQ_INT(targ[0], 1);
+    CHECK_EQ_INT(targ[1], 2);
+    CHECK_EQ_INT(targ[2], 8);
+    CHECK_EQ_INT(targ[3], 10);
+    CHECK(tout[0] == 3 && tout[1] == 3 && tout[2] == 5 && tout[3] == 4);
+}
+
+/* global average pooling */
+struct gap_fd {
+    int c, n, hw;
+    float *inp, *out, *r;
+};
+
+static double gap_fd_loss(void *ctx)
+{
+    struct gap_fd *g = ctx;
+    gap_forward(g->out, g->inp, g->c, g->n, g->hw);
+    return dot_d(g->out, g->r, (size_t)g->c * g->n);
+}
+
+static void test_gap(void)
+{
+    struct gap_fd g = {.c = 3, .n = 2, .hw = 5};
+    const size_t nin = (size_t)g.c * g.n * g.hw;
+    g.inp = fvec(nin);
+    g.out = fvec((size_t)g.c * g.n);
+    g.r = fvec((size_t)g.c * g.n);
+    fill_uniform(g.inp, nin, -1.0f, 1.0f);
+    fill_uniform(g.r, (size_t)g.c * g.n, -1.0f, 1.0f);
+    gap_fd_loss(&g);
+    double m = 0;
+    for (int i = 0; i < g.hw; i++)
+        m += g.inp[g.hw + i]; /* plane (c 0, n 1) */
+    CHECK_CLOSE(g.out[1], m / g.hw, 1e-6, 0);
+    float *d0, *d1, *base;
+    make_dinp_pair(nin, &d0, &d1, &base);
+    gap_backward(d0, g.r, g.c, g.n, g.hw, 0);
+    gap_backward(d1, g.r, g.c, g.n, g.hw, 1);
+    check_fd("gap dinp vs FD", __LINE__, g.inp, nin, d0, gap_fd_loss, &g, 1e-2f, 1e-4, 1e-3);
+    check_accum("gap accum", __LINE__, d1, base, d0, nin);
+}
+
+/* flatten */
+struct flat_fd {
+    int c, n, hw;
+    float *inp, *out, *r;
+};
+
+static double flat_fd_loss(void *ctx)
+{
+    struct flat_fd *f = ctx;
+    flatten_forward(f->out, f->inp, f->c, f->n, f->hw);
+    return dot_d(f->out, f->r, (size_t)f->c * f->n * f->hw);
+}
+
+static void test_flatten(void)
+{
+    struct flat_fd f = {.c = 2, .n = 3, .hw = 4};
+    const size_t len = (size_t)f.c * f.n * f.hw;
+    f.inp = fvec(len);
+    f.out = fvec(len);
+    f.r = fvec(len);
+    for (size_t i = 0; i < len; i++)
+        f.inp[i] = (float)i; /* value = CNHW index */
+    fill_uniform(f.r, len, -1.0f, 1.0f);
+    flat_fd_loss(&f);
+    /* out (C*HW, N): feature c*HW + p of sample n is inp[(c*N + n)*HW + p] */
+    int ok = 1;
+    for (int c = 0; c < f.c; c++)
+        for (int n = 0; n < f.n; n++)
+            for (int p = 0; p < f.hw; p++)
+                ok &= f.out[(size_t)(c * f.hw + p) * f.n + n] == (float)((c * f.n + n) * f.hw + p);
+    CHECK(ok);
+    fill_uniform(f.inp, len, -1.0f, 1.0f);
+    float *d0, *d1, *base;
+    make_dinp_pair(len, &d0, &d1, &base);
+    flatten_backward(d0, f.r, f.c, f.n, f.hw, 0);
+    flatten_backward(d1, f.r, f.c, f.n, f.hw, 1);
+    check_fd("flatten dinp vs FD", __LINE__, f.inp, len, d0, flat_fd_loss, &f, 1e-2f, 1e-4, 1e-3);
+    check_accum("flatten accum", __LINE__, d1, base, d0, len);
+}
+
+/* softmax cross-entropy: the loss itself is the scalar */
+struct ce_fd {
+    int n, k;
+    float *logits, *probs;
+    int32_t *labels;
+};
+
+static double ce_fd_loss(void *ctx)
+{
+    struct ce_fd *c = ctx;
+    return softmax_ce_forward(c->probs, NULL, c->logits, c->labels, c->n, c->k);
+}
+
+static void test_softmax_ce(void)
+{
+    struct ce_fd c = {.n = 3, .k = 5};
+    const size_t len = (size_t)c.n * c.k;
+    c.logits = fvec(len);
+    c.probs = fvec(len);
+    c.labels = tmalloc(c.n * sizeof(int32_t));
+    fill_uniform(c.logits, len, -2.0f, 2.0f);
+    for (int j = 0; j < c.n; j++)
+        c.labels[j] = (int32_t)sat_rng_below(&rng, c.k);
+    ce_fd_loss(&c);
+    for (int j = 0; j < c.n; j++) { /* columns are distributions */
+        double s = 0;
+        for (int i = 0; i < c.k; i++)
+            s += c.probs[i * c.n + j];
+        CHECK_CLOSE(s, 1.0, 1e-6, 0);
+    }
+    float *dl = fvec(len);
+    softmax_ce_backward(dl, c.probs, c.labels, c.n, c.k, 1.0f / c.n);
+    /* smooth: eps 1e-2, truncation ~1e-5; atol 1e-4, rtol 1e-2 */
+    check_fd("softmax-ce dlogits vs FD", __LINE__, c.logits, len, dl, ce_fd_loss, &c, 1e-2f, 1e-4,
+             1e-2);
+
+    /* uniform logits: loss log(K), probs 1/K */
+    {
+        enum { K = 10, N = 4 };
+        float lg[K * N], pr[K * N];
+        int32_t lab[N] = {0, 3, 9, 5};
+        int correct = -1;
+        fill_const(lg, K * N, 3.7f);
+        double loss = softmax_ce_forward(pr, &correct, lg, lab, N, K);
+        CHECK_CLOSE(loss, log(10.0), 1e-6, 0);
+        CHECK_CLOSE(pr[7], 0.1, 1e-7, 0);
+        CHECK_EQ_INT(correct, 1); /* arg-max is class 0 on ties: sample 0 only */
+        /* huge logits: max-shift keeps everything finite */
+        fill_const(lg, K * N, -1e4f);
+        for (int j = 0; j < N; j++)
+            lg[0 * N + j] = 1e4f; /* class 0 wins by 2e4 */
+        loss = softmax_ce_forward(pr, &correct, lg, lab, N, K);
+        CHECK(isfinite(loss));
+        /* three samples with a wrong label lose 2e4 each, one loses ~0 */
+        CHECK_CLOSE(loss, 3.0 * 2e4 / N, 1e-6, 1e-6);
+        CHECK(isfinite(pr[0]) && pr[0] == 1.0f && pr[N] == 0.0f);
+        CHECK_EQ_INT(correct, 1);
+        fill_const(lg, K * N, 1e4f);
+        loss = softmax_ce_forward(pr, NULL, lg, lab, N, K);
+        CHECK_CLOSE(loss, log(10.0), 1e-6, 0);
+    }
+    /* correct count on a hand case: K = 3, N = 4, class-major */
+    {
+        /* samples:      0     1     2     3 */
+        float lg[12] = {2.0f, 0.0f, 0.1f, 1.0f,  /* class 0 */
+                        1.0f, 3.0f, 0.2f, 1.0f,  /* class 1 */
+                        0.0f, 1.0f, 0.3f, 5.0f}; /* class 2 */
+        int32_t lab[4] = {0, 2, 2, 1};           /* arg-max: 0, 1, 2, 2 */
+        float pr[12], dlg[12];
+        int correct = -1;
+        double loss = softmax_ce_forward(pr, &correct, lg, lab, 4, 3);
+        CHECK_EQ_INT(correct, 2);
+        /* sample 0's loss by hand: log(e^2 + e^1 + e^0) - 2 */
+        double l0 = log(exp(2.0) + exp(1.0) + 1.0) - 2.0;
+        double l1 = log(exp(0.0) + exp(3.0) + exp(1.0)) - 1.0;
+        double l2 = log(exp(0.1) + exp(0.2) + exp(0.3)) - 0.3;
+        double l3 = log(exp(1.0) + exp(1.0) + exp(5.0)) - 1.0;
+        CHECK_CLOSE(loss, (l0 + l1 + l2 + l3) / 4, 1e-6, 1e-6);
+        softmax_ce_backward(dlg, pr, lab, 4, 3, 0.25f);
+        CHECK_CLOSE(dlg[0], (pr[0] - 1.0) * 0.25, 1e-7, 0); /* (class 0, sample 0) is a label */
+        CHECK_CLOSE(dlg[4], pr[4] * 0.25, 1e-7, 0);
+    }
+}
+
+/* ==== BatchNorm hand cases =============================================== */
+
+static void test_bn_hand(void)
+{
+    /* Running statistics: one channel x = {1, 2, 3, 4}: mean 2.5, biased var
+     * 1.25 (normalises), unbiased 5/3 (running); momentum 0.1 from (1, 2):
+     * run_mean = 0.9*1 + 0.1*2.5 = 1.15, run_var = 0.9*2 + 0.1*5/3. */
+    float x[4] = {1, 2, 3, 4}, y[4], mean, invstd, g = 2.0f, b = 0.5f;
+    float rm = 1.0f, rv = 2.0f;
+    bn_forward_train(y, &mean, &invstd, x, &g, &b, &rm, &rv, 1, 4, 1e-5f, 0.1f);
+    CHECK_CLOSE(mean, 2.5, 1e-7, 0);
+    CHECK_CLOSE(invstd, 1.0 / sqrt(1.25 + 1e-5), 0, 1e-6);
+    CHECK_CLOSE(rm, 1.15, 0, 1e-6);
+    CHECK_CLOSE(rv, 0.9 * 2.0 + 0.1 * 5.0 / 3.0, 0, 1e-6);
+    CHECK_CLOSE(y[0], (1.0 - 2.5) / sqrt(1.25 + 1e-5) * 2.0 + 0.5, 1e-6, 1e-6);
+    CHECK_CLOSE(y[3], (4.0 - 2.5) / sqrt(1.25 + 1e-5) * 2.0 + 0.5, 1e-6, 1e-6);
+    /* NULL running stats are allowed */
+    bn_forward_train(y, &mean, &invstd, x, &g, &b, NULL, NULL, 1, 4, 1e-5f, 0.1f);
+    CHECK_CLOSE(mean, 2.5, 1e-7, 0);
+
+    /* Eval uses the running statistics, not the batch's: two channels of 3 */
+    float xe[6] = {0.0f, 1.0f, 2.0f, -1.0f, 0.5f, 3.0f}, ye[6];
+    float ge[2] = {2.0f, 0.5f}, be[2] = {0.5f, -1.0f};
+    float rme[2] = {1.0f, -2.0f}, rve[2] = {4.0f, 0.25f};
+    bn_forward_eval(ye, xe, ge, be, rme, rve, 2, 3, 1e-5f);
+    int ok = 1;
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < 3; i++) {
+            double want = (xe[c * 3 + i] - rme[c]) / sqrt(rve[c] + 1e-5) * ge[c] + be[c];
+            ok &= fabs(ye[c * 3 + i] - want) <= 1e-6 + 1e-6 * fabs(want);
+        }
+    CHECK(ok);
+    /* in place, as layers.h allows */
+    bn_forward_eval(xe, xe, ge, be, rme, rve, 2, 3, 1e-5f);
+    CHECK(memcmp(xe, ye, sizeof(ye)) == 0);
+
+    /* Determinism of the train forward on a larger slab */
+    const size_t m = 4099;
+    float *in = fvec(2 * m), *o1 = fvec(2 * m), *o2 = fvec(2 * m);
+    float mm[2], is[2], gg[2] = {1, 1}, bb[2] = {0, 0};
+    fill_uniform(in, 2 * m, -3.0f, 5.0f);
+    bn_forward_train(o1, mm, is, in, gg, bb, NULL, NULL, 2, m, 1e-5f, 0.1f);
+    bn_forward_train(o2, mm, is, in, gg, bb, NULL, NULL, 2, m, 1e-5f, 0.1f);
+    CHECK(memcmp(o1, o2, 2 * m * sizeof(float)) == 0);
+    /* normalised: mean ~0, biased var ~1 per channel (double check, 1e-5) */
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < m; i++) {
+        s += o1[m + i];
+        s2 += (double)o1[m + i] * o1[m + i];
+    }
+    CHECK_CLOSE(s / m, 0.0, 1e-5, 0);
+    CHECK_CLOSE(s2 / m, 1.0, 1e-4, 0);
+}
+
+static void test_add(void)
+{
+    float a[5] = {1, 2, 3, 4, 5}, b[5] = {0.5f, -2, 1e-3f, 0, 7}, o[5];
+    add_forward(o, a, b, 5);
+    CHECK(o[0] == 1.5f && o[1] == 0.0f && o[2] == 3.001f && o[3] == 4.0f && o[4] == 12.0f);
+    add_forward(a, a, b, 5); /* in place */
+    CHECK(memcmp(a, o, sizeof(o)) == 0);
+}
+
+int main(void)
+{
+    sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
+
+    test_conv_shapes();
+    for (size_t i = 0; i < sizeof(dense_cases) / sizeof(dense_cases[0]); i++)
+        test_conv_vs_naive(&dense_cases[i], 1);
+    for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
+        test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
+
+    /* finite differences: dense 3x3 s2 p1, pointwise, 1x1 s2, 5x5 p2; depthwise s1 and s2 */
+    const struct conv_dims fd_dense[] = {
+        {2, 2, 5, 4, 3, 3, 3, 2, 1},
+        {2, 3, 4, 3, 2, 1, 1, 1, 0},
+        {2, 2, 5, 5, 3, 1, 1, 2, 0},
+        {1, 2, 4, 5, 2, 5, 5, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof(fd_dense) / sizeof(fd_dense[0]); i++)
+        test_conv_fd(&fd_dense[i], 1, __LINE__);
+    const struct conv_dims fd_dw[] = {
+        {2, 3, 5, 6, 3, 3, 3, 1, 1},
+        {2, 2, 6, 5, 2, 3, 3, 2, 1},
+        {1, 2, 5, 5, 2, 3, 3, 2, 0},
+    };
+    for (size_t i = 0; i < sizeof(fd_dw) / sizeof(fd_dw[0]); i++)
+        test_conv_fd(&fd_dw[i], fd_dw[i].ic, __LINE__);
+
+    test_fc();
+    test_bn_fd();
+    test_bn_hand();
+    test_relu();
+    test_maxpool();
+    test_gap();
+    test_flatten();
+    test_softmax_ce();
+    test_add();
+
+    free_all();
+    return check_summary("test_layers");
+}
