@@ -10,8 +10,9 @@
  * renamed over PATH, then the directory is fsync'ed; a crash leaves either
  * the old file or the new one. Reads validate everything (header length
  * against file size, JSON, dtypes, shape products against offsets, offsets
- * in bounds, ascending and non-overlapping) and refuse a truncated or
- * corrupt file with SAT_EFORMAT and a message naming the file.
+ * in bounds, ascending and non-overlapping, covering the data exactly) and
+ * refuse a truncated or corrupt file with SAT_EFORMAT and a message naming
+ * the file.
  */
 #ifndef SATURN_SAFETENSORS_H
 #define SATURN_SAFETENSORS_H
@@ -53,7 +54,9 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN]);
 /* Same, from a buffer (copied). */
 int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_ERR_LEN]);
 int st_count(const struct st_file *f);
-/* The i-th tensor in file order; its name and data stay valid until st_close. */
+/* The i-th tensor in file order (ascending data offsets; for files written
+ * by st_write, the order given to it); its name and data stay valid until
+ * st_close, and data is aligned to the element size. */
 const struct st_tensor *st_get(const struct st_file *f, int i);
 /* NULL when absent. */
 const struct st_tensor *st_find(const struct st_file *f, const char *name);

@@ -64,21 +64,33 @@ struct job_spec {
     int checkpoint_every;         /* "checkpoint_every": steps, 0 = epoch ends only; default 0 */
     char init_from[SPEC_PATH_LEN]; /* "init_from": checkpoint path or job id; default "" */
     int priority;                 /* "priority": -1000..1000, higher first; default 0 */
+
+    /* Private, MUST NOT be accessed: bit i is set when the i-th field of the
+     * table in jobspec.c was given (by jobspec_parse or jobspec_set).
+     * jobspec_validate derives first_wbits, last_wbits and last_abits only
+     * when they were not given, so it can run again after more jobspec_set
+     * calls (a file, then flags) and still derive them from the final wbits
+     * and abits. A value assigned directly to one of those three is
+     * therefore replaced by validate; use jobspec_set instead. */
+    uint64_t given;
 };
 
 /* Fills s with every default (model and dataset empty). */
 void jobspec_defaults(struct job_spec *s);
 
-/* Parses and validates a JSON text of `len` bytes into s. On failure returns
+/* Parses and validates a JSON text of `len` bytes into s, starting from the
+ * defaults (fields not in the text keep them). On failure returns
  * SAT_EINVAL (or SAT_ETOOBIG for more than SPEC_MAX_JSON bytes) with a
  * message naming the field in err; s is then unspecified. */
 int jobspec_parse(struct job_spec *s, const char *json, size_t len, char err[SAT_ERR_LEN]);
-/* Reads and parses a file. */
+/* Reads and parses a file (at most SPEC_MAX_JSON bytes, else SAT_ETOOBIG);
+ * messages then name the file. SAT_ENOENT/SAT_EIO when it cannot be read. */
 int jobspec_load(struct job_spec *s, const char *path, char err[SAT_ERR_LEN]);
 
 /* Sets one field from text, as a command-line flag does ("wbits", "4";
  * "consistency", "ssp:2"; "augment", "false"), with the same checks and
- * messages as the JSON parser. Call jobspec_validate after the last one. */
+ * messages as the JSON parser. On failure s is unchanged. Call
+ * jobspec_validate after the last one. */
 int jobspec_set(struct job_spec *s, const char *key, const char *value, char err[SAT_ERR_LEN]);
 
 /* Cross-field checks (required fields present, warmup < epochs, known
@@ -86,9 +98,16 @@ int jobspec_set(struct job_spec *s, const char *key, const char *value, char err
 int jobspec_validate(struct job_spec *s, char err[SAT_ERR_LEN]);
 
 /* Writes the canonical JSON (every field, fixed order) into a new string;
- * jobspec_parse of it gives back an identical struct. Caller frees with
+ * jobspec_parse of a validated spec's JSON gives back the same value in
+ * every field (and every field then counts as given). Caller frees with
  * sat_free. NULL on allocation failure. */
 char *jobspec_to_json(const struct job_spec *s);
+
+/* Writes the Markdown table of every field (name, type, range, default,
+ * meaning), generated from the same table that drives the parser;
+ * docs/jobspec.md embeds it and a unit test checks that it is current.
+ * Caller frees with sat_free. NULL on allocation failure. */
+char *jobspec_doc_table(void);
 
 /* Renders consistency as "bsp", "asp" or "ssp:S" into buf (>= 16 bytes). */
 const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t cap);
