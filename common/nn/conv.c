@@ -17,6 +17,7 @@
  */
 #include "nn/layers.h"
 #include "nn/vec.h"
+#include "nn/threads.h"
 #include "util/err.h"
 
 #include <assert.h>
@@ -77,12 +78,6 @@ static int conv_is_pointwise(const struct conv_shape *s)
     return s->groups == 1 && s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-size_t conv_scratch_floats(const struct conv_shape *s)
-{
-    if (s->groups != 1 || conv_is_pointwise(s))
-        return 0;
-    return (size_t)s->ic * s->kh * s->kw * ((size_t)s->n * s->oh * s->ow);
-}
 
 /* Output positions o in [0, on) whose input position o*stride - pad + k lies
  * in [0, in) form the interval [*lo, *hi) (empty when *lo == *hi). */
@@ -106,14 +101,15 @@ static inline void conv_range(int on, int in, int k, int stride, int pad, int *l
  * (n, oy, ox) holds inp[c, n, oy*stride - pad + ki, ox*stride - pad + kj], or 0
  * in the padding. Loops run channel, image, tap, so one input plane stays in
  * L1 while its KH*KW segments of OH*OW are written, each sequentially. */
-static void im2col(float *restrict cols, const float *restrict inp, const struct conv_shape *s)
+static void im2col(float *restrict cols, const float *restrict inp, const struct conv_shape *s,
+                   int b0, int b1)
 {
     const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
     const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow, p = (size_t)n * ohw;
+    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow, p = (size_t)(b1 - b0) * ohw;
 
     for (int c = 0; c < s->ic; c++) {
-        for (int b = 0; b < n; b++) {
+        for (int b = b0; b < b1; b++) {
             const float *plane = inp + ((size_t)c * n + b) * ihw;
             for (int ki = 0; ki < kh; ki++) {
                 int ylo, yhi;
@@ -121,7 +117,7 @@ static void im2col(float *restrict cols, const float *restrict inp, const struct
                 for (int kj = 0; kj < kw; kj++) {
                     int xlo, xhi;
                     conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                    float *dst = cols + ((size_t)(c * kh + ki) * kw + kj) * p + b * ohw;
+                    float *dst = cols + ((size_t)(c * kh + ki) * kw + kj) * p + (b - b0) * ohw;
                     if (xlo == xhi || ylo == yhi) { /* the tap only ever sees padding */
                         memset(dst, 0, ohw * sizeof(float));
                         continue;
@@ -156,14 +152,14 @@ static void im2col(float *restrict cols, const float *restrict inp, const struct
  * plane being summed into stays in L1; each input element receives its
  * contributions in (ki, kj, y) order, which is fixed. */
 static void col2im(float *restrict dinp, const float *restrict cols, const struct conv_shape *s,
-                   int accum)
+                   int accum, int b0, int b1)
 {
     const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
     const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow, p = (size_t)n * ohw;
+    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow, p = (size_t)(b1 - b0) * ohw;
 
     for (int c = 0; c < s->ic; c++) {
-        for (int b = 0; b < n; b++) {
+        for (int b = b0; b < b1; b++) {
             float *plane = dinp + ((size_t)c * n + b) * ihw;
             if (!accum)
                 memset(plane, 0, ihw * sizeof(float));
@@ -175,7 +171,8 @@ static void col2im(float *restrict dinp, const float *restrict cols, const struc
                     conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
                     if (xlo == xhi || ylo == yhi)
                         continue;
-                    const float *src = cols + ((size_t)(c * kh + ki) * kw + kj) * p + b * ohw;
+                    const float *src =
+                        cols + ((size_t)(c * kh + ki) * kw + kj) * p + (b - b0) * ohw;
                     float *d = plane + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
                     for (int y = ylo; y < yhi; y++) {
                         float *dy = d + (size_t)(y - ylo) * st * iw;
@@ -195,52 +192,138 @@ static void col2im(float *restrict dinp, const float *restrict cols, const struc
 
 /* ==== Dense convolution =================================================== */
 
-/* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
-void conv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
-                  const struct conv_shape *s, float *restrict cols)
+/* The batch is cut into chunks of conv_chunk_images() images. A chunk's
+ * columns (K x nb*OH*OW) stay in cache between im2col and the GEMM, and the
+ * chunks run in parallel (OpenMP, static schedule), each thread with its own
+ * slice of the scratch and single-threaded OpenBLAS calls. The chunk size
+ * depends on the layer only, never on the thread count, and every per-chunk
+ * result is combined in chunk order, so results are bit-identical whatever
+ * the number of threads. */
+#define CONV_CHUNK_FLOATS (96 * 1024) /* target floats of one chunk's columns */
+
+static int conv_chunk_images(const struct conv_shape *s)
 {
-    assert(s->groups == 1);
-    const int k = s->ic * s->kh * s->kw;
-    const int p = s->n * s->oh * s->ow;
-    const float *b = inp; /* (K, P): the input itself for a pointwise conv */
-    if (!conv_is_pointwise(s)) {
-        im2col(cols, inp, s);
-        b = cols;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, p, k, 1.0f, w, k, b, p, 0.0f, out,
-                p);
+    size_t per = (size_t)s->ic * s->kh * s->kw * s->oh * s->ow;
+    size_t nb = per ? CONV_CHUNK_FLOATS / per : 1;
+    return nb < 1 ? 1 : nb > 64 ? 64 : (int)nb;
 }
 
-/* dw (OC, K) += dout (OC, P) * cols^T (P, K);
- * dcols (K, P) = w^T (K, OC) * dout (OC, P), then col2im into dinp.
- * cols first holds im2col(inp) for dw, then is overwritten by dcols. */
-void conv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
-                   const float *restrict inp, const float *restrict w, const struct conv_shape *s,
-                   float *restrict cols, int accum)
+/* Chunks at the current batch, and the images of chunk j. */
+static int conv_chunks(const struct conv_shape *s)
+{
+    int nb = conv_chunk_images(s);
+    return (s->n + nb - 1) / nb;
+}
+
+static void conv_chunk_range(const struct conv_shape *s, int j, int *b0, int *b1)
+{
+    int nb = conv_chunk_images(s);
+    *b0 = j * nb;
+    *b1 = *b0 + nb < s->n ? *b0 + nb : s->n;
+}
+
+static int conv_threads(void)
+{
+    return nn_threads();
+}
+
+size_t conv_scratch_floats(const struct conv_shape *s)
+{
+    if (s->groups != 1)
+        return 0;
+    size_t k = (size_t)s->ic * s->kh * s->kw;
+    size_t per_thread = conv_is_pointwise(s) ? 0 : k * conv_chunk_images(s) * s->oh * s->ow;
+    size_t nb = (size_t)conv_chunk_images(s);
+    size_t chunks = ((size_t)s->n + nb - 1) / nb;
+    return per_thread * (size_t)conv_threads() + chunks * (size_t)s->oc * k;
+}
+
+/* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
+void conv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
+                  const struct conv_shape *s, float *restrict scratch)
 {
     assert(s->groups == 1);
     const int k = s->ic * s->kh * s->kw;
-    const int p = s->n * s->oh * s->ow;
+    const int ohw = s->oh * s->ow, p = s->n * ohw;
     const int pointwise = conv_is_pointwise(s);
-    const float *b = inp;
-    if (!pointwise) {
-        im2col(cols, inp, s);
-        b = cols;
+    const size_t per_thread = (size_t)k * conv_chunk_images(s) * ohw;
+    const int chunks = conv_chunks(s);
+#pragma omp parallel for schedule(static) num_threads(conv_threads())
+    for (int j = 0; j < chunks; j++) {
+        int b0, b1;
+        conv_chunk_range(s, j, &b0, &b1);
+        const int pc = (b1 - b0) * ohw;
+        const float *b;
+        int ldb;
+        if (pointwise) {
+            b = inp + (size_t)b0 * ohw; /* (K, P): the input itself */
+            ldb = p;
+        } else {
+            float *cols = scratch + per_thread * (size_t)nn_thread_id();
+            im2col(cols, inp, s, b0, b1);
+            b = cols;
+            ldb = pc;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, pc, k, 1.0f, w, k, b, ldb,
+                    0.0f, out + (size_t)b0 * ohw, p);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, p, 1.0f, dout, p, b, p, 1.0f, dw,
-                k);
-    if (!dinp)
-        return;
-    if (pointwise) {
-        /* dinp (IC, P) = or += w^T dout directly; OpenBLAS stores (does not
-         * scale) C when beta is 0, so stale contents never leak in. */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, s->oc, 1.0f, w, k, dout, p,
-                    accum ? 1.0f : 0.0f, dinp, p);
-        return;
+}
+
+/* Per chunk: dw_j (OC, K) = dout_j (OC, P_j) * cols_j^T (P_j, K);
+ * dcols_j (K, P_j) = w^T (K, OC) * dout_j (OC, P_j), then col2im into the
+ * chunk's images of dinp. The dw_j are added into dw in chunk order. */
+void conv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
+                   const float *restrict inp, const float *restrict w, const struct conv_shape *s,
+                   float *restrict scratch, int accum)
+{
+    assert(s->groups == 1);
+    const int k = s->ic * s->kh * s->kw;
+    const int ohw = s->oh * s->ow, p = s->n * ohw;
+    const int pointwise = conv_is_pointwise(s);
+    const size_t per_thread = (size_t)k * conv_chunk_images(s) * ohw;
+    const int chunks = conv_chunks(s);
+    float *dwpart = scratch + (pointwise ? 0 : per_thread * (size_t)conv_threads());
+    const size_t wl = (size_t)s->oc * k;
+#pragma omp parallel for schedule(static) num_threads(conv_threads())
+    for (int j = 0; j < chunks; j++) {
+        int b0, b1;
+        conv_chunk_range(s, j, &b0, &b1);
+        const int pc = (b1 - b0) * ohw;
+        const float *dchunk = dout + (size_t)b0 * ohw;
+        float *cols = scratch + per_thread * (size_t)nn_thread_id();
+        const float *b;
+        int ldb;
+        if (pointwise) {
+            b = inp + (size_t)b0 * ohw;
+            ldb = p;
+        } else {
+            im2col(cols, inp, s, b0, b1);
+            b = cols;
+            ldb = pc;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, pc, 1.0f, dchunk, p, b,
+                    ldb, 0.0f, dwpart + (size_t)j * wl, k);
+        if (!dinp)
+            continue;
+        if (pointwise) {
+            /* dinp (IC, P_j) = or += w^T dout_j directly; OpenBLAS stores (does
+             * not scale) C when beta is 0, so stale contents never leak in. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk,
+                        p, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ohw, p);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk,
+                        p, 0.0f, cols, pc);
+            col2im(dinp, cols, s, accum, b0, b1);
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, s->oc, 1.0f, w, k, dout, p, 0.0f,
-                cols, p);
-    col2im(dinp, cols, s, accum);
+    /* dw += sum_j dw_j, in chunk order (parallel over the elements of dw). */
+#pragma omp parallel for schedule(static) num_threads(conv_threads())
+    for (size_t i = 0; i < wl; i++) {
+        float acc = dw[i];
+        for (int j = 0; j < chunks; j++)
+            acc += dwpart[(size_t)j * wl + i];
+        dw[i] = acc;
+    }
 }
 
 /* ==== Depthwise convolution =============================================== */

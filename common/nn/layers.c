@@ -9,6 +9,7 @@
  */
 #include "nn/layers.h"
 #include "nn/vec.h"
+#include "nn/threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -135,6 +136,7 @@ void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, 
 {
     if (m == 0)
         return;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
     for (int ch = 0; ch < c; ch++) {
         const float *x = inp + (size_t)ch * m;
         float *y = out + (size_t)ch * m;
@@ -156,6 +158,7 @@ void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, 
 void bn_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
                      const float *run_mean, const float *run_var, int c, size_t m, float eps)
 {
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
     for (int ch = 0; ch < c; ch++) {
         const float *x = inp + (size_t)ch * m;
         float *y = out + (size_t)ch * m;
@@ -175,6 +178,7 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
 {
     if (m == 0)
         return;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
     for (int ch = 0; ch < c; ch++) {
         const float *x = inp + (size_t)ch * m;
         const float *g = dout + (size_t)ch * m;
@@ -217,7 +221,7 @@ static inline v4f relu_mask(v4f x, v4f v)
     return (v4f)((v4i)(x > 0.0f) & (v4i)v);
 }
 
-void relu_forward(float *out, const float *inp, size_t len)
+static void relu_forward_range(float *out, const float *inp, size_t len)
 {
     size_t i = 0;
     for (; i + 4 <= len; i += 4) {
@@ -228,7 +232,8 @@ void relu_forward(float *out, const float *inp, size_t len)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void relu_backward(float *dinp, const float *dout, const float *inp, size_t len, int accum)
+static void relu_backward_range(float *dinp, const float *dout, const float *inp, size_t len,
+                                int accum)
 {
     size_t i = 0;
     if (accum) {
@@ -245,7 +250,7 @@ void relu_backward(float *dinp, const float *dout, const float *inp, size_t len,
     }
 }
 
-void add_forward(float *out, const float *a, const float *b, size_t len)
+static void add_forward_range(float *out, const float *a, const float *b, size_t len)
 {
     size_t i = 0;
     for (; i + 4 <= len; i += 4)
@@ -254,18 +259,86 @@ void add_forward(float *out, const float *a, const float *b, size_t len)
         out[i] = a[i] + b[i];
 }
 
+/* Element-wise ops run over fixed blocks of EW_BLK elements in parallel;
+ * each element's result does not depend on the blocking. */
+#define EW_BLK 16384
+
+void relu_forward(float *out, const float *inp, size_t len)
+{
+    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        relu_forward_range(out + lo, inp + lo, hi - lo);
+    }
+}
+
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t len, int accum)
+{
+    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        relu_backward_range(dinp + lo, dout + lo, inp + lo, hi - lo, accum);
+    }
+}
+
+void add_forward(float *out, const float *a, const float *b, size_t len)
+{
+    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t k = 0; k < nb; k++) {
+        size_t lo = k * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        add_forward_range(out + lo, a + lo, b + lo, hi - lo);
+    }
+}
+
 /* ==== Pooling and reshaping ============================================== */
 
 /* Each output scans its k x k window row by row and keeps the first strict
  * maximum. Rows and columns past (IH/k)*k, (IW/k)*k are not read. */
+/* 2x2 windows, the common case: branch-free selects. */
+static void maxpool2_plane(float *restrict o, int32_t *restrict a, const float *restrict in, int ih,
+                           int iw)
+{
+    const int oh = ih / 2, ow = iw / 2;
+    for (int y = 0; y < oh; y++) {
+        const float *r0 = in + (size_t)(2 * y) * iw, *r1 = r0 + iw;
+        const int32_t base = 2 * y * iw;
+        for (int x = 0; x < ow; x++) {
+            float bv = r0[2 * x];
+            int32_t bi = base + 2 * x;
+            float v = r0[2 * x + 1];
+            int gt = v > bv;
+            bv = gt ? v : bv;
+            bi = gt ? base + 2 * x + 1 : bi;
+            v = r1[2 * x];
+            gt = v > bv;
+            bv = gt ? v : bv;
+            bi = gt ? base + iw + 2 * x : bi;
+            v = r1[2 * x + 1];
+            gt = v > bv;
+            bv = gt ? v : bv;
+            bi = gt ? base + iw + 2 * x + 1 : bi;
+            o[y * ow + x] = bv;
+            a[y * ow + x] = bi;
+        }
+    }
+}
+
 void maxpool_forward(float *restrict out, int32_t *restrict argmax, const float *restrict inp,
                      int planes, int ih, int iw, int k)
 {
     const int oh = ih / k, ow = iw / k;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 8)
     for (int p = 0; p < planes; p++) {
         const float *in = inp + (size_t)p * ih * iw;
         float *o = out + (size_t)p * oh * ow;
         int32_t *a = argmax + (size_t)p * oh * ow;
+        if (k == 2) {
+            maxpool2_plane(o, a, in, ih, iw);
+            continue;
+        }
         for (int y = 0; y < oh; y++) {
             for (int x = 0; x < ow; x++) {
                 int32_t best = (int32_t)(y * k * iw + x * k);
@@ -292,10 +365,11 @@ void maxpool_backward(float *restrict dinp, const float *restrict dout,
                       const int32_t *restrict argmax, int planes, int ih, int iw, int k, int accum)
 {
     const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
-    if (!accum)
-        memset(dinp, 0, (size_t)planes * ihw * sizeof(float));
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 8)
     for (int p = 0; p < planes; p++) {
         float *d = dinp + (size_t)p * ihw;
+        if (!accum)
+            memset(d, 0, ihw * sizeof(float));
         const float *g = dout + (size_t)p * ohw;
         const int32_t *a = argmax + (size_t)p * ohw;
         for (size_t i = 0; i < ohw; i++)
@@ -335,6 +409,7 @@ void gap_backward(float *restrict dinp, const float *restrict dout, int c, int n
 /* Per channel, a transpose of (N, HW) into (HW, N). */
 void flatten_forward(float *restrict out, const float *restrict inp, int c, int n, int hw)
 {
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1)
     for (int ch = 0; ch < c; ch++) {
         const float *x = inp + (size_t)ch * n * hw;
         float *y = out + (size_t)ch * hw * n;
@@ -347,6 +422,7 @@ void flatten_forward(float *restrict out, const float *restrict inp, int c, int 
 void flatten_backward(float *restrict dinp, const float *restrict dout, int c, int n, int hw,
                       int accum)
 {
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1)
     for (int ch = 0; ch < c; ch++) {
         float *d = dinp + (size_t)ch * n * hw;
         const float *g = dout + (size_t)ch * hw * n;

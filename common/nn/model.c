@@ -16,7 +16,9 @@
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_NODES 256
 #define MAX_TENSORS 256
@@ -62,6 +64,8 @@ struct node {
     /* N_MAXPOOL */
     int k;
     int32_t *argmax;
+
+    double t_fwd, t_bwd; /* seconds spent, when profiling */
 };
 
 struct model {
@@ -87,6 +91,7 @@ struct model {
     int32_t *labels;
 
     size_t bytes;
+    int profile; /* SATURN_PROFILE set: time every node */
     int build_failed;
     char *err;
 };
@@ -126,6 +131,13 @@ void model_cfg_defaults(struct model_cfg *cfg, const char *arch, int c, int h, i
     cfg->alpha_conv = 8.0f;
     cfg->alpha_fc = 10.0f;
     cfg->seed = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ===========================================================================
@@ -739,6 +751,7 @@ int model_new(struct model **out, const struct model_cfg *cfg, char err[SAT_ERR_
                         cfg->batch);
     }
     init_params(m);
+    m->profile = getenv("SATURN_PROFILE") != NULL;
     m->err = NULL;
     *out = m;
     return 0;
@@ -814,6 +827,7 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         struct node *nd = &m->nodes[i];
         struct tensor *ti = &m->t[nd->in], *to = &m->t[nd->out];
         size_t hw = (size_t)ti->h * ti->w;
+        double t0 = m->profile ? now_s() : 0;
         switch (nd->kind) {
         case N_CONV: {
             const float *w = weights_fwd(m, nd);
@@ -859,6 +873,8 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
             add_forward(to->val, ti->val, m->t[nd->in2].val, tensor_len(m, ti, n));
             break;
         }
+        if (m->profile)
+            nd->t_fwd += now_s() - t0;
     }
     return softmax_ce_forward(m->probs, correct, m->t[m->logits_t].val, m->labels, n,
                               m->cfg.nclass);
@@ -909,6 +925,7 @@ void model_backward(struct model *m, float loss_scale)
         float *dout = grad_of(m, nd->out);
         float *din = grad_of(m, nd->in);
         size_t hw = (size_t)ti->h * ti->w;
+        double t0 = m->profile ? now_s() : 0;
         switch (nd->kind) {
         case N_CONV: {
             float *dw = wgrad_begin(m, nd);
@@ -978,7 +995,29 @@ void model_backward(struct model *m, float loss_scale)
             break;
         }
         }
+        if (m->profile)
+            nd->t_bwd += now_s() - t0;
     }
+}
+
+void model_profile_print(const struct model *m, FILE *f)
+{
+    static const char *const kinds[] = {"conv", "bn", "act", "maxpool", "gap",
+                                        "flatten", "fc", "add"};
+    double kf[8] = {0}, kb[8] = {0}, tot = 0;
+    fprintf(f, "%-24s %-8s %10s %10s\n", "node", "kind", "fwd ms", "bwd ms");
+    for (int i = 0; i < m->nn; i++) {
+        const struct node *nd = &m->nodes[i];
+        fprintf(f, "%-24s %-8s %10.2f %10.2f\n", nd->name, kinds[nd->kind], nd->t_fwd * 1e3,
+                nd->t_bwd * 1e3);
+        kf[nd->kind] += nd->t_fwd;
+        kb[nd->kind] += nd->t_bwd;
+        tot += nd->t_fwd + nd->t_bwd;
+    }
+    for (int k = 0; k < 8; k++)
+        if (kf[k] + kb[k] > 0)
+            fprintf(f, "total %-18s %-8s %10.2f %10.2f  (%.1f%%)\n", "", kinds[k], kf[k] * 1e3,
+                    kb[k] * 1e3, 100 * (kf[k] + kb[k]) / tot);
 }
 
 /* ===========================================================================

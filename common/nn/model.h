@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../util/err.h"
 
@@ -112,6 +113,10 @@ float *model_buffers(struct model *m);
 const struct param_table *model_param_table(const struct model *m);
 const struct param_table *model_buffer_table(const struct model *m);
 const struct model_cfg *model_get_cfg(const struct model *m);
+
+/* With SATURN_PROFILE set in the environment at model_new, every node is
+ * timed; this prints the accumulated times per node and per kind. */
+void model_profile_print(const struct model *m, FILE *f);
 
 /* Forward multiply-adds for one image (convs and FCs), for FLOP counts. */
 double model_macs_per_image(const struct model *m);

@@ -1,6 +1,8 @@
 /* quant.c - SAT weight quantization and PACT / CG-PACT, see quant.h. */
 #include "quant.h"
 
+#include "threads.h"
+
 #include <math.h>
 
 /* Unbiased variance of v (len) in double, two passes; 0 for len < 2. */
@@ -96,51 +98,100 @@ static inline float alpha_of(float alpha_raw)
     return fmaxf(fabsf(alpha_raw), QUANT_ALPHA_EPS);
 }
 
-void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bits)
+/* PACT runs over fixed blocks of PACT_BLK elements in parallel. The alpha
+ * gradient of each block is summed in eight double lanes (element i into
+ * lane i % 8, lanes added in order), the blocks' sums are stored and added
+ * in block order: a fixed summation order, so the result is the same for
+ * any thread count. */
+#define PACT_BLK 16384
+#define PACT_MAX_BLOCKS 4096 /* larger tensors use proportionally larger blocks */
+
+static void pact_forward_range(float *restrict y, const float *restrict x, size_t len, float al,
+                               float a)
 {
-    const float al = alpha_of(alpha_raw);
-    const float a = (float)((1 << bits) - 1);
     for (size_t i = 0; i < len; i++) {
-        float xc = fminf(fmaxf(x[i], 0.0f), al);
+        float v = x[i];
+        float xc = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
+        xc = xc < al ? xc : al;
         float u = xc / al;
         float q = rintf(a * u) / a;
         y[i] = al * q;
     }
 }
 
-/* Elements are processed in blocks whose partial alpha sums are kept in
- * float (so the inner loop vectorises) and added into a double total;
- * a block's sum is bounded by BLK * |dy|max, far from float's range. */
-#define PACT_BLK 256
+void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bits)
+{
+    const float al = alpha_of(alpha_raw);
+    const float a = (float)((1 << bits) - 1);
+    const size_t nb = (len + PACT_BLK - 1) / PACT_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * PACT_BLK, hi = lo + PACT_BLK < len ? lo + PACT_BLK : len;
+        pact_forward_range(y + lo, x + lo, hi - lo, al, a);
+    }
+}
+
+/* One block: writes dx, returns sum dy * dalpha in the block's fixed order:
+ * element i goes into double lane i % 8, lanes are added pairwise at the
+ * end. The element-wise part runs over sub-blocks of 64 so that it
+ * vectorises (selects, roundps); the double accumulation then reads them. */
+static double pact_backward_range(float *restrict dx, const float *restrict dy,
+                                  const float *restrict x, size_t len, float al, float a, int cg,
+                                  int accum)
+{
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const float cgf = cg ? 1.0f : 0.0f;
+    float t[64], pd[64];
+    for (size_t i0 = 0; i0 < len; i0 += 64) {
+        const size_t n = len - i0 < 64 ? len - i0 : 64;
+        const float *xs = x + i0, *gs = dy + i0;
+        for (size_t l = 0; l < n; l++) {
+            float xi = xs[l], g = gs[l];
+            float u = xi / al;
+            float rerr = (rintf(a * u) / a - u) * cgf;
+            float mid = xi > 0.0f ? rerr : 0.0f;
+            float ga = xi >= al ? 1.0f : mid;
+            t[l] = g * ga;
+            float gp = xi < al ? g : 0.0f;
+            pd[l] = xi > 0.0f ? gp : 0.0f;
+        }
+        for (size_t l = n; l < 64; l++)
+            t[l] = 0.0f;
+        if (dx) {
+            float *d = dx + i0;
+            if (accum)
+                for (size_t l = 0; l < n; l++)
+                    d[l] += pd[l];
+            else
+                for (size_t l = 0; l < n; l++)
+                    d[l] = pd[l];
+        }
+        for (size_t j = 0; j < 64; j += 8)
+            for (size_t l = 0; l < 8; l++)
+                lanes[l] += (double)t[j + l];
+    }
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+           ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
 
 double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
                      int bits, int cg, int accum)
 {
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
-    double total = 0.0;
-    for (size_t b0 = 0; b0 < len; b0 += PACT_BLK) {
-        size_t b1 = b0 + PACT_BLK < len ? b0 + PACT_BLK : len;
-        float part = 0.0f;
-        for (size_t i = b0; i < b1; i++) {
-            float xi = x[i], g = dy[i];
-            int pass = xi > 0.0f && xi < al;
-            float ga;
-            if (xi >= al) {
-                ga = 1.0f;
-            } else if (pass && cg) {
-                float u = xi / al;
-                ga = rintf(a * u) / a - u;
-            } else {
-                ga = 0.0f;
-            }
-            part += g * ga;
-            if (dx) {
-                float d = pass ? g : 0.0f;
-                dx[i] = accum ? dx[i] + d : d;
-            }
-        }
-        total += part;
+    size_t blk = PACT_BLK;
+    while ((len + blk - 1) / blk > PACT_MAX_BLOCKS)
+        blk *= 2;
+    const size_t nb = (len + blk - 1) / blk;
+    double part[PACT_MAX_BLOCKS];
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
+        part[b] = pact_backward_range(dx ? dx + lo : NULL, dy + lo, x + lo, hi - lo, al, a, cg,
+                                      accum);
     }
+    double total = 0.0;
+    for (size_t b = 0; b < nb; b++)
+        total += part[b];
     return alpha_raw < 0.0f ? -total : total;
 }

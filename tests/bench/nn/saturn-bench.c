@@ -112,6 +112,8 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     for (int i = 0; i < inf_steps; i++)
         model_forward(m, x, y, batch, 0, NULL);
     double inf_s = (now_s() - t0) / inf_steps;
+    if (getenv("SATURN_PROFILE"))
+        model_profile_print(m, stderr);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double macs = model_macs_per_image(m);

@@ -300,12 +300,14 @@ static void test_conv_shapes(void)
     CHECK_EQ_INT(conv_shape_init(&s, 128, 16, 28, 32, 32, 3, 3, 2, 1, 1), 0);
     CHECK_EQ_INT(s.oh, 14);
     CHECK_EQ_INT(s.ow, 16);
-    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)16 * 9 * 128 * 14 * 16);
+    /* scratch: per-thread chunk columns plus one dw partial per chunk */
+    CHECK(conv_scratch_floats(&s) >= (size_t)16 * 9 * 14 * 16 + (size_t)32 * 16 * 9);
     CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 1, 0, 1), 0);
-    CHECK_EQ_INT(conv_scratch_floats(&s), 0); /* pointwise reads its input */
+    /* pointwise reads its input: only the dw partials (one chunk here) */
+    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)16 * 8);
     CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 2, 0, 1), 0);
     CHECK_EQ_INT(s.oh, 4);
-    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)8 * 4 * 4 * 4); /* strided 1x1 needs cols */
+    CHECK(conv_scratch_floats(&s) >= (size_t)8 * 4 * 4 * 4 + 16 * 8); /* strided 1x1 needs cols */
     CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 8, 3, 3, 1, 1, 8), 0);
     CHECK_EQ_INT(conv_scratch_floats(&s), 0);                                    /* depthwise */
     CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 5, 5, 4, 3, 3, 0, 1, 1), SAT_EINVAL); /* stride 0 */

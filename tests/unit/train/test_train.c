@@ -13,7 +13,7 @@
 
 static const char spec_json[] =
     "{\"model\":\"cnn-small\",\"dataset\":\"synthetic\",\"epochs\":3,\"batch_size\":32,"
-    "\"lr\":0.05,\"wbits\":4,\"abits\":4,\"seed\":3,\"augment\":true,\"weight_decay\":1e-4}";
+    "\"lr\":0.02,\"wbits\":4,\"abits\":4,\"seed\":3,\"augment\":true,\"weight_decay\":1e-4}";
 
 static int setup(struct trainer *t, const char *json)
 {

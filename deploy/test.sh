@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Saturn's test command: installs what is missing, builds, and runs the whole
+# suite twice, in a normal build (build/) and under AddressSanitizer +
+# UndefinedBehaviorSanitizer (build-asan/). Ends with one line
+# "N passed, N failed, N skipped" and exits non-zero on any failure.
+#
+#   deploy/test.sh              both builds
+#   deploy/test.sh --quick      normal build only
+#   SATURN_TEST_ARGS="--suite unit" deploy/test.sh   pass arguments to meson test
+set -uo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+deploy/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0 skipped=0
+run_suite() { # dir, setup args...
+    local dir=$1; shift
+    if [ ! -d "$dir" ]; then
+        meson setup "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return; }
+    fi
+    if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+        tail -n 40 "$dir.build.log"
+        echo "test.sh: build in $dir failed"
+        failed=$((failed + 1))
+        return
+    fi
+    local log
+    log=$(meson test -C "$dir" --print-errorlogs ${SATURN_TEST_ARGS:-} 2>&1)
+    echo "$log" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):' || true
+    echo "$log" | grep -qE '^Ok:' || echo "$log" | tail -n 60
+    local ok fl sk to up
+    ok=$(echo "$log" | awk '/^Ok:/{print $2}')
+    fl=$(echo "$log" | awk '/^Fail:/{print $2}')
+    sk=$(echo "$log" | awk '/^Skipped:/{print $2}')
+    to=$(echo "$log" | awk '/^Timeout:/{print $2}')
+    up=$(echo "$log" | awk '/^Unexpected Pass:/{print $2}')
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${fl:-0} + ${to:-0} + ${up:-0}))
+    skipped=$((skipped + ${sk:-0}))
+    [ -n "$ok" ] || failed=$((failed + 1))
+}
+
+echo "== normal build (build/)"
+run_suite build
+if [ $quick -eq 0 ]; then
+    echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/)"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
+    SATURN_SANITIZED=1 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dbuildtype=debugoptimized
+fi
+if [ $skipped -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ $failed -eq 0 ]
