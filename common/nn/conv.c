@@ -199,7 +199,7 @@ static void col2im(float *restrict dinp, const float *restrict cols, const struc
  * depends on the layer only, never on the thread count, and every per-chunk
  * result is combined in chunk order, so results are bit-identical whatever
  * the number of threads. */
-#define CONV_CHUNK_FLOATS (96 * 1024) /* target floats of one chunk's columns */
+#define CONV_CHUNK_FLOATS (256 * 1024) /* target floats of one chunk's columns */
 
 static int conv_chunk_images(const struct conv_shape *s)
 {
@@ -227,15 +227,49 @@ static int conv_threads(void)
     return nn_threads();
 }
 
+/* A stride-1 convolution's input gradient is itself a convolution: of
+ * dout, padded by k-1-pad, with the weights flipped and transposed,
+ * w' (IC, OC, KH, KW) with w'[i][o][y][x] = w[o][i][KH-1-y][KW-1-x]. Computing
+ * it as im2col(dout) + one GEMM with K = OC*KH*KW writes dinp directly,
+ * instead of a GEMM with K = OC followed by a scatter-add (col2im). */
+static int conv_transposed_ok(const struct conv_shape *s)
+{
+    return s->stride == 1 && s->pad <= s->kh - 1 && s->pad <= s->kw - 1 && s->kh - 1 - s->pad ==
+           s->kw - 1 - s->pad;
+}
+
+static void conv_transposed_shape(struct conv_shape *t, const struct conv_shape *s)
+{
+    *t = *s;
+    t->ic = s->oc;
+    t->ih = s->oh;
+    t->iw = s->ow;
+    t->oc = s->ic;
+    t->oh = s->ih;
+    t->ow = s->iw;
+    t->pad = s->kh - 1 - s->pad;
+}
+
+/* Per-thread columns for forward and backward. */
+static size_t conv_cols_per_thread(const struct conv_shape *s)
+{
+    if (conv_is_pointwise(s))
+        return 0;
+    size_t nb = (size_t)conv_chunk_images(s);
+    size_t fwd = (size_t)s->ic * s->kh * s->kw * nb * s->oh * s->ow;
+    size_t bwd = conv_transposed_ok(s) ? (size_t)s->oc * s->kh * s->kw * nb * s->ih * s->iw : 0;
+    return fwd > bwd ? fwd : bwd;
+}
+
 size_t conv_scratch_floats(const struct conv_shape *s)
 {
     if (s->groups != 1)
         return 0;
     size_t k = (size_t)s->ic * s->kh * s->kw;
-    size_t per_thread = conv_is_pointwise(s) ? 0 : k * conv_chunk_images(s) * s->oh * s->ow;
     size_t nb = (size_t)conv_chunk_images(s);
     size_t chunks = ((size_t)s->n + nb - 1) / nb;
-    return per_thread * (size_t)conv_threads() + chunks * (size_t)s->oc * k;
+    size_t wl = (size_t)s->oc * k;
+    return conv_cols_per_thread(s) * (size_t)conv_threads() + chunks * wl + wl;
 }
 
 /* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
@@ -246,7 +280,7 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     const int k = s->ic * s->kh * s->kw;
     const int ohw = s->oh * s->ow, p = s->n * ohw;
     const int pointwise = conv_is_pointwise(s);
-    const size_t per_thread = (size_t)k * conv_chunk_images(s) * ohw;
+    const size_t per_thread = conv_cols_per_thread(s);
     const int chunks = conv_chunks(s);
 #pragma omp parallel for schedule(static) num_threads(conv_threads())
     for (int j = 0; j < chunks; j++) {
@@ -269,9 +303,10 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     }
 }
 
-/* Per chunk: dw_j (OC, K) = dout_j (OC, P_j) * cols_j^T (P_j, K);
- * dcols_j (K, P_j) = w^T (K, OC) * dout_j (OC, P_j), then col2im into the
- * chunk's images of dinp. The dw_j are added into dw in chunk order. */
+/* Per chunk: dw_j (OC, K) = dout_j (OC, P_j) * cols_j^T (P_j, K), added into
+ * dw in chunk order. dinp: for a pointwise conv w^T dout_j; for a stride-1
+ * conv the transposed convolution above; otherwise dcols_j (K, P_j) =
+ * w^T (K, OC) * dout_j (OC, P_j), then col2im. */
 void conv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
                    const float *restrict inp, const float *restrict w, const struct conv_shape *s,
                    float *restrict scratch, int accum)
@@ -279,11 +314,25 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     assert(s->groups == 1);
     const int k = s->ic * s->kh * s->kw;
     const int ohw = s->oh * s->ow, p = s->n * ohw;
+    const int ihw = s->ih * s->iw, pin = s->n * ihw;
     const int pointwise = conv_is_pointwise(s);
-    const size_t per_thread = (size_t)k * conv_chunk_images(s) * ohw;
+    const int transposed = !pointwise && conv_transposed_ok(s);
+    const size_t per_thread = conv_cols_per_thread(s);
     const int chunks = conv_chunks(s);
-    float *dwpart = scratch + (pointwise ? 0 : per_thread * (size_t)conv_threads());
     const size_t wl = (size_t)s->oc * k;
+    float *dwpart = scratch + per_thread * (size_t)conv_threads();
+    float *wt = dwpart + (size_t)chunks * wl; /* w' (IC, OC*KH*KW) */
+    struct conv_shape ts;
+    const int kt = s->oc * s->kh * s->kw;
+    if (transposed && dinp) {
+        conv_transposed_shape(&ts, s);
+        const int khw = s->kh * s->kw;
+        for (int o = 0; o < s->oc; o++)
+            for (int i = 0; i < s->ic; i++)
+                for (int t = 0; t < khw; t++)
+                    wt[((size_t)i * s->oc + o) * khw + (khw - 1 - t)] =
+                        w[((size_t)o * s->ic + i) * khw + t];
+    }
 #pragma omp parallel for schedule(static) num_threads(conv_threads())
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
@@ -310,6 +359,11 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
              * not scale) C when beta is 0, so stale contents never leak in. */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk,
                         p, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ohw, p);
+        } else if (transposed) {
+            const int pic = (b1 - b0) * ihw;
+            im2col(cols, dout, &ts, b0, b1);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->ic, pic, kt, 1.0f, wt, kt,
+                        cols, pic, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ihw, pin);
         } else {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk,
                         p, 0.0f, cols, pc);

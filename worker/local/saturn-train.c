@@ -9,11 +9,11 @@
  * Exit codes: 0 success, 1 usage, 2 bad spec or checkpoint, 3 data or I/O
  * error, 4 training diverged (every step of an epoch non-finite).
  */
+#include "nn/threads.h"
 #include "train/trainer.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --resume CKPT      continue a run from its checkpoint (spec taken from it)\n"
     "  --eval CKPT        evaluate a checkpoint on the test set and exit\n"
     "  --stop-after N     stop after N steps of this run, writing a checkpoint\n"
-    "  --threads N        OpenBLAS threads (default: all cores)\n"
+    "  --threads N        math threads (default: all cores)\n"
     "  --json             one JSON object per epoch on stdout\n"
     "  --quiet            no progress bar\n"
     "  -h, --help         this text\n"
@@ -355,8 +355,7 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
-    if (o.threads > 0)
-        openblas_set_num_threads(o.threads);
+    nn_set_threads(o.threads); /* 0: every online CPU */
 
     char err[SAT_ERR_LEN];
     struct job_spec spec;

