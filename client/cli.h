@@ -1,0 +1,100 @@
+/* cli.h - the saturn CLI: shared state of one invocation, exit codes and
+ * output helpers.
+ *
+ * main.c holds the one table of commands and the one table of options;
+ * cmd_jobs.c and cmd_workers.c implement the commands; output.c prints
+ * (human text or --json) and maps gRPC statuses to exit codes, in the one
+ * place that does (cli_exit_from_status). EXITCODES.md documents them.
+ */
+#ifndef SATURN_CLI_H
+#define SATURN_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/rpc/rpc.h"
+
+#define CLI_MAX_ARGS 8
+#define CLI_MAX_SETS 64
+#define CLI_DEFAULT_ADDR "127.0.0.1:7070"
+#define CLI_DEFAULT_TIMEOUT_MS 10000
+
+/* Exit codes (EXITCODES.md). */
+enum cli_exit {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,      /* bad command line */
+    EXIT_NOT_FOUND = 2,  /* NOT_FOUND: unknown job or worker */
+    EXIT_AUTH = 3,       /* UNAUTHENTICATED / PERMISSION_DENIED, or unreadable token file */
+    EXIT_INVALID = 4,    /* INVALID_ARGUMENT / OUT_OF_RANGE, or a spec refused locally */
+    EXIT_UNAVAIL = 5,    /* UNAVAILABLE / DEADLINE_EXCEEDED: coordinator unreachable or slow */
+    EXIT_SERVER = 6,     /* INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS, CANCELLED, ABORTED */
+    EXIT_TOO_BIG = 7,    /* RESOURCE_EXHAUSTED: a size or count limit */
+    EXIT_CONFLICT = 8,   /* FAILED_PRECONDITION / ALREADY_EXISTS: not valid in this state */
+    EXIT_JOB_FAILED = 9, /* watch: the job ended failed or cancelled */
+};
+
+/* A spec field given as a flag (--wbits 4) or with --set key=value. */
+struct cli_set {
+    const char *key;
+    const char *value;
+};
+
+struct cli {
+    const char *cmd;
+    const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
+    int nargs;
+
+    const char *addr;
+    const char *token_file;
+    char token[RPC_TOKEN_MAX];
+    bool json;
+    int timeout_ms;
+    bool timeout_set; /* --timeout given (watch has no deadline otherwise) */
+
+    /* submit */
+    struct cli_set sets[CLI_MAX_SETS];
+    int nsets;
+    bool dry_run;
+    bool no_local_check;
+    /* list / workers / cancel / watch */
+    bool all;
+    int limit;
+    int states[8]; /* --state filters, as job state numbers */
+    int nstates;
+    const char *reason;
+    uint64_t after;
+
+    struct rpc_client *rpc;
+};
+
+/* Creates cli->rpc from addr/token (reading the token file). Returns an
+ * exit code (EXIT_OK on success) after printing the problem. */
+int cli_connect(struct cli *c);
+
+/* Prints "saturn: <cmd>: <STATUS>: details" (with a hint for auth and
+ * availability problems) and returns the exit code for the status. */
+int cli_fail_status(const struct cli *c, const struct rpc_status *st);
+int cli_exit_from_status(grpc_status_code code);
+
+void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "2026-11-25 19:42:33Z" (UTC) or "-" for 0. */
+const char *cli_time(int64_t ms, char *buf, size_t cap);
+const char *cli_job_state(int s);    /* "queued", ... */
+const char *cli_worker_state(int s); /* "idle", ... */
+/* Parses a job state name; -1 if unknown. */
+int cli_job_state_parse(const char *s);
+
+/* Prints a cJSON item (consumed) followed by a newline. */
+struct cJSON;
+void cli_print_json(struct cJSON *item);
+
+/* Commands (cmd_jobs.c, cmd_workers.c). Each returns an exit code. */
+int cmd_submit(struct cli *c);
+int cmd_status(struct cli *c);
+int cmd_list(struct cli *c);
+int cmd_cancel(struct cli *c);
+int cmd_watch(struct cli *c);
+int cmd_workers(struct cli *c);
+
+#endif

@@ -1,0 +1,219 @@
+/* rpc.h - Saturn's RPC layer: gRPC core (C API, no C++) + protobuf-c.
+ *
+ * Server side: a table of registered methods {path, request descriptor,
+ * handler}. One request per method is kept outstanding and re-armed on each
+ * new call. A completion-queue (CQ) thread receives gRPC events and hands
+ * them to the libuv loop (locked queue + uv_async_send; the async callback
+ * drains the whole queue, because sends coalesce). Every handler runs on the
+ * loop thread and every reply is sent from it. Before a handler runs the
+ * layer has checked the bearer token (in constant time; methods flagged
+ * RPC_NO_AUTH are exempt), and unpacked the request (bytes that are not a
+ * valid message get INVALID_ARGUMENT). Unregistered methods get
+ * UNIMPLEMENTED. Message sizes are capped on purpose (rpc_*_opts.max_msg);
+ * gRPC itself answers RESOURCE_EXHAUSTED beyond the cap.
+ *
+ * Client side: a channel with blocking unary calls (deadline, own pluck CQ)
+ * and server-streaming reads, with a bearer token; each returns the gRPC
+ * status and its details.
+ *
+ * Status codes are mapped from SAT_E* codes in one place (rpc_status.c).
+ *
+ * Threads: rpc_server_* and rpc_call_* / rpc_reply* / rpc_stream_* functions
+ * are called on the loop thread only. rpc_client_* may be used from several
+ * threads at once (at most RPC_CLIENT_MAX_THREADS concurrent calls).
+ */
+#ifndef SATURN_RPC_H
+#define SATURN_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/grpc.h>
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "../util/err.h"
+
+#define RPC_DEFAULT_MAX_MSG (64u << 20) /* bytes: default cap on every message, both ways */
+#define RPC_MIN_MAX_MSG (4u << 10)      /* bytes: smallest accepted cap */
+#define RPC_TOKEN_MAX 1024              /* bytes: longest bearer token */
+#define RPC_DETAILS_LEN 512             /* bytes: status details kept by the client */
+#define RPC_STREAM_QUEUE_MAX 1024       /* messages queued on one server stream */
+#define RPC_CLIENT_MAX_THREADS 4        /* concurrent calls on one rpc_client */
+
+/* ==== library lifecycle ==================================================== */
+
+/* grpc_init / grpc_shutdown. rpc_init comes before any other rpc_* call;
+ * rpc_shutdown after every server, call and client is gone. */
+void rpc_init(void);
+void rpc_shutdown(void);
+
+/* ==== status codes (rpc_status.c: the one mapping) ========================= */
+
+/* SAT_E* -> gRPC status (SAT_OK -> GRPC_STATUS_OK). */
+grpc_status_code rpc_status_from_err(int sat_err);
+/* gRPC status -> SAT_E* (GRPC_STATUS_OK -> SAT_OK). */
+int rpc_err_from_status(grpc_status_code code);
+/* "OK", "NOT_FOUND", ...; never NULL. */
+const char *rpc_status_name(grpc_status_code code);
+
+/* ==== auth and messages (rpc_util.c) ======================================= */
+
+/* Reads a bearer token from the first line of a file (trailing whitespace
+ * stripped). The token must be 1..RPC_TOKEN_MAX-1 printable ASCII bytes
+ * without spaces. Returns 0, or SAT_E* with a message in err. */
+int rpc_token_load(const char *path, char token[RPC_TOKEN_MAX], char err[SAT_ERR_LEN]);
+
+/* Compares a presented credential with the expected one in time that
+ * depends only on the presented length, never on where they differ.
+ * Returns 1 if equal. */
+int rpc_secret_equal(const void *presented, size_t plen, const void *expected, size_t elen);
+
+/* Frees a message that this layer unpacked (handler requests are freed by
+ * the layer; client responses by the caller with this). NULL is a no-op. */
+void rpc_msg_free(ProtobufCMessage *m);
+
+/* Packs m into a new byte buffer (one copy). NULL on allocation failure.
+ * Ownership of the buffer passes to the caller (grpc_byte_buffer_destroy). */
+grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m);
+
+/* Unpacks a byte buffer into a new message of type d. Returns 0, SAT_EFORMAT
+ * if the bytes are not a valid message, SAT_ENOMEM. The buffer is not
+ * consumed. On success *out belongs to the caller (rpc_msg_free). */
+int rpc_msg_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
+                   ProtobufCMessage **out);
+
+/* ==== server =============================================================== */
+
+struct rpc_server;
+struct rpc_call;
+
+enum rpc_method_flags {
+    RPC_NO_AUTH = 1u << 0, /* served without a bearer token (health checks) */
+    RPC_STREAM = 1u << 1,  /* server streaming: replies with rpc_stream_send/_end */
+};
+
+/* A handler runs on the loop thread with a valid, unpacked request. The
+ * request belongs to the call and stays valid until the call is finished.
+ * The handler owns the call until it finishes it with exactly one of
+ * rpc_reply, rpc_reply_err, rpc_reply_status or rpc_stream_end, either
+ * before returning or later from any loop callback (a deferred reply).
+ * After finishing, the call pointer is no longer valid. */
+typedef void (*rpc_handler_fn)(struct rpc_call *call, const ProtobufCMessage *req, void *ud);
+
+struct rpc_method {
+    const char *path;                          /* "/saturn.v1.Client/GetJob" */
+    const ProtobufCMessageDescriptor *request; /* type of the request message */
+    rpc_handler_fn handler;
+    unsigned flags; /* enum rpc_method_flags */
+};
+
+struct rpc_server_opts {
+    const char *listen;               /* "127.0.0.1:7070"; port 0 picks a free port */
+    const char *token;                /* bearer token; NULL or "" = no auth (dev only) */
+    size_t max_msg;                   /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
+    const struct rpc_method *methods; /* must outlive the server */
+    size_t nmethods;
+    void *ud; /* passed to every handler */
+};
+
+/* Creates, binds and starts a server whose handlers run on `loop`. On
+ * success *port is the bound TCP port. Returns 0, or SAT_E* with a message
+ * in err (nothing is left running then). */
+int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_server_opts *o,
+                     int *port, char err[SAT_ERR_LEN]);
+
+/* Stops accepting calls; calls already running may finish for grace_ms,
+ * then the rest are cancelled (their cancel callbacks run; their owners
+ * must still finish them). When every call is finished and gRPC has let go,
+ * the server is freed and done(arg) runs on the loop. Call once. */
+void rpc_server_stop(struct rpc_server *s, unsigned grace_ms, void (*done)(void *arg), void *arg);
+
+/* Number of calls currently owned by handlers (deferred or streaming). */
+size_t rpc_server_open_calls(const struct rpc_server *s);
+
+/* ---- a call, as seen by its handler (loop thread only) ---- */
+
+const char *rpc_call_method(const struct rpc_call *c); /* the method path */
+const char *rpc_call_peer(struct rpc_call *c);         /* "ipv4:127.0.0.1:5555" or "?" */
+/* Milliseconds left before the client's deadline; INT64_MAX if none. */
+int64_t rpc_call_remaining_ms(const struct rpc_call *c);
+/* 1 once the client has gone away (cancelled, deadline, disconnect). */
+int rpc_call_cancelled(const struct rpc_call *c);
+
+/* cb runs once, on the loop, if the client goes away while the handler
+ * still owns the call. The owner must still finish the call (from cb or
+ * later); replies to a gone client are dropped. */
+void rpc_call_on_cancel(struct rpc_call *c, void (*cb)(struct rpc_call *c, void *arg), void *arg);
+
+/* Finishes a unary call with OK and a response (packed now: the caller keeps
+ * ownership of resp and may free it at once). Returns 0, or SAT_ENOMEM if the
+ * response could not be packed (the client then gets INTERNAL). */
+int rpc_reply(struct rpc_call *c, const ProtobufCMessage *resp);
+/* Finishes a unary or streaming call with the status mapped from sat_err and
+ * a formatted message as the status details. */
+int rpc_reply_err(struct rpc_call *c, int sat_err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Finishes a call with an explicit gRPC status (e.g. UNIMPLEMENTED). */
+int rpc_reply_status(struct rpc_call *c, grpc_status_code code, const char *details);
+
+/* Queues one message on a streaming call; messages go out in order, one
+ * batch at a time. Returns 0; SAT_ECANCELLED if the client has gone (the
+ * message is dropped); SAT_ETOOBIG if RPC_STREAM_QUEUE_MAX messages are
+ * already waiting (the client is too slow: end the stream); SAT_ENOMEM. */
+int rpc_stream_send(struct rpc_call *c, const ProtobufCMessage *msg);
+/* Finishes a streaming call with OK once queued messages are sent. */
+int rpc_stream_end(struct rpc_call *c);
+
+/* ==== client =============================================================== */
+
+struct rpc_client;
+
+struct rpc_client_opts {
+    const char *target; /* "127.0.0.1:7070" (a bare host:port gets "ipv4:" for IPv4) */
+    const char *token;  /* bearer token; NULL = send none */
+    size_t max_msg;     /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
+};
+
+/* The outcome of a call as the client saw it. */
+struct rpc_status {
+    grpc_status_code code;
+    char details[RPC_DETAILS_LEN];
+};
+
+/* Creates a channel (connection is lazy). Returns 0 or SAT_E* (err filled). */
+int rpc_client_new(struct rpc_client **out, const struct rpc_client_opts *o, char err[SAT_ERR_LEN]);
+/* Frees the channel; no call may be running on it. NULL is a no-op. */
+void rpc_client_free(struct rpc_client *c);
+
+/* A blocking unary call with a deadline of timeout_ms (<= 0: none). On OK
+ * returns 0 and *resp is a new message of type resp_desc that the caller
+ * frees with rpc_msg_free. Otherwise *resp is NULL and the return value is
+ * rpc_err_from_status(st->code) (or a local SAT_E* with st->code set to
+ * the closest status). st is always filled. */
+int rpc_unary(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
+              struct rpc_status *st);
+
+/* The same with raw request bytes and no response decoding (tests, probes). */
+int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, size_t len,
+                  int timeout_ms, struct rpc_status *st);
+
+struct rpc_stream;
+
+/* Starts a server-streaming call (timeout_ms <= 0: no deadline). Returns 0
+ * and *out, or SAT_E* with st filled. */
+int rpc_stream_open(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+                    int timeout_ms, struct rpc_stream **out, struct rpc_status *st);
+/* Reads the next message. Returns 1 with *msg (free with rpc_msg_free);
+ * 0 at a clean end of the stream (status OK, st filled);
+ * or SAT_E* with st filled: a non-OK final status, or a message that does
+ * not decode (INTERNAL). */
+int rpc_stream_read(struct rpc_stream *s, const ProtobufCMessageDescriptor *d,
+                    ProtobufCMessage **msg, struct rpc_status *st);
+/* Cancels the call if it is still open and frees the stream. */
+void rpc_stream_close(struct rpc_stream *s);
+
+#endif

@@ -1,0 +1,431 @@
+/* rpc_server.c - the server half of the RPC layer (see rpc.h).
+ *
+ * Threads. The CQ thread blocks in grpc_completion_queue_next and does one
+ * thing with each event: it stores `success` in the event's tag, appends
+ * the tag to a mutex-protected list and calls uv_async_send. The tags are
+ * embedded in the call contexts and each has at most one operation in
+ * flight, so the hand-over allocates nothing. The loop thread's async
+ * callback swaps the whole list out (sends coalesce) and dispatches each
+ * tag by kind. Everything else - re-arming requests, auth, unpacking,
+ * handlers, every grpc_call_start_batch - happens on the loop thread.
+ *
+ * Call contexts and the reply API live in rpc_call.c (rpc_int.h).
+ *
+ * Shutdown (the order that leaves LSan clean, docs grpc-core.md):
+ *   grpc_server_shutdown_and_notify -> grace timer -> cancel_all_calls ->
+ *   drain until the shutdown tag has arrived and no context is left ->
+ *   grpc_server_destroy -> grpc_completion_queue_shutdown -> the CQ thread
+ *   sees GRPC_QUEUE_SHUTDOWN and exits -> join -> cq destroy -> close the
+ *   uv handles -> free -> done callback.
+ */
+#include "rpc_int.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "../util/log.h"
+#include "../util/xalloc.h"
+
+#define AUTH_PREFIX "Bearer "
+
+static void arm_all(struct rpc_server *s);
+
+/* ==== the CQ thread and the hand-over to the loop ========================== */
+
+static void *cq_main(void *arg)
+{
+    struct rpc_server *s = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue; /* GRPC_QUEUE_TIMEOUT carries no tag */
+        struct rpc_tag *t = ev.tag;
+        t->success = ev.success;
+        t->next = NULL;
+        pthread_mutex_lock(&s->lock);
+        if (s->ev_tail)
+            s->ev_tail->next = t;
+        else
+            s->ev_head = t;
+        s->ev_tail = t;
+        pthread_mutex_unlock(&s->lock);
+        uv_async_send(&s->async);
+    }
+    return NULL;
+}
+
+size_t rpc_server_open_calls(const struct rpc_server *s)
+{
+    return s->nowned;
+}
+
+/* ==== arming requests ====================================================== */
+
+static void arm_slot(struct rpc_server *s, struct method_slot *slot)
+{
+    if (slot->armed || s->stopping)
+        return;
+    struct rpc_call *c = rpc__call_new(s, slot);
+    if (!c)
+        return; /* retried by the timer */
+    grpc_call_error e =
+        grpc_server_request_registered_call(s->server, slot->handle, &c->call, &c->deadline, &c->md,
+                                            &c->payload, s->cq, s->cq, &c->tag_new);
+    if (e != GRPC_CALL_OK) {
+        log_error("rpc: request_registered_call(%s): %s", slot->m->path,
+                  grpc_call_error_to_string(e));
+        rpc__call_free(c);
+        return;
+    }
+    c->pending++;
+    slot->armed = true;
+}
+
+static void arm_generic(struct rpc_server *s)
+{
+    if (s->generic_armed || s->stopping)
+        return;
+    struct rpc_call *c = rpc__call_new(s, NULL);
+    if (!c)
+        return;
+    grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
+                                                 s->cq, &c->tag_new);
+    if (e != GRPC_CALL_OK) {
+        log_error("rpc: request_call: %s", grpc_call_error_to_string(e));
+        rpc__call_free(c);
+        return;
+    }
+    c->pending++;
+    s->generic_armed = 1;
+}
+
+static void arm_all(struct rpc_server *s)
+{
+    for (size_t i = 0; i < s->nslots; i++)
+        arm_slot(s, &s->slots[i]);
+    arm_generic(s);
+}
+
+/* ==== event dispatch (loop thread) ========================================= */
+
+static bool auth_ok(struct rpc_server *s, struct rpc_call *c)
+{
+    if (!s->auth || (c->slot && (c->slot->m->flags & RPC_NO_AUTH)))
+        return true;
+    bool ok = false;
+    for (size_t i = 0; i < c->md.count; i++) {
+        grpc_metadata *md = &c->md.metadata[i];
+        if (grpc_slice_str_cmp(md->key, "authorization") != 0)
+            continue;
+        /* Every authorization value is checked, in constant time each. */
+        if (rpc_secret_equal(GRPC_SLICE_START_PTR(md->value), GRPC_SLICE_LENGTH(md->value), s->auth,
+                             s->auth_len))
+            ok = true;
+    }
+    return ok;
+}
+
+static bool has_auth_header(const struct rpc_call *c)
+{
+    for (size_t i = 0; i < c->md.count; i++)
+        if (grpc_slice_str_cmp(c->md.metadata[i].key, "authorization") == 0)
+            return true;
+    return false;
+}
+static void on_new_call(struct rpc_server *s, struct rpc_call *c, int success)
+{
+    struct method_slot *slot = c->slot;
+    c->pending--;
+    if (slot)
+        slot->armed = false;
+    else
+        s->generic_armed = 0;
+    if (!success) {
+        /* The server is shutting down: the request never matched. */
+        rpc__call_maybe_free(c);
+        return;
+    }
+    /* Re-arm first so the next call of this method is matched meanwhile. */
+    if (slot)
+        arm_slot(s, slot);
+    else
+        arm_generic(s);
+
+    if (!rpc__start_close(c)) {
+        grpc_call_cancel(c->call, NULL);
+        rpc__call_maybe_free(c);
+        return;
+    }
+    if (!slot) {
+        char *m = grpc_slice_to_c_string(c->details.method);
+        char msg[300];
+        snprintf(msg, sizeof msg, "method %s is not implemented by this server", m);
+        log_debug("rpc: unregistered method %s from %s", m, rpc_call_peer(c));
+        gpr_free(m);
+        rpc__reject(c, GRPC_STATUS_UNIMPLEMENTED, msg);
+        return;
+    }
+    if (s->stopping) {
+        rpc__reject(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+        return;
+    }
+    if (!auth_ok(s, c)) {
+        log_info("rpc: %s from %s: %s bearer token", slot->m->path, rpc_call_peer(c),
+                 has_auth_header(c) ? "invalid" : "missing");
+        rpc__reject(c, GRPC_STATUS_UNAUTHENTICATED,
+                    has_auth_header(c) ? "invalid bearer token"
+                                       : "missing bearer token (authorization metadata)");
+        return;
+    }
+    if (!c->payload) {
+        /* The client cancelled (or its deadline fired) while the message
+         * was in flight, or it sent no message at all. */
+        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+        return;
+    }
+    int rc = rpc_msg_unpack(c->payload, slot->m->request, &c->req);
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    if (rc != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "request is not a valid %s message", slot->m->request->name);
+        log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), msg);
+        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return;
+    }
+    c->owned = true;
+    s->nowned++;
+    slot->m->handler(c, c->req, s->ud);
+}
+
+static void maybe_destroy(struct rpc_server *s);
+
+static void on_async(uv_async_t *a)
+{
+    struct rpc_server *s = a->data;
+    pthread_mutex_lock(&s->lock);
+    struct rpc_tag *t = s->ev_head;
+    s->ev_head = s->ev_tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    while (t) {
+        struct rpc_tag *next = t->next; /* t may be freed by its handler */
+        switch (t->kind) {
+        case TAG_NEW_CALL:
+        case TAG_NEW_GENERIC:
+            on_new_call(s, t->call, t->success);
+            break;
+        case TAG_CLOSE:
+            rpc__on_close(t->call);
+            break;
+        case TAG_SEND:
+            rpc__on_send(t->call, t->success);
+            break;
+        case TAG_SHUTDOWN:
+            s->shutdown_done = true;
+            break;
+        }
+        t = next;
+    }
+    if (s->stopping)
+        maybe_destroy(s);
+}
+
+/* ==== start and stop ======================================================= */
+
+static void on_timer(uv_timer_t *t)
+{
+    struct rpc_server *s = t->data;
+    if (s->stopping) {
+        /* The grace period is over. */
+        if (s->server && !s->destroyed) {
+            if (s->nowned)
+                log_info("rpc: cancelling %zu open call(s)", s->nowned);
+            grpc_server_cancel_all_calls(s->server);
+        }
+        return;
+    }
+    arm_all(s); /* retries requests whose context could not be allocated */
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct rpc_server *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    pthread_mutex_destroy(&s->lock);
+    sat_free(s->slots);
+    sat_free(s->auth);
+    sat_free(s);
+    if (done)
+        done(arg);
+}
+
+/* Runs on every drain once stopping: tears gRPC down when it has let go. */
+static void maybe_destroy(struct rpc_server *s)
+{
+    if (s->destroyed || !s->shutdown_done || s->nlive > 0)
+        return;
+    s->destroyed = true;
+    grpc_server_destroy(s->server);
+    s->server = NULL;
+    grpc_completion_queue_shutdown(s->cq);
+    pthread_join(s->cq_thread, NULL); /* it exits on GRPC_QUEUE_SHUTDOWN */
+    grpc_completion_queue_destroy(s->cq);
+    s->cq = NULL;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->async, on_handle_closed);
+}
+
+void rpc_server_stop(struct rpc_server *s, unsigned grace_ms, void (*done)(void *arg), void *arg)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->done = done;
+    s->done_arg = arg;
+    /* Stop accepting; armed requests come back with success = 0. Calls in
+     * progress keep going until they finish or the grace timer cancels them. */
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->tag_shutdown);
+    uv_timer_stop(&s->timer);
+    uv_timer_start(&s->timer, on_timer, grace_ms, 0);
+}
+
+static int parse_listen_ok(const char *listen)
+{
+    return listen && *listen && strlen(listen) < 256 && strchr(listen, ':');
+}
+
+int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_server_opts *o,
+                     int *port, char err[SAT_ERR_LEN])
+{
+    *out = NULL;
+    if (!parse_listen_ok(o->listen))
+        return sat_errf(err, SAT_EINVAL, "listen address \"%s\" is not HOST:PORT",
+                        o->listen ? o->listen : "");
+    size_t max_msg = o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
+    if (max_msg < RPC_MIN_MAX_MSG || max_msg > INT32_MAX)
+        return sat_errf(err, SAT_ERANGE, "message cap %zu out of range (%u..%d bytes)", max_msg,
+                        RPC_MIN_MAX_MSG, INT32_MAX);
+
+    struct rpc_server *s = sat_calloc(1, sizeof *s);
+    if (!s)
+        return sat_errf(err, SAT_ENOMEM, "out of memory");
+    s->loop = loop;
+    s->ud = o->ud;
+    s->nslots = o->nmethods;
+    s->slots = sat_calloc(o->nmethods ? o->nmethods : 1, sizeof *s->slots);
+    if (o->token && *o->token) {
+        size_t tl = strlen(o->token);
+        s->auth_len = strlen(AUTH_PREFIX) + tl;
+        s->auth = sat_malloc(s->auth_len + 1);
+        if (s->auth)
+            snprintf(s->auth, s->auth_len + 1, "%s%s", AUTH_PREFIX, o->token);
+    }
+    if (!s->slots || (o->token && *o->token && !s->auth)) {
+        sat_free(s->slots);
+        sat_free(s->auth);
+        sat_free(s);
+        return sat_errf(err, SAT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->tag_shutdown = (struct rpc_tag){.kind = TAG_SHUTDOWN};
+
+    /* Limits are set on purpose: the 4 MiB receive default is too small for
+     * parameter shards and the unlimited send default is too large.
+     * SO_REUSEPORT is off: gRPC enables it by default, which would let a
+     * second daemon bind the same port and steal half the connections. */
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)max_msg;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = (int)max_msg;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
+    grpc_channel_args cargs = {.num_args = 3, .args = args};
+
+    s->server = grpc_server_create(&cargs, NULL);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    for (size_t i = 0; i < o->nmethods; i++) {
+        s->slots[i].m = &o->methods[i];
+        s->slots[i].handle = grpc_server_register_method(
+            s->server, o->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    }
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int bound = grpc_server_add_http2_port(s->server, o->listen, creds);
+    grpc_server_credentials_release(creds);
+    int rc;
+    if (bound <= 0) {
+        rc = sat_errf(err, SAT_EIO, "cannot listen on %s (address in use or invalid?)", o->listen);
+        goto fail_grpc;
+    }
+    if (uv_async_init(loop, &s->async, on_async) != 0) {
+        rc = sat_errf(err, SAT_EIO, "uv_async_init failed");
+        goto fail_grpc;
+    }
+    s->async.data = s;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->handles_open = 2;
+
+    grpc_server_start(s->server);
+    if (pthread_create(&s->cq_thread, NULL, cq_main, s) != 0) {
+        /* Unwind through the normal stop path so gRPC is torn down in order;
+         * the caller sees a failure and never gets the server. */
+        rc = sat_errf(err, SAT_EIO, "cannot start the completion-queue thread");
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->tag_shutdown);
+        grpc_server_cancel_all_calls(s->server);
+        grpc_event ev;
+        do
+            ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        while (ev.tag != &s->tag_shutdown);
+        grpc_server_destroy(s->server);
+        grpc_completion_queue_shutdown(s->cq);
+        do
+            ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        while (ev.type != GRPC_QUEUE_SHUTDOWN);
+        grpc_completion_queue_destroy(s->cq);
+        s->done = NULL;
+        uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&s->async, on_handle_closed);
+        return rc;
+    }
+    arm_all(s);
+    uv_timer_start(&s->timer, on_timer, 1000, 1000);
+    *port = bound;
+    *out = s;
+    return 0;
+
+fail_grpc:
+    /* Not started: no call can exist, so destroy directly. */
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_shutdown(s->cq);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+    }
+    grpc_completion_queue_destroy(s->cq);
+    pthread_mutex_destroy(&s->lock);
+    sat_free(s->slots);
+    sat_free(s->auth);
+    sat_free(s);
+    return rc;
+}

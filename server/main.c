@@ -1,0 +1,393 @@
+/* main.c - saturnd: flags, start-up, signals and the shutdown order.
+ *
+ * Start-up: parse flags -> lock the state dir -> token -> open the store
+ * and load jobs (coord_init) -> start the RPC server -> write the port
+ * file -> run the loop.
+ * Shutdown on SIGINT/SIGTERM: the coordinator stops (watch streams end,
+ * lease timer closes), the RPC server stops accepting, lets running calls
+ * finish for a grace period and tears gRPC down; when the loop has no
+ * handle left, the store is closed (WAL checkpointed) and gRPC shut down.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coord.h"
+
+#include "../common/util/log.h"
+#include "../common/util/xalloc.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7070"
+#define DEFAULT_STATE_DIR "saturn-state"
+#define DEFAULT_LEASE_MS 5000
+#define SHUTDOWN_GRACE_MS 2000
+
+struct daemon {
+    uv_loop_t loop;
+    struct coord coord;
+    struct rpc_server *rpc;
+    uv_signal_t sigint, sigterm;
+    int lock_fd;
+};
+
+static const char usage_text[] =
+    "usage: saturnd [options]\n"
+    "\n"
+    "Saturn's coordinator: keeps jobs (SQLite, WAL) in the state dir, schedules\n"
+    "them onto registered saturn-workers (gang start: priority, then submission\n"
+    "order) and holds the workers' leases.\n"
+    "\n"
+    "Issue 3 note: there is no trainer yet. A scheduled job is handed to its\n"
+    "workers, who acknowledge it; it then stays running until it is cancelled or\n"
+    "one of its workers is lost (the job fails, naming the worker). Training,\n"
+    "the parameter server and `succeeded` arrive in issue 4.\n"
+    "\n"
+    "options:\n"
+    "  --listen ADDR            address to serve gRPC on (default " DEFAULT_LISTEN ");\n"
+    "                           port 0 picks a free port (see --port-file)\n"
+    "  --state-dir DIR          database, lock and generated token (default ./" DEFAULT_STATE_DIR
+    ")\n"
+    "  --token-file F           bearer token clients and workers must present; without it\n"
+    "                           DIR/token is used, generated (mode 0600) if missing\n"
+    "  --no-auth                accept calls without a token (development only)\n"
+    "  --lease-ms N             worker lease: silent this long -> lost (default 5000,\n"
+    "                           500..600000); workers heartbeat every 1000 ms\n"
+    "  --max-message-bytes N    cap on every gRPC message, both ways (default 67108864)\n"
+    "  --port-file F            write the bound port to F once listening\n"
+    "  --log-level L            debug|info|warn|error (default info)\n"
+    "  --log-format F           text|json (default text)\n"
+    "  --version                print the version and exit\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "A restarted saturnd re-queues the jobs that were running when it died\n"
+    "(reason \"coordinator restarted while the job was running\"), at most 3 starts\n"
+    "per job; workers re-register by themselves.\n"
+    "\n"
+    "examples:\n"
+    "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070\n"
+    "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n";
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_STATE_DIR,
+    OPT_TOKEN_FILE,
+    OPT_NO_AUTH,
+    OPT_LEASE_MS,
+    OPT_MAX_MSG,
+    OPT_PORT_FILE,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"no-auth", no_argument, NULL, OPT_NO_AUTH},
+    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+    {"max-message-bytes", required_argument, NULL, OPT_MAX_MSG},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct flags {
+    const char *listen, *state_dir, *token_file, *port_file;
+    bool no_auth;
+    unsigned lease_ms;
+    size_t max_msg;
+};
+
+static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+                      unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+        return SAT_ERANGE;
+    *out = v;
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+    f->listen = DEFAULT_LISTEN;
+    f->state_dir = DEFAULT_STATE_DIR;
+    f->lease_ms = DEFAULT_LEASE_MS;
+    f->max_msg = RPC_DEFAULT_MAX_MSG;
+    int opt;
+    unsigned long long v;
+    enum sat_log_level lvl;
+    enum sat_log_format fmt;
+    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_LISTEN:
+            f->listen = optarg;
+            break;
+        case OPT_STATE_DIR:
+            f->state_dir = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            f->token_file = optarg;
+            break;
+        case OPT_NO_AUTH:
+            f->no_auth = true;
+            break;
+        case OPT_PORT_FILE:
+            f->port_file = optarg;
+            break;
+        case OPT_LEASE_MS:
+            if (parse_uint(optarg, 500, 600000, &v) != 0) {
+                fprintf(stderr, "saturnd: --lease-ms %s: expected 500..600000\n", optarg);
+                return 1;
+            }
+            f->lease_ms = (unsigned)v;
+            break;
+        case OPT_MAX_MSG:
+            if (parse_uint(optarg, RPC_MIN_MAX_MSG, INT32_MAX, &v) != 0) {
+                fprintf(stderr, "saturnd: --max-message-bytes %s: expected %u..%d\n", optarg,
+                        RPC_MIN_MAX_MSG, INT32_MAX);
+                return 1;
+            }
+            f->max_msg = (size_t)v;
+            break;
+        case OPT_LOG_LEVEL:
+            if (sat_log_parse_level(optarg, &lvl) != 0) {
+                fprintf(stderr, "saturnd: --log-level %s: expected debug|info|warn|error\n",
+                        optarg);
+                return 1;
+            }
+            sat_log_set_level(lvl);
+            break;
+        case OPT_LOG_FORMAT:
+            if (sat_log_parse_format(optarg, &fmt) != 0) {
+                fprintf(stderr, "saturnd: --log-format %s: expected text|json\n", optarg);
+                return 1;
+            }
+            sat_log_set_format(fmt);
+            break;
+        case OPT_VERSION:
+            printf("saturnd %s\n", SATURN_VERSION);
+            return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fputs("saturnd: see saturnd --help\n", stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "saturnd: unexpected argument \"%s\"; see saturnd --help\n", argv[optind]);
+        return 1;
+    }
+    return -1;
+}
+
+/* ==== state dir: lock, token, port file ==================================== */
+
+static int lock_state_dir(const char *dir, int *fd_out)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create state dir %s: %s", dir, strerror(errno));
+        return SAT_EIO;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/saturnd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return SAT_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("state dir %s is in use by another saturnd (%s is locked)", dir, path);
+        close(fd);
+        return SAT_EEXIST;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n)
+        log_warn("cannot write the pid into %s", path);
+    *fd_out = fd;
+    return 0;
+}
+
+/* Uses DIR/token, creating it with 32 random bytes (hex) if missing. */
+static int default_token(const char *dir, char token[RPC_TOKEN_MAX], char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/token", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        unsigned char rnd[32];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+            close(fd);
+            unlink(path);
+            log_error("getrandom failed: %s", strerror(errno));
+            return SAT_EIO;
+        }
+        char hex[2 * sizeof rnd + 2];
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        hex[2 * sizeof rnd] = '\n';
+        ssize_t w = write(fd, hex, 2 * sizeof rnd + 1);
+        int cerr = close(fd);
+        if (w != (ssize_t)(2 * sizeof rnd + 1) || cerr != 0) {
+            unlink(path);
+            log_error("cannot write %s", path);
+            return SAT_EIO;
+        }
+        log_info("generated a bearer token in %s", path);
+    } else if (errno != EEXIST) {
+        log_error("cannot create %s: %s", path, strerror(errno));
+        return SAT_EIO;
+    }
+    char err[SAT_ERR_LEN];
+    int rc = rpc_token_load(path, token, err);
+    if (rc != 0)
+        log_error("%s", err);
+    return rc;
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return SAT_EIO;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return SAT_EIO;
+    }
+    return 0;
+}
+
+/* ==== signals and shutdown ================================================= */
+
+static void on_rpc_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->rpc = NULL;
+    log_info("rpc server stopped");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (d->coord.stopping)
+        return;
+    log_info("%s received: shutting down (grace %d ms)", signum == SIGINT ? "SIGINT" : "SIGTERM",
+             SHUTDOWN_GRACE_MS);
+    uv_signal_stop(&d->sigint);
+    uv_signal_stop(&d->sigterm);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    coord_stop(&d->coord);
+    rpc_server_stop(d->rpc, SHUTDOWN_GRACE_MS, on_rpc_stopped, d);
+}
+
+int main(int argc, char **argv)
+{
+    sat_log_set_component("saturnd");
+    struct flags f = {0};
+    int ex = parse_flags(argc, argv, &f);
+    if (ex >= 0)
+        return ex;
+    signal(SIGPIPE, SIG_IGN);
+    sat_tune_malloc();
+
+    struct daemon *d = sat_calloc(1, sizeof *d);
+    if (!d) {
+        log_error("out of memory");
+        return 1;
+    }
+    d->lock_fd = -1;
+    int status = 1;
+    char token[RPC_TOKEN_MAX] = "";
+    char err[SAT_ERR_LEN] = "";
+    if (lock_state_dir(f.state_dir, &d->lock_fd) != 0)
+        goto out_free;
+    if (f.no_auth) {
+        log_warn("authentication is OFF (--no-auth): anyone who reaches %s can use it", f.listen);
+    } else if (f.token_file) {
+        if (rpc_token_load(f.token_file, token, err) != 0) {
+            log_error("%s", err);
+            goto out_free;
+        }
+    } else {
+        char path[1024];
+        if (default_token(f.state_dir, token, path, sizeof path) != 0)
+            goto out_free;
+        log_info("clients and workers authenticate with the token in %s", path);
+    }
+
+    uv_loop_init(&d->loop);
+    rpc_init();
+    struct coord_opts co = {.state_dir = f.state_dir, .lease_ms = f.lease_ms};
+    if (coord_init(&d->coord, &d->loop, &co, err) != 0) {
+        log_error("%s", err);
+        goto out_grpc;
+    }
+    struct rpc_server_opts so = {
+        .listen = f.listen,
+        .token = f.no_auth ? NULL : token,
+        .max_msg = f.max_msg,
+        .methods = coord_methods,
+        .nmethods = coord_nmethods,
+        .ud = &d->coord,
+    };
+    int port = 0;
+    if (rpc_server_start(&d->rpc, &d->loop, &so, &port, err) != 0) {
+        log_error("%s", err);
+        coord_stop(&d->coord);
+        uv_run(&d->loop, UV_RUN_DEFAULT); /* close the handles coord_stop closed */
+        coord_close(&d->coord);
+        goto out_grpc;
+    }
+    memset(token, 0, sizeof token);
+    log_info("saturnd %s listening on %s (port %d), state dir %s, lease %u ms, max message %zu "
+             "bytes",
+             SATURN_VERSION, f.listen, port, f.state_dir, f.lease_ms, f.max_msg);
+    if (f.port_file && write_port_file(f.port_file, port) != 0)
+        log_error("cannot write the port file %s", f.port_file);
+
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    coord_schedule(&d->coord);
+
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+
+    coord_close(&d->coord);
+    log_info("database closed");
+    status = 0;
+out_grpc:
+    if (uv_loop_close(&d->loop) != 0)
+        log_warn("event loop closed with handles still open");
+    rpc_shutdown();
+out_free:
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    sat_free(d);
+    if (status == 0)
+        log_info("stopped cleanly");
+    return status;
+}

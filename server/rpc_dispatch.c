@@ -1,0 +1,447 @@
+/* rpc_dispatch.c - saturnd's method table: each handler turns a request
+ * into a coordinator operation and the result into a response.
+ *
+ * Handlers run on the loop thread with an authenticated, unpacked request
+ * (common/rpc). Errors are SAT_E* codes; rpc_reply_err maps them to gRPC
+ * statuses in the one place that does (common/rpc/rpc_status.c).
+ *
+ * Not served in issue 3 (UNIMPLEMENTED, and only these): the
+ * ParameterServer service (GetLayout, Pull, Push), Worker.FetchData,
+ * Worker.ReportMetrics and Client.ExportModel, which need the trainer of
+ * issue 4. Pull will be a deferred reply: the handler keeps the call
+ * (rpc_call_on_cancel + rpc_call_remaining_ms) and answers from the loop
+ * callback that raises the shard's version.
+ */
+#include "coord.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "health.pb-c.h"
+#include "saturn.pb-c.h"
+
+#include "../common/util/log.h"
+#include "../common/util/xalloc.h"
+
+/* ==== conversions ========================================================== */
+
+/* Fills m from j, pointing into j (valid until j changes: the response is
+ * packed before the handler returns). ids receives the worker id pointers
+ * (j->workers entries). */
+static void job_to_pb(const struct job *j, Saturn__V1__Job *m, char **ids)
+{
+    saturn__v1__job__init(m);
+    m->id = (char *)j->id;
+    m->name = (char *)j->name;
+    m->state = (Saturn__V1__JobState)j->state;
+    m->priority = j->priority;
+    m->workers = (uint32_t)j->workers;
+    for (int i = 0; i < j->nranks; i++)
+        ids[i] = (char *)j->rank_ids[i];
+    m->n_worker_ids = (size_t)j->nranks;
+    m->worker_ids = ids;
+    m->reason = (char *)j->reason;
+    m->submit_time_ms = j->submit_ms;
+    m->start_time_ms = j->start_ms;
+    m->end_time_ms = j->end_ms;
+    m->attempt = j->attempt;
+    m->consistency = (char *)j->consistency;
+    m->model = (char *)j->model;
+    m->dataset = (char *)j->dataset;
+}
+
+static void worker_to_pb(const struct worker *w, Saturn__V1__WorkerInfo *m)
+{
+    saturn__v1__worker_info__init(m);
+    m->id = (char *)w->id;
+    m->name = (char *)w->name;
+    m->threads = w->threads;
+    m->version = (char *)w->version;
+    m->state = (Saturn__V1__WorkerState)w->state;
+    m->job_id = (char *)(w->job ? w->job->id : "");
+    m->rank = w->rank;
+    m->registered_ms = w->registered_ms;
+    m->last_heartbeat_ms = w->last_seen_ms;
+    m->peer = (char *)w->peer;
+    m->reason = (char *)w->reason;
+}
+
+static struct job *find_job_or_reply(struct coord *c, struct rpc_call *call, const char *id)
+{
+    struct job *j = coord_job_find(c, id);
+    if (!j)
+        rpc_reply_err(call, SAT_ENOENT, "job \"%.64s\" not found", id);
+    return j;
+}
+
+/* ==== Client service ======================================================= */
+
+static void h_submit(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__SubmitJobRequest *req = (const Saturn__V1__SubmitJobRequest *)msg;
+    bool dry = req->flags & SATURN__V1__SUBMIT_FLAGS__SUBMIT_FLAGS_DRY_RUN;
+    char err[SAT_ERR_LEN] = "";
+    struct job *j;
+    char *canon;
+    int rc = coord_job_submit(c, req->spec_json, dry, &j, &canon, err);
+    if (rc != 0) {
+        log_info("rpc: SubmitJob from %s refused: %s", rpc_call_peer(call), err);
+        rpc_reply_err(call, rc, "%s", err);
+        return;
+    }
+    if (j)
+        coord_schedule(c);
+    Saturn__V1__SubmitJobResponse resp = SATURN__V1__SUBMIT_JOB_RESPONSE__INIT;
+    resp.job_id = j ? j->id : "";
+    resp.state = j ? (Saturn__V1__JobState)j->state : SATURN__V1__JOB_STATE__JOB_STATE_UNSPECIFIED;
+    resp.spec_json = canon;
+    rpc_reply(call, &resp.base);
+    sat_free(canon);
+}
+
+struct hist_acc {
+    Saturn__V1__StateChange *items;
+    Saturn__V1__StateChange **ptrs;
+    char **reasons;
+    size_t n, cap;
+};
+
+static int hist_add(void *arg, const struct store_change *ch)
+{
+    struct hist_acc *h = arg;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        Saturn__V1__StateChange *it = sat_realloc(h->items, cap * sizeof *it);
+        if (it)
+            h->items = it;
+        char **rs = it ? sat_realloc(h->reasons, cap * sizeof *rs) : NULL;
+        if (rs)
+            h->reasons = rs;
+        if (!it || !rs)
+            return SAT_ENOMEM;
+        h->cap = cap;
+    }
+    h->reasons[h->n] = sat_strdup(ch->reason);
+    if (!h->reasons[h->n])
+        return SAT_ENOMEM;
+    Saturn__V1__StateChange *m = &h->items[h->n];
+    saturn__v1__state_change__init(m);
+    m->state = (Saturn__V1__JobState)ch->state;
+    m->time_ms = ch->time_ms;
+    h->n++;
+    return 0;
+}
+
+static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__GetJobRequest *req = (const Saturn__V1__GetJobRequest *)msg;
+    struct job *j = find_job_or_reply(c, call, req->job_id);
+    if (!j)
+        return;
+    struct hist_acc h = {0};
+    int rc = store_history_load(c->store, j->id, hist_add, &h);
+    if (rc == 0 && h.n) {
+        h.ptrs = sat_malloc(h.n * sizeof *h.ptrs);
+        rc = h.ptrs ? 0 : SAT_ENOMEM;
+    }
+    if (rc != 0) {
+        rpc_reply_err(call, rc, "cannot read the history of %s", j->id);
+    } else {
+        char *ids[COORD_MAX_GANG];
+        Saturn__V1__Job job;
+        job_to_pb(j, &job, ids);
+        job.spec_json = j->spec_json;
+        for (size_t i = 0; i < h.n; i++) {
+            h.items[i].reason = h.reasons[i];
+            h.ptrs[i] = &h.items[i];
+        }
+        job.n_history = h.n;
+        job.history = h.ptrs;
+        Saturn__V1__GetJobResponse resp = SATURN__V1__GET_JOB_RESPONSE__INIT;
+        resp.job = &job;
+        rpc_reply(call, &resp.base);
+    }
+    for (size_t i = 0; i < h.n; i++)
+        sat_free(h.reasons[i]);
+    sat_free(h.reasons);
+    sat_free(h.items);
+    sat_free(h.ptrs);
+}
+
+static bool state_wanted(const Saturn__V1__ListJobsRequest *req, enum job_state s)
+{
+    if (req->n_states == 0)
+        return true;
+    for (size_t i = 0; i < req->n_states; i++)
+        if ((int)req->states[i] == (int)s)
+            return true;
+    return false;
+}
+
+static void h_list(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__ListJobsRequest *req = (const Saturn__V1__ListJobsRequest *)msg;
+    size_t limit = req->limit ? req->limit : COORD_LIST_DEFAULT;
+    if (limit > COORD_LIST_MAX)
+        limit = COORD_LIST_MAX;
+    size_t total = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        total += state_wanted(req, c->jobs[i]->state);
+    size_t n = total < limit ? total : limit;
+    Saturn__V1__Job *jobs = sat_calloc(n ? n : 1, sizeof *jobs);
+    Saturn__V1__Job **ptrs = sat_calloc(n ? n : 1, sizeof *ptrs);
+    size_t nids = 0;
+    for (size_t i = c->njobs, k = 0; i-- > 0 && k < n;)
+        if (state_wanted(req, c->jobs[i]->state)) {
+            nids += (size_t)c->jobs[i]->workers;
+            k++;
+        }
+    char **ids = sat_calloc(nids ? nids : 1, sizeof *ids);
+    if (!jobs || !ptrs || !ids) {
+        rpc_reply_err(call, SAT_ENOMEM, "out of memory");
+    } else {
+        size_t k = 0, off = 0;
+        for (size_t i = c->njobs; i-- > 0 && k < n;) {
+            struct job *j = c->jobs[i];
+            if (!state_wanted(req, j->state))
+                continue;
+            job_to_pb(j, &jobs[k], ids + off);
+            off += (size_t)j->workers;
+            ptrs[k] = &jobs[k];
+            k++;
+        }
+        Saturn__V1__ListJobsResponse resp = SATURN__V1__LIST_JOBS_RESPONSE__INIT;
+        resp.n_jobs = k;
+        resp.jobs = ptrs;
+        resp.total = (uint32_t)total;
+        rpc_reply(call, &resp.base);
+    }
+    sat_free(jobs);
+    sat_free(ptrs);
+    sat_free(ids);
+}
+
+static void h_cancel(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__CancelJobRequest *req = (const Saturn__V1__CancelJobRequest *)msg;
+    struct job *j = find_job_or_reply(c, call, req->job_id);
+    if (!j)
+        return;
+    if (strlen(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+        return;
+    }
+    char err[SAT_ERR_LEN] = "";
+    int rc = coord_job_cancel(c, j, req->reason, err);
+    if (rc != 0) {
+        rpc_reply_err(call, rc, "%s", err);
+        return;
+    }
+    char *ids[COORD_MAX_GANG];
+    Saturn__V1__Job job;
+    job_to_pb(j, &job, ids);
+    Saturn__V1__CancelJobResponse resp = SATURN__V1__CANCEL_JOB_RESPONSE__INIT;
+    resp.job = &job;
+    rpc_reply(call, &resp.base);
+}
+
+static void h_watch(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__WatchJobRequest *req = (const Saturn__V1__WatchJobRequest *)msg;
+    struct job *j = find_job_or_reply(c, call, req->job_id);
+    if (j)
+        coord_watch_start(c, call, j, req->after_seq);
+}
+
+static void h_workers(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__ListWorkersRequest *req = (const Saturn__V1__ListWorkersRequest *)msg;
+    Saturn__V1__WorkerInfo *ws = sat_calloc(c->nworkers ? c->nworkers : 1, sizeof *ws);
+    Saturn__V1__WorkerInfo **ptrs = sat_calloc(c->nworkers ? c->nworkers : 1, sizeof *ptrs);
+    if (!ws || !ptrs) {
+        rpc_reply_err(call, SAT_ENOMEM, "out of memory");
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < c->nworkers; i++) {
+            const struct worker *w = c->workers[i];
+            bool dead = w->state == WORKER_LOST || w->state == WORKER_GONE;
+            if (dead && !req->include_lost)
+                continue;
+            worker_to_pb(w, &ws[n]);
+            ptrs[n] = &ws[n];
+            n++;
+        }
+        Saturn__V1__ListWorkersResponse resp = SATURN__V1__LIST_WORKERS_RESPONSE__INIT;
+        resp.n_workers = n;
+        resp.workers = ptrs;
+        resp.free = (uint32_t)coord_workers_free(c);
+        rpc_reply(call, &resp.base);
+    }
+    sat_free(ws);
+    sat_free(ptrs);
+}
+
+/* ==== Worker service ======================================================= */
+
+static struct worker *find_worker_or_reply(struct coord *c, struct rpc_call *call, const char *id)
+{
+    struct worker *w = coord_worker_find(c, id);
+    if (!w || w->state == WORKER_LOST || w->state == WORKER_GONE) {
+        rpc_reply_err(call, SAT_ENOENT,
+                      "unknown worker \"%.40s\" (lease expired or coordinator restarted): "
+                      "register again",
+                      id);
+        return NULL;
+    }
+    return w;
+}
+
+static void h_register(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__RegisterRequest *req = (const Saturn__V1__RegisterRequest *)msg;
+    char err[SAT_ERR_LEN] = "";
+    struct worker *w;
+    int rc = coord_worker_register(c, req->name, req->threads, req->version, rpc_call_peer(call),
+                                   &w, err);
+    if (rc != 0) {
+        rpc_reply_err(call, rc, "%s", err);
+        return;
+    }
+    Saturn__V1__RegisterResponse resp = SATURN__V1__REGISTER_RESPONSE__INIT;
+    resp.worker_id = w->id;
+    resp.lease_ms = c->lease_ms;
+    resp.heartbeat_ms = COORD_HEARTBEAT_MS;
+    rpc_reply(call, &resp.base);
+    coord_schedule(c);
+}
+
+static void h_heartbeat(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__HeartbeatRequest *req = (const Saturn__V1__HeartbeatRequest *)msg;
+    struct worker *w = find_worker_or_reply(c, call, req->worker_id);
+    if (!w)
+        return;
+    bool running = req->activity == SATURN__V1__WORKER_ACTIVITY__WORKER_ACTIVITY_RUNNING;
+    coord_worker_heartbeat(c, w, running, req->job_id, req->attempt);
+    Saturn__V1__HeartbeatResponse resp = SATURN__V1__HEARTBEAT_RESPONSE__INIT;
+    Saturn__V1__Assignment a = SATURN__V1__ASSIGNMENT__INIT;
+    resp.lease_ms = c->lease_ms;
+    if (w->job) {
+        a.job_id = w->job->id;
+        a.rank = w->rank;
+        a.world_size = (uint32_t)w->job->workers;
+        a.spec_json = w->job->spec_json;
+        a.attempt = w->job->attempt;
+        resp.assignment = &a;
+    }
+    rpc_reply(call, &resp.base);
+}
+
+static void h_ack(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__AckAssignmentRequest *req = (const Saturn__V1__AckAssignmentRequest *)msg;
+    struct worker *w = find_worker_or_reply(c, call, req->worker_id);
+    if (!w)
+        return;
+    if (strlen(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+        return;
+    }
+    char err[SAT_ERR_LEN] = "";
+    bool still = false;
+    int rc =
+        coord_worker_ack(c, w, req->job_id, req->attempt, req->accepted, req->reason, &still, err);
+    if (rc != 0) {
+        rpc_reply_err(call, rc, "%s", err);
+        return;
+    }
+    Saturn__V1__AckAssignmentResponse resp = SATURN__V1__ACK_ASSIGNMENT_RESPONSE__INIT;
+    resp.still_assigned = still;
+    rpc_reply(call, &resp.base);
+}
+
+static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__LeaveRequest *req = (const Saturn__V1__LeaveRequest *)msg;
+    struct worker *w = find_worker_or_reply(c, call, req->worker_id);
+    if (!w)
+        return;
+    coord_worker_leave(c, w, req->reason);
+    Saturn__V1__LeaveResponse resp = SATURN__V1__LEAVE_RESPONSE__INIT;
+    rpc_reply(call, &resp.base);
+}
+
+/* ==== issue 4 ============================================================== */
+
+/* The one UNIMPLEMENTED path of issue 3: the parameter server (GetLayout,
+ * Pull, Push), data streaming, metrics and export belong to issue 4. */
+static void h_issue4(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    (void)msg;
+    (void)ud;
+    char details[200];
+    snprintf(details, sizeof details, "%s is not implemented yet (training arrives in issue 4)",
+             rpc_call_method(call));
+    rpc_reply_status(call, GRPC_STATUS_UNIMPLEMENTED, details);
+}
+
+/* ==== grpc.health.v1 ======================================================= */
+
+static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Grpc__Health__V1__HealthCheckRequest *req =
+        (const Grpc__Health__V1__HealthCheckRequest *)msg;
+    static const char *const services[] = {"", "saturn.v1.Client", "saturn.v1.Worker",
+                                           "saturn.v1.ParameterServer"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        known |= strcmp(req->service, services[i]) == 0;
+    if (!known) {
+        rpc_reply_err(call, SAT_ENOENT, "unknown service \"%.64s\"", req->service);
+        return;
+    }
+    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    resp.status = c->stopping ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    rpc_reply(call, &resp.base);
+}
+
+/* ==== the table ============================================================ */
+
+#define C "/saturn.v1.Client/"
+#define W "/saturn.v1.Worker/"
+#define P "/saturn.v1.ParameterServer/"
+
+const struct rpc_method coord_methods[] = {
+    {C "SubmitJob", &saturn__v1__submit_job_request__descriptor, h_submit, 0},
+    {C "GetJob", &saturn__v1__get_job_request__descriptor, h_get, 0},
+    {C "ListJobs", &saturn__v1__list_jobs_request__descriptor, h_list, 0},
+    {C "CancelJob", &saturn__v1__cancel_job_request__descriptor, h_cancel, 0},
+    {C "WatchJob", &saturn__v1__watch_job_request__descriptor, h_watch, RPC_STREAM},
+    {C "ListWorkers", &saturn__v1__list_workers_request__descriptor, h_workers, 0},
+    {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_issue4, RPC_STREAM},
+    {W "RegisterWorker", &saturn__v1__register_request__descriptor, h_register, 0},
+    {W "Heartbeat", &saturn__v1__heartbeat_request__descriptor, h_heartbeat, 0},
+    {W "AckAssignment", &saturn__v1__ack_assignment_request__descriptor, h_ack, 0},
+    {W "Leave", &saturn__v1__leave_request__descriptor, h_leave, 0},
+    {W "FetchData", &saturn__v1__fetch_data_request__descriptor, h_issue4, RPC_STREAM},
+    {W "ReportMetrics", &saturn__v1__report_metrics_request__descriptor, h_issue4, 0},
+    {P "GetLayout", &saturn__v1__get_layout_request__descriptor, h_issue4, 0},
+    {P "Pull", &saturn__v1__pull_request__descriptor, h_issue4, 0},
+    {P "Push", &saturn__v1__push_request__descriptor, h_issue4, 0},
+    {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, h_health,
+     RPC_NO_AUTH},
+};
+
+const size_t coord_nmethods = sizeof coord_methods / sizeof coord_methods[0];

@@ -1,0 +1,193 @@
+/* main.c - saturn-worker: flags and signals; the work is in session.c.
+ *
+ * SIGINT/SIGTERM are blocked in every thread (before gRPC starts its own)
+ * and taken by one sigwait thread, which sets the session's quit flag; the
+ * session then stops its runner, tells the coordinator it leaves, and
+ * main returns 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "session.h"
+
+#include "../common/util/log.h"
+#include "../common/util/xalloc.h"
+
+static const char usage_text[] =
+    "usage: saturn-worker [options]\n"
+    "\n"
+    "Joins a saturnd: registers, holds a lease by heartbeating every second,\n"
+    "receives and acknowledges assignments, and reconnects with capped\n"
+    "exponential backoff (0.25 s .. 8 s) when the coordinator goes away.\n"
+    "Issue 3 note: there is no trainer yet; an assignment is held until the\n"
+    "coordinator revokes it (cancel, or a lost peer). Training arrives in issue 4.\n"
+    "\n"
+    "options:\n"
+    "  --coordinator ADDR   saturnd address (env SATURN_ADDR; default 127.0.0.1:7070)\n"
+    "  --token-file F       bearer token file (env SATURN_TOKEN_FILE)\n"
+    "  --threads N          math threads offered, 1..1024 (default: online CPUs)\n"
+    "  --name NAME          shown by `saturn workers` (default HOSTNAME-PID)\n"
+    "  --log-level L        debug|info|warn|error (default info)\n"
+    "  --log-format F       text|json (default text)\n"
+    "  --version            print the version\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "exit status: 0 stopped by SIGINT/SIGTERM, 1 usage or fatal error,\n"
+    "3 the coordinator refused the token.\n"
+    "\n"
+    "example:\n"
+    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/token --threads 2\n";
+
+enum { OPT_COORD = 256, OPT_TOKEN, OPT_THREADS, OPT_NAME, OPT_LEVEL, OPT_FORMAT, OPT_VERSION };
+
+static const struct option long_opts[] = {
+    {"coordinator", required_argument, NULL, OPT_COORD},
+    {"token-file", required_argument, NULL, OPT_TOKEN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"log-level", required_argument, NULL, OPT_LEVEL},
+    {"log-format", required_argument, NULL, OPT_FORMAT},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct sigwaiter {
+    sigset_t set;
+    struct run_ctl *quit;
+};
+
+static void *sig_main(void *arg)
+{
+    struct sigwaiter *sw = arg;
+    int sig = 0;
+    if (sigwait(&sw->set, &sig) == 0 && sig != SIGUSR1)
+        log_info("%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    run_ctl_set_stop(sw->quit, true);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    sat_log_set_component("saturn-worker");
+    const char *env = getenv("SATURN_ADDR");
+    const char *coord = env && *env ? env : "127.0.0.1:7070";
+    env = getenv("SATURN_TOKEN_FILE");
+    const char *token_file = env && *env ? env : NULL;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = ncpu > 0 && ncpu <= 1024 ? (unsigned)ncpu : 1;
+    char name[64];
+    char host[48] = "worker";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    for (char *p = host; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+            *p = '-';
+    snprintf(name, sizeof name, "%s-%ld", host, (long)getpid());
+    const char *name_arg = name;
+
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        char *end;
+        enum sat_log_level lvl;
+        enum sat_log_format fmt;
+        switch (opt) {
+        case OPT_COORD:
+            coord = optarg;
+            break;
+        case OPT_TOKEN:
+            token_file = optarg;
+            break;
+        case OPT_THREADS: {
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > 1024) {
+                fprintf(stderr, "saturn-worker: --threads %s: expected 1..1024\n", optarg);
+                return 1;
+            }
+            threads = (unsigned)v;
+            break;
+        }
+        case OPT_NAME:
+            name_arg = optarg;
+            break;
+        case OPT_LEVEL:
+            if (sat_log_parse_level(optarg, &lvl) != 0) {
+                fprintf(stderr, "saturn-worker: --log-level %s: expected debug|info|warn|error\n",
+                        optarg);
+                return 1;
+            }
+            sat_log_set_level(lvl);
+            break;
+        case OPT_FORMAT:
+            if (sat_log_parse_format(optarg, &fmt) != 0) {
+                fprintf(stderr, "saturn-worker: --log-format %s: expected text|json\n", optarg);
+                return 1;
+            }
+            sat_log_set_format(fmt);
+            break;
+        case OPT_VERSION:
+            printf("saturn-worker %s\n", SATURN_VERSION);
+            return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fputs("saturn-worker: see saturn-worker --help\n", stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "saturn-worker: unexpected argument \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    char token[RPC_TOKEN_MAX] = "";
+    char err[SAT_ERR_LEN];
+    if (token_file && rpc_token_load(token_file, token, err) != 0) {
+        log_error("%s", err);
+        return 3;
+    }
+    if (!token_file)
+        log_warn("no --token-file or SATURN_TOKEN_FILE: calling without a bearer token");
+
+    /* Block the signals before any thread (ours or gRPC's) exists. */
+    struct run_ctl quit;
+    if (run_ctl_init(&quit) != 0)
+        return 1;
+    struct sigwaiter sw = {.quit = &quit};
+    sigemptyset(&sw.set);
+    sigaddset(&sw.set, SIGINT);
+    sigaddset(&sw.set, SIGTERM);
+    sigaddset(&sw.set, SIGUSR1); /* used to release the waiter at exit */
+    pthread_sigmask(SIG_BLOCK, &sw.set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, sig_main, &sw) != 0) {
+        log_error("cannot start the signal thread");
+        return 1;
+    }
+
+    sat_tune_malloc(); /* issue 4 moves parameter-sized buffers: reuse, don't refault */
+    rpc_init();
+    struct session_opts so = {
+        .coordinator = coord,
+        .token = token_file ? token : NULL,
+        .name = name_arg,
+        .threads = threads,
+        .version = SATURN_VERSION,
+    };
+    int status = session_run(&so, &quit);
+    rpc_shutdown();
+
+    pthread_kill(sig_thread, SIGUSR1); /* no-op if a signal already ended it */
+    pthread_join(sig_thread, NULL);
+    run_ctl_destroy(&quit);
+    log_info("stopped (status %d)", status);
+    return status;
+}
