@@ -14,6 +14,7 @@
  */
 #include "nn/model.h"
 #include "nn/optim.h"
+#include "nn/threads.h"
 #include "util/rng.h"
 #include "util/xalloc.h"
 
@@ -90,6 +91,7 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     struct sgd_cfg sgd = {.momentum = 0.9f, .weight_decay = 1e-4f, .nesterov = 1};
     /* training steps: warm-up 2, then the best of the timed steps' median */
     double *ts = sat_calloc((size_t)steps, sizeof(double));
+    double cpu0 = 0;
     for (int i = 0; i < steps + 2; i++) {
         double t0 = now_s();
         model_forward(m, x, y, batch, 1, NULL);
@@ -98,7 +100,15 @@ static int run_one(const char *arch, int bits, int batch, int steps)
         sgd_update(model_params(m), model_grads(m), mom, pt, 0, pt->total, &sgd, 0.01f);
         if (i >= 2)
             ts[i - 2] = now_s() - t0;
+        if (i == 1) {
+            struct rusage r0;
+            getrusage(RUSAGE_SELF, &r0);
+            cpu0 = r0.ru_utime.tv_sec + r0.ru_utime.tv_usec * 1e-6;
+        }
     }
+    struct rusage r1;
+    getrusage(RUSAGE_SELF, &r1);
+    double cpu_step = (r1.ru_utime.tv_sec + r1.ru_utime.tv_usec * 1e-6 - cpu0) / steps;
     /* median */
     for (int i = 1; i < steps; i++)
         for (int j = i; j > 0 && ts[j - 1] > ts[j]; j--) {
@@ -119,10 +129,11 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     double macs = model_macs_per_image(m);
     printf("{\"model\":\"%s\",\"bits\":%d,\"batch\":%d,\"step_ms\":%.3f,\"train_images_per_s\":%.1f,"
            "\"train_gflops\":%.3f,\"infer_images_per_s\":%.1f,\"infer_gflops\":%.3f,"
-           "\"fwd_mflop_per_image\":%.3f,\"peak_rss_mb\":%.1f,\"params\":%zu}\n",
+           "\"fwd_mflop_per_image\":%.3f,\"peak_rss_mb\":%.1f,\"params\":%zu,"
+           "\"cpu_ms_per_step\":%.3f,\"threads\":%d}\n",
            arch, bits, batch, step_s * 1e3, batch / step_s, 3 * 2 * macs * batch / step_s / 1e9,
            batch / inf_s, 2 * macs * batch / inf_s / 1e9, 2 * macs / 1e6, ru.ru_maxrss / 1024.0,
-           pt->total);
+           pt->total, cpu_step * 1e3, nn_threads());
     fflush(stdout);
     sat_free(ts);
     sat_free(x);
@@ -144,7 +155,7 @@ static double jnum(const char *line, const char *key)
 int main(int argc, char **argv)
 {
     sat_tune_malloc();
-    int json = 0, steps = 8, batch = 128, one_bits = 0;
+    int json = 0, steps = 8, batch = 128, one_bits = 0, threads = 0;
     const char *models = "mlp,cnn-small,preresnet20,mobilenetv1,mobilenetv2", *one = NULL;
     static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
                                        {"models", required_argument, NULL, 'm'},
@@ -152,6 +163,7 @@ int main(int argc, char **argv)
                                        {"batch", required_argument, NULL, 'b'},
                                        {"one", required_argument, NULL, 'o'},
                                        {"bits", required_argument, NULL, 'k'},
+                                       {"threads", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -175,6 +187,9 @@ int main(int argc, char **argv)
         case 'k':
             one_bits = atoi(optarg);
             break;
+        case 't':
+            threads = atoi(optarg);
+            break;
         default:
             printf("usage: saturn-bench [--json] [--models a,b] [--steps N] [--batch N]\n");
             return c == 'h' ? 0 : 1;
@@ -184,17 +199,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "saturn-bench: --steps 3..1000, --batch 1..4096\n");
         return 1;
     }
-    if (one)
+    if (one) {
+        nn_set_threads(threads); /* the engine's threads; OpenBLAS single-threaded inside */
         return run_one(one, one_bits ? one_bits : 32, batch, steps);
+    }
 
     double peak = sgemm_gflops();
-    int threads = openblas_get_num_threads();
+    int blas_threads = openblas_get_num_threads();
     if (json)
-        printf("{\"sgemm_1024_gflops\":%.2f,\"openblas_threads\":%d}\n", peak, threads);
+        printf("{\"sgemm_1024_gflops\":%.2f,\"openblas_threads\":%d}\n", peak, blas_threads);
     else
         printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s (%d threads)\n\n"
                "%-12s %-5s %9s %10s %9s %7s %11s %9s %10s\n",
-               peak, threads, "model", "mode", "step ms", "train i/s", "GFLOP/s", "%sgemm",
+               peak, blas_threads, "model", "mode", "step ms", "train i/s", "GFLOP/s", "%sgemm",
                "infer i/s", "RSS MB", "W4/FP32");
     fflush(stdout);
     char list[256];
@@ -213,8 +230,10 @@ int main(int argc, char **argv)
             snprintf(sb, sizeof sb, "%d", steps);
             snprintf(sbits, sizeof sbits, "%d", bits);
             snprintf(sbatch, sizeof sbatch, "%d", batch);
-            char *args[] = {self, "--one", arch, "--bits", sbits, "--steps", sb,
-                            "--batch", sbatch, NULL};
+            char sthr[16];
+            snprintf(sthr, sizeof sthr, "%d", threads);
+            char *args[] = {self, "--one", arch, "--bits", sbits, "--steps", sb, "--batch",
+                            sbatch, "--threads", sthr, NULL};
             int pfd[2];
             if (pipe(pfd) != 0)
                 return 1;
