@@ -146,4 +146,55 @@ struct wlayer_info {
 };
 int model_weight_layer(const struct model *m, int i, struct wlayer_info *out);
 
+/* ===========================================================================
+ * Read-only graph enumeration (for exporters, e.g. common/export/onnx.c)
+ *
+ * The nodes in forward order, with the tensor ids they read and write. The
+ * input image is tensor model_input_tensor(), the logits are
+ * model_logits_tensor(); every other tensor is the output of exactly one
+ * node. Shapes are per image, as the engine stores them: a feature vector
+ * (FC input/output, GAP output) has h = w = 1. Parameter and buffer indices
+ * point into model_param_table / model_buffer_table (-1: none).
+ */
+enum model_node_kind {
+    MODEL_NODE_CONV,    /* conv (dense, or depthwise when groups == ic), no bias */
+    MODEL_NODE_BN,      /* BatchNorm (2d, or 1d on a feature vector) */
+    MODEL_NODE_ACT,     /* ReLU, or PACT when act_bits < 32 */
+    MODEL_NODE_MAXPOOL, /* pool_k x pool_k, stride pool_k, no padding */
+    MODEL_NODE_GAP,     /* global average pool */
+    MODEL_NODE_FLATTEN, /* (c, h, w) -> feature c*h*w + y*w + x (PyTorch order) */
+    MODEL_NODE_FC,      /* y = W x + b, W (fc_out, fc_in) */
+    MODEL_NODE_ADD,     /* residual add of in and in2 */
+};
+
+struct model_node_desc {
+    enum model_node_kind kind;
+    char name[PARAM_NAME_LEN]; /* "layer1.0.conv1", "blocks.3.add", ... */
+    int in, in2, out;          /* tensor ids; in2 is -1 except for ADD */
+    int in_c, in_h, in_w;      /* per-image input shape */
+    int out_c, out_h, out_w;   /* per-image output shape */
+
+    /* CONV: kernel, stride, symmetric padding, groups (1 or ic) */
+    int kh, kw, stride, pad, groups;
+    /* FC */
+    int fc_in, fc_out;
+    /* CONV / FC: weight and bias parameter entries and the weight quantizer
+     * (quant.h struct wquant: bits 2..8 or 32, clamp, sat, fan) */
+    int weight_param, bias_param;
+    int wbits, wclamp, wsat, wfan;
+    /* BN: gamma / beta parameter entries, running mean / var buffer entries */
+    int gamma_param, beta_param, mean_buf, var_buf;
+    float bn_eps;
+    /* ACT: act_bits 32 = ReLU, else PACT with alpha parameter alpha_param */
+    int act_bits, alpha_param;
+    /* MAXPOOL */
+    int pool_k;
+};
+
+int model_node_count(const struct model *m);
+/* Fills *out with node i (forward order). Returns 0 or SAT_ENOENT. */
+int model_node_get(const struct model *m, int i, struct model_node_desc *out);
+int model_input_tensor(const struct model *m);
+int model_logits_tensor(const struct model *m);
+
 #endif
