@@ -63,6 +63,11 @@ struct cli {
     int nstates;
     const char *reason;
     uint64_t after;
+    /* export / run (issue 4) */
+    const char *output; /* -o FILE */
+    const char *format; /* safetensors | onnx */
+    int threads;        /* run: math threads per worker (0 = ncpu / workers) */
+    bool keep;          /* run: keep the private state dir */
 
     struct rpc_client *rpc;
 };
@@ -96,5 +101,18 @@ int cmd_list(struct cli *c);
 int cmd_cancel(struct cli *c);
 int cmd_watch(struct cli *c);
 int cmd_workers(struct cli *c);
+int cmd_export(struct cli *c);
+int cmd_run(struct cli *c);
+
+/* ---- progress.c: training progress on the terminal and in JSON ---- */
+struct Saturn__V1__JobProgress;
+/* The "metrics" object of status --json / watch --json. */
+struct cJSON *cli_progress_json(const struct Saturn__V1__JobProgress *p);
+/* Follows job_id's events until the job ends: event lines, and a live
+ * progress bar when stdout is a terminal (plain progress lines at most
+ * every few seconds otherwise; JSON lines with --json). *last_state is the
+ * job's last state (JobState number). Returns EXIT_OK or an exit code for
+ * a failed call. */
+int cli_follow(struct cli *c, const char *job_id, int *last_state);
 
 #endif

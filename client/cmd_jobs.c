@@ -38,6 +38,22 @@ static cJSON *job_json(const Saturn__V1__Job *j)
         cJSON *spec = cJSON_Parse(j->spec_json);
         cJSON_AddItemToObject(o, "spec", spec ? spec : cJSON_CreateString(j->spec_json));
     }
+    if (j->progress) {
+        /* Training (issue 4): where it stands, at the top level for
+         * scripts, and the latest measurements under "metrics". */
+        const Saturn__V1__JobProgress *p = j->progress;
+        cJSON_AddNumberToObject(o, "epoch", p->epoch);
+        cJSON_AddNumberToObject(o, "epochs", p->epochs);
+        cJSON_AddNumberToObject(o, "step", (double)p->step);
+        cJSON_AddNumberToObject(o, "total_steps", (double)p->total_steps);
+        if (p->test_epoch > 0)
+            cJSON_AddNumberToObject(o, "test_acc", p->test_acc);
+        else
+            cJSON_AddNullToObject(o, "test_acc");
+        cJSON_AddStringToObject(o, "param_digest", p->param_digest);
+        cJSON_AddStringToObject(o, "model_path", p->model_path);
+        cJSON_AddItemToObject(o, "metrics", cli_progress_json(p));
+    }
     if (j->n_history) {
         cJSON *h = cJSON_AddArrayToObject(o, "history");
         for (size_t i = 0; i < j->n_history; i++) {
@@ -185,6 +201,24 @@ static void print_job_text(const Saturn__V1__Job *j)
     printf("  submitted:   %s\n", cli_time(j->submit_time_ms, t, sizeof t));
     printf("  started:     %s\n", cli_time(j->start_time_ms, t, sizeof t));
     printf("  ended:       %s\n", cli_time(j->end_time_ms, t, sizeof t));
+    if (j->progress) {
+        const Saturn__V1__JobProgress *p = j->progress;
+        printf("  progress:    epoch %" PRIu32 "/%" PRIu32 ", step %" PRIu64 "/%" PRIu64 "\n",
+               p->epoch, p->epochs, p->step, p->total_steps);
+        printf("  metrics:     loss %.4f, train accuracy %.2f%%, %.0f images/s, lr %.4g\n",
+               p->loss, 100.0 * p->train_acc, p->images_per_s, p->lr);
+        if (p->test_epoch > 0)
+            printf("  test:        %.2f%% after epoch %" PRIu32 "\n", 100.0 * p->test_acc,
+                   p->test_epoch);
+        printf("  step time:   pull %.1f ms, compute %.1f ms, push %.1f ms\n", 1e3 * p->pull_s,
+               1e3 * p->compute_s, 1e3 * p->push_s);
+        printf("  digest:      %s\n", p->param_digest);
+        if (*p->model_path)
+            printf("  model:       %s\n", p->model_path);
+        for (size_t i = 0; i < p->n_quant; i++)
+            printf("  %-12s %-28s %s %.4g\n", i ? "" : "quantizers:", p->quant[i]->name,
+                   p->quant[i]->kind, p->quant[i]->value);
+    }
     if (j->n_history) {
         printf("  history:\n");
         for (size_t i = 0; i < j->n_history; i++)
@@ -292,45 +326,10 @@ int cmd_watch(struct cli *c)
     int ex = cli_connect(c);
     if (ex != EXIT_OK)
         return ex;
-    Saturn__V1__WatchJobRequest req = SATURN__V1__WATCH_JOB_REQUEST__INIT;
-    req.job_id = (char *)c->args[0];
-    req.after_seq = c->after;
-    struct rpc_stream *s;
-    struct rpc_status st;
-    int deadline = c->timeout_set ? c->timeout_ms : 0;
-    if (rpc_stream_open(c->rpc, "/saturn.v1.Client/WatchJob", &req.base, deadline, &s, &st) != 0)
-        return cli_fail_status(c, &st);
     int last_state = 0;
-    for (;;) {
-        ProtobufCMessage *m;
-        int rc = rpc_stream_read(s, &saturn__v1__job_event__descriptor, &m, &st);
-        if (rc == 0)
-            break;
-        if (rc < 0) {
-            rpc_stream_close(s);
-            return cli_fail_status(c, &st);
-        }
-        const Saturn__V1__JobEvent *e = (const Saturn__V1__JobEvent *)m;
-        last_state = e->state;
-        if (c->json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "seq", (double)e->seq);
-            cJSON_AddStringToObject(o, "job_id", e->job_id);
-            cJSON_AddNumberToObject(o, "time_ms", (double)e->time_ms);
-            cJSON_AddStringToObject(o, "kind", e->kind);
-            cJSON_AddStringToObject(o, "state", cli_job_state(e->state));
-            cJSON_AddStringToObject(o, "message", e->message);
-            cJSON_AddStringToObject(o, "worker_id", e->worker_id);
-            cli_print_json(o);
-        } else {
-            char t[64];
-            printf("%s  %s  %-9s  %-9s %s\n", cli_time(e->time_ms, t, sizeof t), e->job_id,
-                   cli_job_state(e->state), e->kind, e->message);
-            fflush(stdout);
-        }
-        rpc_msg_free(m);
-    }
-    rpc_stream_close(s);
+    ex = cli_follow(c, c->args[0], &last_state);
+    if (ex != EXIT_OK)
+        return ex;
     if (last_state == SATURN__V1__JOB_STATE__JOB_STATE_FAILED ||
         last_state == SATURN__V1__JOB_STATE__JOB_STATE_CANCELLED)
         return EXIT_JOB_FAILED;

@@ -61,11 +61,16 @@ static const struct cmd_spec commands[] = {
     {"workers", CM_WORKERS, cmd_workers, 0, 0, "", "list registered workers and their leases",
      "  saturn workers\n"
      "  saturn workers --all --json      # include lost and departed workers\n"},
-    /* Issue 4 (training through the parameter server). Not available yet. */
-    {"run", CM_RUN, NULL, 1, 1, "SPEC.json",
-     "train a spec on a private saturnd + workers (issue 4; not available yet)", ""},
-    {"export", CM_EXPORT, NULL, 1, 1, "JOB", "export a trained model (issue 4; not available yet)",
-     ""},
+    {"run", CM_RUN, cmd_run, 1, 1, "SPEC.json [--workers N] [--threads T] [--FIELD VALUE]...",
+     "train a spec on a private saturnd and N workers on this machine, to the end",
+     "  saturn run examples/cnn-small-w4a4.json --workers 2\n"
+     "  saturn run examples/cnn-small-w4a4.json --epochs 1 --train_limit 6000 --json | tail -n 1\n"
+     "  saturn run spec.json --workers 1 --threads 2 --keep   # keep the state dir and logs\n"},
+    {"export", CM_EXPORT, cmd_export, 1, 1, "JOB -o FILE",
+     "write a succeeded job's trained model (safetensors: latent weights, codes, scales, alphas, "
+     "BN)",
+     "  saturn export job-3 -o model.safetensors\n"
+     "  saturn export job-3 -o model.safetensors --json\n"},
 };
 
 enum opt_id {
@@ -83,6 +88,10 @@ enum opt_id {
     O_STATE,
     O_REASON,
     O_AFTER,
+    O_OUTPUT,
+    O_FORMAT,
+    O_THREADS,
+    O_KEEP,
     O_SPEC, /* a job spec field: the option's name is the field's name */
 };
 
@@ -96,7 +105,7 @@ struct opt_spec {
 
 #define SPEC_OPT(n, a, h)                                                                          \
     {                                                                                              \
-        n, O_SPEC, a, CM_SUBMIT, h                                                                 \
+        n, O_SPEC, a, CM_SUBMIT | CM_RUN, h                                                        \
     }
 
 static const struct opt_spec options[] = {
@@ -120,6 +129,10 @@ static const struct opt_spec options[] = {
      "only jobs in STATE (queued|running|succeeded|failed|cancelled); repeatable"},
     {"reason", O_REASON, "TEXT", CM_CANCEL, "why, recorded in the job's history"},
     {"after", O_AFTER, "SEQ", CM_WATCH, "replay only events after event SEQ"},
+    {"output", O_OUTPUT, "FILE", CM_EXPORT, "where to write the model (also -o FILE)"},
+    {"format", O_FORMAT, "FORMAT", CM_EXPORT, "safetensors (default) or onnx"},
+    {"threads", O_THREADS, "T", CM_RUN, "math threads per worker (default: CPUs / workers)"},
+    {"keep", O_KEEP, NULL, CM_RUN, "keep the private state dir and logs (kept anyway on failure)"},
     /* Job spec fields (docs/jobspec.md has ranges and defaults). */
     SPEC_OPT("name", "TEXT", "job name"),
     SPEC_OPT("model", "NAME", "mlp|cnn-small|preresnet20|mobilenetv1|mobilenetv2"),
@@ -186,15 +199,11 @@ static void help_main(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (commands[i].run)
             fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\ncoming with training (issue 4), not available yet:");
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (!commands[i].run)
-            fprintf(f, " %s", commands[i].name);
-    fprintf(f, "\n\noptions for every command:\n");
+    fprintf(f, "\noptions for every command:\n");
     help_options(f, CM_ALL, false);
-    fprintf(f, "\nIssue 3 note: jobs do not train yet. A scheduled job is handed to its\n"
-               "workers, who acknowledge it, and stays running until it is cancelled or\n"
-               "one of its workers is lost.\n\nexamples:\n");
+    fprintf(f, "\nA job trains on its workers through saturnd's parameter server; `saturn run`\n"
+               "starts a private saturnd and workers on this machine for one job\n"
+               "(docs/training.md).\n\nexamples:\n");
     fprintf(f, "  export SATURN_ADDR=127.0.0.1:7070 SATURN_TOKEN_FILE=/var/lib/saturn/token\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (commands[i].run)
@@ -216,9 +225,9 @@ static void help_cmd(FILE *f, const struct cmd_spec *cmd)
         fprintf(f, "\noptions:\n");
         help_options(f, cmd->bit, false);
     }
-    if (cmd->bit == CM_SUBMIT) {
+    if (cmd->bit == CM_SUBMIT || cmd->bit == CM_RUN) {
         fprintf(f, "\njob spec fields as flags (applied after SPEC.json; docs/jobspec.md):\n");
-        help_options(f, CM_SUBMIT, true);
+        help_options(f, cmd->bit, true);
     }
     fprintf(f, "\ncommon options: --addr, --token-file, --json, --timeout, --help\n");
     fprintf(f, "\nexamples:\n%s\n%s", cmd->examples, exit_codes_text);
@@ -316,6 +325,22 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         }
         c->after = (uint64_t)v;
         break;
+    case O_OUTPUT:
+        c->output = val;
+        break;
+    case O_FORMAT:
+        c->format = val;
+        break;
+    case O_THREADS:
+        if (parse_int(val, 1, 1024, &v) != 0) {
+            cli_errorf("--threads %s: expected 1..1024", val);
+            return EXIT_USAGE;
+        }
+        c->threads = (int)v;
+        break;
+    case O_KEEP:
+        c->keep = true;
+        break;
     case O_SET:
     case O_SPEC: {
         if (c->nsets == CLI_MAX_SETS) {
@@ -369,6 +394,8 @@ int main(int argc, char **argv)
             help = true;
             continue;
         }
+        if (!dashdash && strcmp(a, "-o") == 0)
+            a = "--output"; /* the one short option with an argument */
         if (!dashdash && a[0] == '-' && a[1] == '-') {
             const char *name = a + 2, *eq = strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
@@ -450,7 +477,9 @@ int main(int argc, char **argv)
         cli_errorf("usage: saturn %s %s", cmd->name, cmd->args);
         return EXIT_USAGE;
     }
-    rpc_init();
+    /* `run` forks saturnd and the workers first: it calls rpc_init itself. */
+    if (cmd->bit != CM_RUN)
+        rpc_init();
     int ex = cmd->run(&c);
     rpc_client_free(c.rpc);
     rpc_shutdown();

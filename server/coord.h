@@ -11,10 +11,14 @@
  *   workers.c       worker registry, heartbeats, leases, assignments
  *   events.c        job events: persisted, streamed to WatchJob callers
  *   store.c         SQLite persistence
+ *   ps.c            the parameter server: one state per running job (ps.h)
+ *   ps_setup.c      its set-up (thread pool) and teardown
+ *   ps_data.c       Worker.FetchData: each rank's shard of the data set
+ *   metrics.c       Worker.ReportMetrics, progress, epoch results, status
+ *   export.c        Client.ExportModel
  *
- * Issue 3 has no trainer: a scheduled job stays running until it is
- * cancelled or one of its workers is lost. Issue 4 adds training through
- * the parameter server, and with it `succeeded`.
+ * A running job trains through the parameter server; when its last step
+ * is applied and its last epoch evaluated it is `succeeded`.
  */
 #ifndef SATURND_COORD_H
 #define SATURND_COORD_H
@@ -64,6 +68,29 @@ enum worker_state {
 
 struct worker;
 struct watcher;
+struct ps_job;
+
+/* One quantizer's state (JobProgress.quant). */
+struct job_quant {
+    char name[64];
+    bool is_alpha; /* else the SAT factor s of a layer's weights */
+    float value;
+};
+
+/* A job's training progress and latest results (JobProgress in the
+ * proto). Kept in memory, persisted (as JSON) at each epoch end and when
+ * the job ends, loaded at start-up. */
+struct job_progress {
+    bool valid; /* training has started at least once */
+    uint32_t epoch, epochs, test_epoch;
+    uint64_t step, total_steps, steps_per_epoch, skipped;
+    float loss, train_acc, test_acc, images_per_s, lr;
+    double eta_s, elapsed_s, pull_s, compute_s, push_s;
+    char digest[17];
+    char model_path[1024];
+    int nquant;
+    struct job_quant *quant; /* (nquant), owned */
+};
 
 struct job {
     int64_t seq;
@@ -85,6 +112,8 @@ struct job {
     char (*rank_ids)[COORD_ID_LEN];
     int nranks; /* entries of rank_ids in use */
     struct watcher *watchers;
+    struct ps_job *ps; /* the parameter server while running, else NULL */
+    struct job_progress prog;
 };
 
 struct worker {
@@ -106,11 +135,16 @@ struct worker {
 struct coord_opts {
     const char *state_dir;
     unsigned lease_ms; /* 500..600000 */
+    size_t max_msg;    /* the RPC message cap (bytes): FetchData chunks fit in it */
+    size_t shard_floats; /* parameter-server shard size cap in floats; 0 = default */
 };
 
 struct coord {
     uv_loop_t *loop;
     struct store *store;
+    char state_dir[512];
+    size_t max_msg;
+    size_t shard_floats;
     unsigned lease_ms;
     uv_timer_t lease_timer;
     bool stopping;
@@ -197,6 +231,10 @@ void coord_event_publish(struct coord *c, struct job *j, const struct store_even
  * "acked", "started", ...). The state recorded is j's current state. */
 int coord_event(struct coord *c, struct job *j, const char *kind, const char *worker_id,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sends a prebuilt event (e.g. a live "progress" event, seq 0, not
+ * stored) to j's watchers. */
+struct Saturn__V1__JobEvent;
+void coord_event_send_pb(struct coord *c, struct job *j, const struct Saturn__V1__JobEvent *m);
 /* Starts a WatchJob stream: replays up to COORD_WATCH_REPLAY stored events
  * after after_seq, then follows the job live until it ends. Takes
  * ownership of the call. */

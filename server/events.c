@@ -9,6 +9,7 @@
  * saturnd shuts down.
  */
 #include "coord.h"
+#include "ps.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +82,19 @@ static int watcher_send(struct watcher *w, const struct store_event *ev)
         watcher_end(w, SAT_ENOMEM, "out of memory");
     /* SAT_ECANCELLED: the cancel callback ends it. */
     return rc;
+}
+
+void coord_event_send_pb(struct coord *c, struct job *j, const Saturn__V1__JobEvent *m)
+{
+    (void)c;
+    for (struct watcher *w = j->watchers, *n; w; w = n) {
+        n = w->next;
+        int rc = rpc_stream_send(w->call, &m->base);
+        if (rc == SAT_ETOOBIG)
+            watcher_end(w, SAT_ETOOBIG, "watcher too slow: too many events waiting");
+        else if (rc == SAT_ENOMEM)
+            watcher_end(w, SAT_ENOMEM, "out of memory");
+    }
 }
 
 void coord_event_publish(struct coord *c, struct job *j, const struct store_event *ev)
@@ -165,8 +179,15 @@ void coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, ui
         watcher_end(w, SAT_EIO, "cannot read the job's events");
         return;
     }
-    if (coord_job_terminal(j->state))
+    if (coord_job_terminal(j->state)) {
         watcher_end(w, 0, "");
+        return;
+    }
+    /* A job in training: where it stands now, for the progress bar. */
+    if (j->ps && j->prog.valid) {
+        ps_progress_refresh(j->ps, false);
+        coord_progress_publish(c, j);
+    }
 }
 
 void coord_watch_end_all(struct coord *c)

@@ -23,6 +23,7 @@
  * time after start-up so that they re-register before any gang decision.
  */
 #include "coord.h"
+#include "ps.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -76,6 +77,7 @@ static void job_free(struct job *j)
 {
     if (!j)
         return;
+    job_progress_clear(&j->prog);
     sat_free(j->spec_json);
     sat_free(j->ranks);
     sat_free(j->rank_ids);
@@ -104,6 +106,7 @@ static struct job *job_new(int64_t seq, const char *spec_json, int workers)
     if (!j)
         return NULL;
     j->seq = seq;
+    job_progress_clear(&j->prog);
     snprintf(j->id, sizeof j->id, "job-%" PRId64, seq);
     j->workers = workers;
     j->spec_json = sat_strdup(spec_json);
@@ -229,7 +232,12 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
         return SAT_ESTATE;
     job_release_workers(c, j);
     j->end_ms = coord_now_ms();
+    if (j->ps && j->ps->ready)
+        ps_progress_refresh(j->ps, true);
     int rc = job_change(c, j, st, "state", "", reason);
+    /* After the change, so that parked calls are told the final state. */
+    ps_job_stop(c, j);
+    coord_progress_save(c, j);
     coord_schedule(c);
     return rc;
 }
@@ -275,6 +283,13 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
         sat_free(json);
         return sat_errf(err, SAT_EINVAL, "field \"workers\": %d is out of range (1..%d)",
                         spec.workers, COORD_MAX_GANG);
+    }
+    if (spec.batch_size % spec.workers != 0) {
+        sat_free(json);
+        return sat_errf(err, SAT_EINVAL,
+                        "field \"batch_size\": %d is the global batch and must be divisible by "
+                        "\"workers\" (%d)",
+                        spec.batch_size, spec.workers);
     }
     struct job *j = job_new(c->next_job_seq, json, spec.workers);
     if (!j) {
@@ -369,6 +384,12 @@ static void job_start(struct coord *c, struct job *j)
     snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.180s (attempt %u)", r,
              r == 1 ? "" : "s", ids, j->attempt);
     job_change(c, j, JOB_RUNNING, "state", "", reason);
+    char err[SAT_ERR_LEN];
+    if (ps_job_start(c, j, err) != 0) {
+        char why[COORD_REASON_LEN];
+        snprintf(why, sizeof why, "cannot start training: %.200s", err);
+        coord_job_end(c, j, JOB_FAILED, why);
+    }
 }
 
 void coord_schedule(struct coord *c)
@@ -404,6 +425,10 @@ void coord_schedule(struct coord *c)
     const struct job *blocker = NULL;
     for (size_t i = 0; i < nq; i++) {
         struct job *j = q[i];
+        /* A job that could not start training is ended from job_start,
+         * which schedules again: skip what that pass already decided. */
+        if (j->state != JOB_QUEUED)
+            continue;
         if (blocker) {
             snprintf(j->reason, sizeof j->reason, "queued: waiting behind %s (priority %d)",
                      blocker->id, blocker->priority);
@@ -411,7 +436,7 @@ void coord_schedule(struct coord *c)
         }
         if ((size_t)j->workers <= nfree) {
             job_start(c, j);
-            nfree -= (size_t)j->workers;
+            nfree = coord_workers_free(c);
             continue;
         }
         if ((size_t)j->workers <= c->nlive) {
@@ -499,6 +524,9 @@ int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, cha
     memset(c, 0, sizeof *c);
     c->loop = loop;
     c->lease_ms = o->lease_ms;
+    snprintf(c->state_dir, sizeof c->state_dir, "%s", o->state_dir);
+    c->max_msg = o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
+    c->shard_floats = o->shard_floats;
     c->next_job_seq = 1;
     int rc = store_open(&c->store, o->state_dir, err);
     if (rc != 0)
@@ -508,6 +536,8 @@ int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, cha
         coord_close(c);
         return sat_errf(err, rc, "cannot load jobs from the store");
     }
+    if (coord_progress_load(c) != 0)
+        log_warn("store: could not load the jobs' progress");
     c->next_worker_seq = store_worker_max_seq(c->store) + 1;
     int nold = 0;
     if (store_workers_mark_lost(c->store, WORKER_LOST, WORKER_GONE, "coordinator restarted",
@@ -536,14 +566,18 @@ void coord_stop(struct coord *c)
 {
     c->stopping = true;
     coord_watch_end_all(c);
+    ps_stop_all(c);
     uv_timer_stop(&c->lease_timer);
     uv_close((uv_handle_t *)&c->lease_timer, NULL);
 }
 
 void coord_close(struct coord *c)
 {
-    for (size_t i = 0; i < c->njobs; i++)
+    for (size_t i = 0; i < c->njobs; i++) {
+        if (c->jobs[i]->ps)
+            ps_job_stop(c, c->jobs[i]);
         job_free(c->jobs[i]);
+    }
     sat_free(c->jobs);
     for (size_t i = 0; i < c->nworkers; i++)
         sat_free(c->workers[i]);

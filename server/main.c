@@ -46,10 +46,10 @@ static const char usage_text[] =
     "them onto registered saturn-workers (gang start: priority, then submission\n"
     "order) and holds the workers' leases.\n"
     "\n"
-    "Issue 3 note: there is no trainer yet. A scheduled job is handed to its\n"
-    "workers, who acknowledge it; it then stays running until it is cancelled or\n"
-    "one of its workers is lost (the job fails, naming the worker). Training,\n"
-    "the parameter server and `succeeded` arrive in issue 4.\n"
+    "A running job trains on its workers through saturnd's parameter server\n"
+    "(pull -> forward/backward -> push); saturnd streams them the data set,\n"
+    "keeps metrics and checkpoints in the state dir (jobs/<id>/) and writes\n"
+    "jobs/<id>/model.safetensors when the job succeeds (docs/training.md).\n"
     "\n"
     "options:\n"
     "  --listen ADDR            address to serve gRPC on (default " DEFAULT_LISTEN ");\n"
@@ -63,6 +63,8 @@ static const char usage_text[] =
     "                           500..600000); workers heartbeat every 1000 ms\n"
     "  --max-message-bytes N    cap on every gRPC message, both ways (default 67108864)\n"
     "  --port-file F            write the bound port to F once listening\n"
+    "  --shard-floats N         parameter-server shard size in float32 values (default\n"
+    "                           1048576 = 4 MiB; a pull or push carries one shard)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
     "  --log-format F           text|json (default text)\n"
     "  --version                print the version and exit\n"
@@ -84,6 +86,7 @@ enum {
     OPT_LEASE_MS,
     OPT_MAX_MSG,
     OPT_PORT_FILE,
+    OPT_SHARD_FLOATS,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_VERSION,
@@ -97,6 +100,7 @@ static const struct option long_opts[] = {
     {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
     {"max-message-bytes", required_argument, NULL, OPT_MAX_MSG},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"shard-floats", required_argument, NULL, OPT_SHARD_FLOATS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -109,6 +113,7 @@ struct flags {
     bool no_auth;
     unsigned lease_ms;
     size_t max_msg;
+    size_t shard_floats;
 };
 
 static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
@@ -147,6 +152,13 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             break;
         case OPT_NO_AUTH:
             f->no_auth = true;
+            break;
+        case OPT_SHARD_FLOATS:
+            if (parse_uint(optarg, 1024, 1u << 26, &v) != 0) {
+                fprintf(stderr, "saturnd: --shard-floats %s: expected 1024..67108864\n", optarg);
+                return 1;
+            }
+            f->shard_floats = (size_t)v;
             break;
         case OPT_PORT_FILE:
             f->port_file = optarg;
@@ -339,7 +351,10 @@ int main(int argc, char **argv)
 
     uv_loop_init(&d->loop);
     rpc_init();
-    struct coord_opts co = {.state_dir = f.state_dir, .lease_ms = f.lease_ms};
+    struct coord_opts co = {.state_dir = f.state_dir,
+                            .lease_ms = f.lease_ms,
+                            .max_msg = f.max_msg,
+                            .shard_floats = f.shard_floats};
     if (coord_init(&d->coord, &d->loop, &co, err) != 0) {
         log_error("%s", err);
         goto out_grpc;

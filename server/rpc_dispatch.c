@@ -5,14 +5,14 @@
  * (common/rpc). Errors are SAT_E* codes; rpc_reply_err maps them to gRPC
  * statuses in the one place that does (common/rpc/rpc_status.c).
  *
- * Not served in issue 3 (UNIMPLEMENTED, and only these): the
- * ParameterServer service (GetLayout, Pull, Push), Worker.FetchData,
- * Worker.ReportMetrics and Client.ExportModel, which need the trainer of
- * issue 4. Pull will be a deferred reply: the handler keeps the call
- * (rpc_call_on_cancel + rpc_call_remaining_ms) and answers from the loop
- * callback that raises the shard's version.
+ * Issue 4: the ParameterServer service (GetLayout, Pull, Push),
+ * Worker.FetchData, Worker.ReportMetrics and Client.ExportModel are served
+ * by ps.c, ps_data.c, metrics.c and export.c. Pull is a deferred reply: the
+ * PS keeps the call (rpc_call_on_cancel + rpc_call_remaining_ms) and
+ * answers from the loop callback that raises the shard's version.
  */
 #include "coord.h"
+#include "ps.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +153,18 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         Saturn__V1__Job job;
         job_to_pb(j, &job, ids);
         job.spec_json = j->spec_json;
+        Saturn__V1__JobProgress prog;
+        Saturn__V1__QuantStat *qs = NULL;
+        Saturn__V1__QuantStat **qp = NULL;
+        if (j->ps && j->ps->ready)
+            ps_progress_refresh(j->ps, true);
+        if (j->prog.valid) {
+            qs = sat_calloc((size_t)(j->prog.nquant ? j->prog.nquant : 1), sizeof *qs);
+            qp = sat_calloc((size_t)(j->prog.nquant ? j->prog.nquant : 1), sizeof *qp);
+            job_progress_to_pb(&j->prog, j->consistency, &prog, qs && qp ? qs : NULL,
+                               qs && qp ? qp : NULL);
+            job.progress = &prog;
+        }
         for (size_t i = 0; i < h.n; i++) {
             h.items[i].reason = h.reasons[i];
             h.ptrs[i] = &h.items[i];
@@ -162,6 +174,8 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         Saturn__V1__GetJobResponse resp = SATURN__V1__GET_JOB_RESPONSE__INIT;
         resp.job = &job;
         rpc_reply(call, &resp.base);
+        sat_free(qs);
+        sat_free(qp);
     }
     for (size_t i = 0; i < h.n; i++)
         sat_free(h.reasons[i]);
@@ -381,18 +395,36 @@ static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
     rpc_reply(call, &resp.base);
 }
 
-/* ==== issue 4 ============================================================== */
+/* ==== training (issue 4): ps.c, ps_data.c, metrics.c, export.c ============= */
 
-/* The one UNIMPLEMENTED path of issue 3: the parameter server (GetLayout,
- * Pull, Push), data streaming, metrics and export belong to issue 4. */
-static void h_issue4(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+static void h_fetch_data(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    (void)msg;
-    (void)ud;
-    char details[200];
-    snprintf(details, sizeof details, "%s is not implemented yet (training arrives in issue 4)",
-             rpc_call_method(call));
-    rpc_reply_status(call, GRPC_STATUS_UNIMPLEMENTED, details);
+    ps_fetch_data(ud, call, (const Saturn__V1__FetchDataRequest *)msg);
+}
+
+static void h_report_metrics(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    ps_report_metrics(ud, call, (const Saturn__V1__ReportMetricsRequest *)msg);
+}
+
+static void h_get_layout(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    ps_get_layout(ud, call, (const Saturn__V1__GetLayoutRequest *)msg);
+}
+
+static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    ps_pull(ud, call, (const Saturn__V1__PullRequest *)msg);
+}
+
+static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    ps_push(ud, call, (const Saturn__V1__PushRequest *)msg);
+}
+
+static void h_export(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    ps_export_model(ud, call, (const Saturn__V1__ExportModelRequest *)msg);
 }
 
 /* ==== grpc.health.v1 ======================================================= */
@@ -430,16 +462,16 @@ const struct rpc_method coord_methods[] = {
     {C "CancelJob", &saturn__v1__cancel_job_request__descriptor, h_cancel, 0},
     {C "WatchJob", &saturn__v1__watch_job_request__descriptor, h_watch, RPC_STREAM},
     {C "ListWorkers", &saturn__v1__list_workers_request__descriptor, h_workers, 0},
-    {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_issue4, RPC_STREAM},
+    {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_export, RPC_STREAM},
     {W "RegisterWorker", &saturn__v1__register_request__descriptor, h_register, 0},
     {W "Heartbeat", &saturn__v1__heartbeat_request__descriptor, h_heartbeat, 0},
     {W "AckAssignment", &saturn__v1__ack_assignment_request__descriptor, h_ack, 0},
     {W "Leave", &saturn__v1__leave_request__descriptor, h_leave, 0},
-    {W "FetchData", &saturn__v1__fetch_data_request__descriptor, h_issue4, RPC_STREAM},
-    {W "ReportMetrics", &saturn__v1__report_metrics_request__descriptor, h_issue4, 0},
-    {P "GetLayout", &saturn__v1__get_layout_request__descriptor, h_issue4, 0},
-    {P "Pull", &saturn__v1__pull_request__descriptor, h_issue4, 0},
-    {P "Push", &saturn__v1__push_request__descriptor, h_issue4, 0},
+    {W "FetchData", &saturn__v1__fetch_data_request__descriptor, h_fetch_data, RPC_STREAM},
+    {W "ReportMetrics", &saturn__v1__report_metrics_request__descriptor, h_report_metrics, 0},
+    {P "GetLayout", &saturn__v1__get_layout_request__descriptor, h_get_layout, 0},
+    {P "Pull", &saturn__v1__pull_request__descriptor, h_pull, 0},
+    {P "Push", &saturn__v1__push_request__descriptor, h_push, 0},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, h_health,
      RPC_NO_AUTH},
 };

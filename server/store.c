@@ -60,7 +60,21 @@ static const char schema_sql[] =
     "  state INTEGER NOT NULL,"
     "  message TEXT NOT NULL,"
     "  worker_id TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);";
+    "CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);"
+    /* Issue 4 (additive: schema 1 databases gain them on open). */
+    "CREATE TABLE IF NOT EXISTS metrics("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  rank INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  loss REAL, train_acc REAL, test_acc REAL, images_per_s REAL, lr REAL,"
+    "  step_s REAL, pull_s REAL, compute_s REAL, push_s REAL,"
+    "  quant TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job_id, id);"
+    "CREATE TABLE IF NOT EXISTS progress(job_id TEXT PRIMARY KEY, json TEXT NOT NULL);";
 
 enum stmt_id {
     S_BEGIN,
@@ -76,6 +90,9 @@ enum stmt_id {
     S_EVENTS_LOAD,
     S_WORKER_MAX,
     S_WORKERS_LOST,
+    S_METRIC_ADD,
+    S_PROGRESS_PUT,
+    S_PROGRESS_LOAD,
     S__COUNT
 };
 
@@ -105,6 +122,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_WORKER_MAX] = "SELECT COALESCE(MAX(seq),0) FROM workers",
     [S_WORKERS_LOST] = "UPDATE workers SET state=?1, reason=?2, last_seen_ms=?3, job_id='' "
                        "WHERE state NOT IN (?1, ?4)",
+    [S_METRIC_ADD] = "INSERT INTO metrics(job_id,time_ms,kind,rank,epoch,step,loss,train_acc,"
+                     "test_acc,images_per_s,lr,step_s,pull_s,compute_s,push_s,quant) "
+                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+    [S_PROGRESS_PUT] = "INSERT INTO progress(job_id,json) VALUES(?1,?2) "
+                       "ON CONFLICT(job_id) DO UPDATE SET json=excluded.json",
+    [S_PROGRESS_LOAD] = "SELECT job_id,json FROM progress",
 };
 
 struct store {
@@ -445,4 +468,62 @@ int store_workers_mark_lost(struct store *st, int lost_state, int gone_state, co
     int rc = run(st, S_WORKERS_LOST);
     *changed = rc == 0 ? sqlite3_changes(st->db) : 0;
     return rc;
+}
+
+/* ==== issue 4: metrics and progress ======================================== */
+
+static void bind_real_or_null(sqlite3_stmt *s, int i, double v)
+{
+    if (v != v) /* NaN: not measured */
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_double(s, i, v);
+}
+
+int store_metric_add(struct store *st, const struct store_metric *m)
+{
+    sqlite3_stmt *s = st->stmt[S_METRIC_ADD];
+    bind_text(s, 1, m->job_id);
+    sqlite3_bind_int64(s, 2, m->time_ms);
+    bind_text(s, 3, m->kind);
+    sqlite3_bind_int(s, 4, m->rank);
+    sqlite3_bind_int64(s, 5, m->epoch);
+    sqlite3_bind_int64(s, 6, (int64_t)m->step);
+    bind_real_or_null(s, 7, m->loss);
+    bind_real_or_null(s, 8, m->train_acc);
+    bind_real_or_null(s, 9, m->test_acc);
+    bind_real_or_null(s, 10, m->images_per_s);
+    bind_real_or_null(s, 11, m->lr);
+    bind_real_or_null(s, 12, m->step_s);
+    bind_real_or_null(s, 13, m->pull_s);
+    bind_real_or_null(s, 14, m->compute_s);
+    bind_real_or_null(s, 15, m->push_s);
+    bind_text(s, 16, m->quant_json);
+    return run(st, S_METRIC_ADD);
+}
+
+int store_progress_put(struct store *st, const char *job_id, const char *json)
+{
+    sqlite3_stmt *s = st->stmt[S_PROGRESS_PUT];
+    bind_text(s, 1, job_id);
+    bind_text(s, 2, json);
+    return run(st, S_PROGRESS_PUT);
+}
+
+struct progress_ctx {
+    int (*cb)(void *arg, const char *job_id, const char *json);
+    void *arg;
+};
+
+static int progress_row(sqlite3_stmt *s, void *ctx)
+{
+    struct progress_ctx *c = ctx;
+    return c->cb(c->arg, col_text(s, 0), col_text(s, 1));
+}
+
+int store_progress_load(struct store *st,
+                        int (*cb)(void *arg, const char *job_id, const char *json), void *arg)
+{
+    struct progress_ctx c = {.cb = cb, .arg = arg};
+    return each_row(st, S_PROGRESS_LOAD, progress_row, &c);
 }

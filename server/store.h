@@ -101,4 +101,28 @@ int64_t store_worker_max_seq(struct store *st);
 int store_workers_mark_lost(struct store *st, int lost_state, int gone_state, const char *reason,
                             int64_t now_ms, int *changed);
 
+/* ---- issue 4: training metrics and progress ---- */
+
+/* One row of the metrics table: a rank's report (kind "step", rank >= 0)
+ * or an epoch's aggregate (kind "epoch", rank -1). NaN = not measured
+ * (stored as NULL). */
+struct store_metric {
+    const char *job_id;
+    int64_t time_ms;
+    const char *kind;
+    int rank;
+    int64_t epoch;
+    uint64_t step;
+    double loss, train_acc, test_acc, images_per_s, lr;
+    double step_s, pull_s, compute_s, push_s;
+    const char *quant_json; /* per-layer alpha / SAT factor, "" when absent */
+};
+
+int store_metric_add(struct store *st, const struct store_metric *m);
+/* Inserts or replaces a job's progress (a JSON object). */
+int store_progress_put(struct store *st, const char *job_id, const char *json);
+/* Reads every job's progress. */
+int store_progress_load(struct store *st,
+                        int (*cb)(void *arg, const char *job_id, const char *json), void *arg);
+
 #endif

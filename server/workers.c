@@ -13,6 +13,7 @@
  * the worker should be running (see saturn.proto, HeartbeatResponse).
  */
 #include "coord.h"
+#include "ps.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -240,9 +241,14 @@ static void worker_drop(struct coord *c, struct worker *w, enum worker_state st,
     worker_persist(c, w);
     log_warn("worker %s (%s): %s: %s", w->id, w->name, coord_worker_state_name(st), why);
     if (j) {
-        char reason[COORD_REASON_LEN];
-        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s: %.120s", w->id, w->name,
-                 st == WORKER_LOST ? "lost" : "left", why);
+        char reason[COORD_REASON_LEN], at[64] = "";
+        long step = ps_job_step(j);
+        if (step >= 0 && j->ps)
+            snprintf(at, sizeof at, " at step %ld of %" PRIu64, step, j->ps->total_steps);
+        else if (j->ps)
+            snprintf(at, sizeof at, " before training started");
+        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s",
+                 w->id, w->name, st == WORKER_LOST ? "lost" : "left", at, w->rank, why);
         coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
         for (int i = 0; i < j->workers; i++)
             if (j->ranks[i] == w)
@@ -265,6 +271,7 @@ static void on_lease_timer(uv_timer_t *t)
 {
     struct coord *c = t->data;
     uint64_t now = uv_now(c->loop);
+    ps_tick(c);
     if (c->holding && now >= c->hold_until)
         coord_schedule(c); /* the restart hold is over */
     /* Dropping a worker can prune the table: rescan after each drop. */

@@ -1,11 +1,16 @@
 /* main.c - saturn-worker: flags and signals; the work is in session.c.
  *
- * SIGINT/SIGTERM are blocked in every thread (before gRPC starts its own)
- * and taken by one sigwait thread, which sets the session's quit flag; the
- * session then stops its runner, tells the coordinator it leaves, and
- * main returns 0.
+ * SIGINT/SIGTERM: a handler writes the signal number into a pipe (the only
+ * thing it does, async-signal-safe), and one thread reading the pipe sets
+ * the session's quit flag; the session then stops its runner, tells the
+ * coordinator it leaves, and main returns 0. A handler rather than blocked
+ * signals + sigwait, because libraries start threads before main (OpenBLAS
+ * does, in a constructor) and a process-directed signal may be delivered
+ * to any of them: with a handler, whichever thread takes it only writes
+ * to the pipe.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,13 +30,16 @@ static const char usage_text[] =
     "Joins a saturnd: registers, holds a lease by heartbeating every second,\n"
     "receives and acknowledges assignments, and reconnects with capped\n"
     "exponential backoff (0.25 s .. 8 s) when the coordinator goes away.\n"
-    "Issue 3 note: there is no trainer yet; an assignment is held until the\n"
-    "coordinator revokes it (cancel, or a lost peer). Training arrives in issue 4.\n"
+    "An assignment is trained: the worker fetches its shard of the data set from\n"
+    "saturnd, then loops pull parameters -> forward/backward -> push gradients,\n"
+    "reports metrics, evaluates its part of the test set at each epoch end, and\n"
+    "goes back to idle (keeping its lease) when the job ends.\n"
     "\n"
     "options:\n"
     "  --coordinator ADDR   saturnd address (env SATURN_ADDR; default 127.0.0.1:7070)\n"
     "  --token-file F       bearer token file (env SATURN_TOKEN_FILE)\n"
-    "  --threads N          math threads offered, 1..1024 (default: online CPUs)\n"
+    "  --threads N          math threads (OpenMP) the engine uses, 1..1024 (default:\n"
+    "                       online CPUs)\n"
     "  --name NAME          shown by `saturn workers` (default HOSTNAME-PID)\n"
     "  --log-level L        debug|info|warn|error (default info)\n"
     "  --log-format F       text|json (default text)\n"
@@ -58,18 +66,29 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-struct sigwaiter {
-    sigset_t set;
-    struct run_ctl *quit;
-};
+static int sig_pipe[2] = {-1, -1};
 
+static void on_signal(int sig)
+{
+    int e = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sig_pipe[1], &b, 1);
+    (void)w;
+    errno = e;
+}
+
+/* Waits for a signal (or the 0 byte main writes at exit). */
 static void *sig_main(void *arg)
 {
-    struct sigwaiter *sw = arg;
-    int sig = 0;
-    if (sigwait(&sw->set, &sig) == 0 && sig != SIGUSR1)
-        log_info("%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    run_ctl_set_stop(sw->quit, true);
+    struct run_ctl *quit = arg;
+    unsigned char b = 0;
+    ssize_t r;
+    do
+        r = read(sig_pipe[0], &b, 1);
+    while (r < 0 && errno == EINTR);
+    if (r == 1 && b != 0)
+        log_info("%s received: shutting down", b == SIGINT ? "SIGINT" : "SIGTERM");
+    run_ctl_set_stop(quit, true);
     return NULL;
 }
 
@@ -156,22 +175,26 @@ int main(int argc, char **argv)
     if (!token_file)
         log_warn("no --token-file or SATURN_TOKEN_FILE: calling without a bearer token");
 
-    /* Block the signals before any thread (ours or gRPC's) exists. */
     struct run_ctl quit;
     if (run_ctl_init(&quit) != 0)
         return 1;
-    struct sigwaiter sw = {.quit = &quit};
-    sigemptyset(&sw.set);
-    sigaddset(&sw.set, SIGINT);
-    sigaddset(&sw.set, SIGTERM);
-    sigaddset(&sw.set, SIGUSR1); /* used to release the waiter at exit */
-    pthread_sigmask(SIG_BLOCK, &sw.set, NULL);
+    if (pipe2(sig_pipe, O_CLOEXEC) != 0) {
+        log_error("cannot create the signal pipe: %s", strerror(errno));
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     pthread_t sig_thread;
-    if (pthread_create(&sig_thread, NULL, sig_main, &sw) != 0) {
+    if (pthread_create(&sig_thread, NULL, sig_main, &quit) != 0) {
         log_error("cannot start the signal thread");
         return 1;
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     sat_tune_malloc(); /* issue 4 moves parameter-sized buffers: reuse, don't refault */
     rpc_init();
@@ -185,8 +208,14 @@ int main(int argc, char **argv)
     int status = session_run(&so, &quit);
     rpc_shutdown();
 
-    pthread_kill(sig_thread, SIGUSR1); /* no-op if a signal already ended it */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    unsigned char zero = 0; /* releases the signal thread if no signal did */
+    if (write(sig_pipe[1], &zero, 1) != 1)
+        log_warn("cannot release the signal thread");
     pthread_join(sig_thread, NULL);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
     run_ctl_destroy(&quit);
     log_info("stopped (status %d)", status);
     return status;

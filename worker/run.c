@@ -1,8 +1,10 @@
-/* run.c - worker_run_assignment: the trainer's hook (see run.h).
+/* run.c - worker_run_assignment: the trainer's hook (see run.h), and the
+ * run_ctl plumbing between the session and the runner thread.
  *
- * Issue 3 has no trainer, so an assignment is simply held: the worker
- * stays busy on it until the coordinator revokes it (cancel, a lost peer)
- * or the worker shuts down. Issue 4 puts the training loop here. */
+ * An assignment is trained by worker_train (train_loop.c). When training
+ * ends by itself (all steps done, or saturnd says the job is over) the
+ * function returns, the session reaps the runner and keeps the lease: the
+ * worker is idle again once saturnd has ended the job. */
 #include "run.h"
 
 #include <errno.h>
@@ -72,13 +74,10 @@ bool run_ctl_wait(struct run_ctl *ctl, unsigned ms)
 int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
                           struct run_ctl *ctl, char err[SAT_ERR_LEN])
 {
-    (void)rpc;
-    (void)err;
-    log_info("run: holding %s rank %u/%u (attempt %u) until the coordinator revokes it "
-             "(no trainer before issue 4)",
-             a->job_id, a->rank, a->world_size, a->attempt);
-    while (!run_ctl_wait(ctl, 60000))
-        ;
-    log_info("run: %s rank %u stopped", a->job_id, a->rank);
-    return 0;
+    log_info("run: training %s rank %u/%u (attempt %u)", a->job_id, a->rank, a->world_size,
+             a->attempt);
+    int rc = worker_train(rpc, a, ctl, err);
+    log_info("run: %s rank %u %s", a->job_id, a->rank,
+             rc != 0 ? "failed" : run_ctl_stopped(ctl) ? "stopped" : "done");
+    return rc;
 }

@@ -8,10 +8,9 @@
  * the stop flag of the run_ctl; worker_run_assignment must then return
  * promptly (check run_ctl_stopped between steps, or sleep in run_ctl_wait).
  *
- * Issue 3: worker_run_assignment holds the assignment until it is told to
- * stop. Issue 4 replaces its body with the training loop
- * (pull -> forward/backward on the shard -> push), using `rpc` for the
- * ParameterServer and Worker.FetchData calls.
+ * worker_run_assignment trains the assignment (worker_train, the loop of
+ * train_loop.c: pull -> forward/backward on the shard -> push), using
+ * `rpc` for the ParameterServer and Worker.FetchData / ReportMetrics calls.
  */
 #ifndef SATURN_WORKER_RUN_H
 #define SATURN_WORKER_RUN_H
@@ -58,5 +57,13 @@ bool run_ctl_wait(struct run_ctl *ctl, unsigned ms);
  * thread while the session heartbeats on the same client. */
 int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
                           struct run_ctl *ctl, char err[SAT_ERR_LEN]);
+
+/* The training loop (train_loop.c): sets the engine's thread count to
+ * a->threads (nn_set_threads), fetches the rank's data from saturnd and
+ * trains from the job's current step. Returns 0 when training is done or
+ * the job is over (stopped by the session, by ReportMetrics, or by a PS
+ * status saying the job is gone), else SAT_E* with err. */
+int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, struct run_ctl *ctl,
+                 char err[SAT_ERR_LEN]);
 
 #endif

@@ -130,6 +130,37 @@ out:
     return rc;
 }
 
+int ckpt_load_init(const char *path, struct model *m, char err[SAT_ERR_LEN])
+{
+    struct st_file *f = NULL;
+    int rc = st_open(&f, path, err);
+    if (rc != 0)
+        return rc;
+    const char *fmt = st_meta_get(f, "saturn.format");
+    const char *arch = st_meta_get(f, "saturn.arch");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !arch) {
+        rc = sat_errf(err, SAT_EFORMAT, "%s: not a Saturn checkpoint (metadata missing)", path);
+        goto out;
+    }
+    if (strcmp(arch, model_get_cfg(m)->arch) != 0) {
+        rc = sat_errf(err, SAT_ESHAPE, "%s: checkpoint is of model %s, not %s", path, arch,
+                      model_get_cfg(m)->arch);
+        goto out;
+    }
+    const struct param_table *pt = model_param_table(m), *bt = model_buffer_table(m);
+    for (int i = 0; i < pt->n && rc == 0; i++) {
+        if (pt->e[i].role == ROLE_ALPHA && !st_find(f, pt->e[i].name))
+            continue; /* a float checkpoint has no alphas: keep the initial value */
+        rc = load_entry(f, &pt->e[i], pt->e[i].name, model_params(m) + pt->e[i].offset, path, err);
+    }
+    for (int i = 0; i < bt->n && rc == 0; i++)
+        rc = load_entry(f, &bt->e[i], bt->e[i].name, model_buffers(m) + bt->e[i].offset, path,
+                        err);
+out:
+    st_close(f);
+    return rc;
+}
+
 int ckpt_read_spec(const char *path, struct job_spec *spec, char err[SAT_ERR_LEN])
 {
     struct st_file *f = NULL;
@@ -155,10 +186,17 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-void model_digest(struct model *m, char out[17])
+void param_digest(const float *params, size_t nparams, const float *buffers, size_t nbuffers,
+                  char out[17])
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv1a(h, model_params(m), model_param_table(m)->total * sizeof(float));
-    h = fnv1a(h, model_buffers(m), model_buffer_table(m)->total * sizeof(float));
+    h = fnv1a(h, params, nparams * sizeof(float));
+    h = fnv1a(h, buffers, nbuffers * sizeof(float));
     snprintf(out, 17, "%016" PRIx64, h);
+}
+
+void model_digest(struct model *m, char out[17])
+{
+    param_digest(model_params(m), model_param_table(m)->total, model_buffers(m),
+                 model_buffer_table(m)->total, out);
 }

@@ -94,7 +94,19 @@ int ckpt_load(const char *path, struct model *m, float *mom, long *step, char er
 /* Reads only the spec stored in a checkpoint. */
 int ckpt_read_spec(const char *path, struct job_spec *spec, char err[SAT_ERR_LEN]);
 
+/* Loads the initial values of a two-stage run (spec "init_from"): like
+ * ckpt_load without momentum and step, except that PACT alphas (role
+ * ROLE_ALPHA) absent from the file keep the model's values, so that a
+ * float checkpoint can initialise a quantized model. Every other tensor
+ * must be present with the model's shape; the architecture must match.
+ * On failure the model may be partly loaded. */
+int ckpt_load_init(const char *path, struct model *m, char err[SAT_ERR_LEN]);
+
 /* FNV-1a 64 digest of the parameters and buffers, as 16 hex digits + NUL. */
 void model_digest(struct model *m, char out[17]);
+/* The same digest on raw buffers: nparams floats of parameters, then
+ * nbuffers floats of buffers (model_digest is this on a model's). */
+void param_digest(const float *params, size_t nparams, const float *buffers, size_t nbuffers,
+                  char out[17]);
 
 #endif

@@ -5,11 +5,13 @@
 # with the field named, by the CLI and by saturnd itself; missing/wrong
 # token -> UNAUTHENTICATED; unknown job -> NOT_FOUND; oversized message ->
 # RESOURCE_EXHAUSTED; bytes that are not a message -> INVALID_ARGUMENT;
-# unregistered and issue-4 methods -> UNIMPLEMENTED; health needs no token.
+# unregistered methods -> UNIMPLEMENTED; training methods for no job ->
+# NOT_FOUND; health needs no token.
 . "$(dirname "$0")/lib.sh"
 
 start_saturnd "$T/state" --max-message-bytes 1048576 --lease-ms 500
-expect_exit 0 "submit a good job" "$SATURN" submit --model mlp --dataset synthetic --workers 1
+expect_exit 0 "submit a good job" "$SATURN" submit --model mlp --dataset synthetic --workers 1 \
+    --epochs 10000
 
 serving() {
     kill -0 "$SATURND_PID" && "$SATURN" status job-1 --json >/dev/null
@@ -81,10 +83,11 @@ OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" garbage /saturn.v1.Clien
 contains "an unregistered method -> UNIMPLEMENTED" "$OUTP" "UNIMPLEMENTED"
 still_serving
 for m in ParameterServer/GetLayout ParameterServer/Pull ParameterServer/Push Worker/FetchData \
-    Worker/ReportMetrics; do
+    Worker/ReportMetrics Client/ExportModel; do
     OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" empty /saturn.v1.$m)
-    contains "$m -> UNIMPLEMENTED until issue 4" "$OUTP" "UNIMPLEMENTED: /saturn.v1.$m"
+    contains "$m for no job -> NOT_FOUND" "$OUTP" "NOT_FOUND: job \"\" not found"
 done
+still_serving
 OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" empty /saturn.v1.Worker/Heartbeat)
 contains "a heartbeat from no known worker -> NOT_FOUND" "$OUTP" "NOT_FOUND"
 OUTP=$("$RPC_PROBE" "$SATURN_ADDR" - health)
@@ -110,7 +113,12 @@ still_serving
 expect_exit 1 "unknown option -> exit 1" "$SATURN" list --bogus
 expect_exit 1 "an option of another command -> exit 1" "$SATURN" list --wbits 4
 expect_exit 1 "a missing argument -> exit 1" "$SATURN" status
-expect_exit 1 "run is not available yet -> exit 1" "$SATURN" run spec.json
+expect_exit 1 "run without a spec -> exit 1" "$SATURN" run
+expect_exit 4 "run of a missing spec file -> exit 4" "$SATURN" run "$T/no-such-spec.json"
+expect_exit 4 "a batch not divisible by the workers -> exit 4 (refused by saturnd)" \
+    "$SATURN" submit --model mlp --dataset synthetic --workers 3 --batch_size 128
+contains "  ... naming the field" "$ERR" '"batch_size"'
+expect_exit 1 "export without -o -> exit 1" "$SATURN" export job-1
 expect_exit 0 "--help shows real examples" "$SATURN" --help
 contains "  ... e.g. submit with flags" "$OUT" "saturn submit --model preresnet20"
 expect_exit 0 "submit --help lists spec fields" "$SATURN" submit --help

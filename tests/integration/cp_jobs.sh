@@ -5,6 +5,9 @@
 # stops saturnd cleanly.
 . "$(dirname "$0")/lib.sh"
 
+# Jobs train now (issue 4): --epochs 10000 keeps them running for the
+# whole test; batch sizes are divisible by the gang size.
+
 start_saturnd "$T/state" --lease-ms 3000
 for n in a b c; do start_worker "w$n"; done
 
@@ -15,7 +18,7 @@ check "worker names are listed" \
 
 # Job 1 needs 2 of the 3 workers: it runs at once.
 expect_exit 0 "submit job 1 (2 workers)" "$SATURN" submit --model cnn-small --dataset synthetic \
-    --workers 2 --name first --json
+    --workers 2 --name first --epochs 10000 --json
 J1=$(echo "$OUT" | jq -r .job_id)
 check "submit --json returns a job id" test "$J1" = job-1
 check "job 1 running on exactly 2 workers (status --json)" \
@@ -32,7 +35,7 @@ PIDS+=("$WATCH1")
 
 # Job 2 also needs 2 workers: only 1 is free, so it waits.
 expect_exit 0 "submit job 2 (2 workers)" "$SATURN" submit --model mlp --dataset synthetic \
-    --workers 2 --name second
+    --workers 2 --name second --epochs 10000
 contains "submit prints the id and state" "$OUT" "job-2 queued"
 check "job 2 stays queued while job 1 holds the workers" \
     jq_ok '.state == "queued" and (.reason | contains("needs 2 workers, 1 free"))' \
@@ -40,13 +43,13 @@ check "job 2 stays queued while job 1 holds the workers" \
 
 # A job larger than the whole pool waits visibly and blocks nobody.
 expect_exit 0 "submit a 5-worker job" "$SATURN" submit --model mlp --dataset synthetic \
-    --workers 5 --priority 100
+    --workers 5 --batch_size 125 --priority 100
 check "the 5-worker job says it needs more workers than exist" \
     jq_ok '.state == "queued" and (.reason | contains("only 3 registered"))' \
     "$SATURN" status job-3 --json
 # Job 4 (priority 10, 1 worker) jumps ahead of job 2 and fits the free worker.
 expect_exit 0 "submit job 4 (1 worker, priority 10)" "$SATURN" submit --model mlp \
-    --dataset synthetic --workers 1 --priority 10
+    --dataset synthetic --workers 1 --priority 10 --epochs 10000
 check "job 4 starts on the free worker before job 2 (priority order)" \
     wait_until 10 jq_ok '.state == "running"' "$SATURN" status job-4 --json
 check "job 2 now waits for 2 workers with none free" \

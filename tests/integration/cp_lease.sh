@@ -10,7 +10,8 @@ start_worker alpha
 start_worker beta
 check "2 workers registered" \
     wait_until 15 jq_ok 'length == 2 and all(.[]; .state == "idle")' "$SATURN" workers --json
-expect_exit 0 "submit a 2-worker job" "$SATURN" submit --model mlp --dataset synthetic --workers 2
+expect_exit 0 "submit a 2-worker job" "$SATURN" submit --model mlp --dataset synthetic --workers 2 \
+    --epochs 10000
 check "the job runs on both workers" \
     wait_until 10 jq_ok '[.[] | select(.state == "busy")] | length == 2' "$SATURN" workers --json
 

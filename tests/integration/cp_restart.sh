@@ -7,16 +7,22 @@
 . "$(dirname "$0")/lib.sh"
 
 STATE=$T/state
-start_saturnd "$STATE" --lease-ms 2000
+# The restart hold is one lease: workers must re-register within it, or a
+# 1-worker job may start before the 2-worker one. Under the sanitizers a
+# worker stopping its training loop and re-registering takes longer.
+LEASE=2000
+[ "${SATURN_SANITIZED:-0}" = 1 ] && LEASE=5000
+start_saturnd "$STATE" --lease-ms $LEASE
 start_worker r1
 start_worker r2
 check "2 workers registered" \
     wait_until 15 jq_ok 'length == 2' "$SATURN" workers --json
-expect_exit 0 "submit job 1 (2 workers)" "$SATURN" submit --model mlp --dataset synthetic --workers 2
+expect_exit 0 "submit job 1 (2 workers)" "$SATURN" submit --model mlp --dataset synthetic --workers 2 \
+    --epochs 10000
 check "job 1 running, acknowledged by both workers" \
     wait_until 10 jq_ok '[.[] | select(.state == "busy")] | length == 2' "$SATURN" workers --json
 expect_exit 0 "submit job 2 (queued behind job 1)" "$SATURN" submit --model mlp \
-    --dataset synthetic --workers 1
+    --dataset synthetic --workers 1 --epochs 10000
 expect_exit 0 "submit job 3" "$SATURN" submit --model cnn-small --dataset synthetic --workers 1 \
     --name doomed
 expect_exit 0 "cancel job 3" "$SATURN" cancel job-3 --reason "before the crash"
@@ -31,7 +37,7 @@ contains "it says the state dir is in use" "$ERR" "in use by another saturnd"
 kill -KILL "$SATURND_PID"
 wait "$SATURND_PID" 2>/dev/null
 note "saturnd killed with SIGKILL"
-LISTEN=127.0.0.1:$PORT start_saturnd "$STATE" --lease-ms 2000
+LISTEN=127.0.0.1:$PORT start_saturnd "$STATE" --lease-ms $LEASE
 
 check "every job is still listed" jq_ok 'length == 3' "$SATURN" list --json
 check "job 3 is still cancelled with its reason" \
@@ -59,7 +65,7 @@ contains "the replay includes the cancellation" "$OUT" 'before the crash'
 for attempt in 3 4; do
     kill -KILL "$SATURND_PID"
     wait "$SATURND_PID" 2>/dev/null
-    LISTEN=127.0.0.1:$PORT start_saturnd "$STATE" --lease-ms 2000
+    LISTEN=127.0.0.1:$PORT start_saturnd "$STATE" --lease-ms $LEASE
     if [ $attempt = 3 ]; then
         check "after the second crash job 1 runs as attempt 3" \
             wait_until 20 jq_ok '.state == "running" and .attempt == 3' "$SATURN" status job-1 --json

@@ -156,7 +156,7 @@ static int run_train(const struct opts *o, struct job_spec *spec)
         /* Two-stage training: weights and BN statistics from another run,
          * fresh optimizer state and step. Alphas absent from a float
          * checkpoint keep their initial values. */
-        if (ckpt_load(spec->init_from, t.model, NULL, NULL, err) != 0) {
+        if (ckpt_load_init(spec->init_from, t.model, err) != 0) {
             fprintf(stderr, "saturn-train: init_from: %s\n", err);
             trainer_close(&t);
             return EXIT_SPEC;

@@ -1,0 +1,210 @@
+/* ps.h - saturnd's parameter server: one state per running job.
+ *
+ * Everything here runs on the loop thread (no locks), except the job's
+ * set-up (data set, model, initial values), which runs once in libuv's
+ * thread pool on a state that nothing else can see yet.
+ *
+ * The parameters. The PS builds the job's `struct model` with batch
+ * capacity 1: its flat parameter buffer IS the PS's parameter buffer, its
+ * buffer table holds the BN running statistics, and ckpt_save / ckpt_load
+ * / model_digest work on it directly. The momentum buffer lies alongside.
+ * The model never runs forward.
+ *
+ * Shards are contiguous ranges of the flat parameter buffer of at most
+ * PS_SHARD_MAX floats (4 MiB); the BN buffers travel with shard 0.
+ *
+ * Steps and versions. Every rank computes global steps 0..total_steps-1 in
+ * order, one gradient per shard per step. For each shard the PS counts,
+ * per rank, the steps pushed (pushed[r]: rank r has pushed steps
+ * 0..pushed[r]-1); the shard's clock is the minimum over ranks.
+ *  - bsp: step t of a shard is applied when every rank has pushed it: the
+ *    gradients are summed in rank order into a float accumulator (so a run
+ *    is bit-for-bit repeatable), checked for finiteness (a non-finite step
+ *    is skipped and counted), and applied with sgd_update on the shard's
+ *    range with lr_at(t, total_steps, warmup_steps, lr), exactly as
+ *    train_local_step does. The BN buffers become the mean of the ranks'
+ *    (rank order). version = clock = steps applied.
+ *  - ssp:S and asp: each push is applied when it arrives, as pushed: a
+ *    rank's gradient is its sum over the local batch / the global batch,
+ *    so the world's pushes of one step move the parameters about as far as
+ *    one bsp step (the design said "scaled by world"; that doubles the
+ *    effective learning rate with 2 workers and cost 10-17 points of
+ *    accuracy, see docs/training.md). The schedule position (for lr_at) is
+ *    the number of pushes applied to the shard divided by world, and so is
+ *    version. The BN buffers are the mean of each rank's latest.
+ *  - Pull(min_version = t), t being the step the caller will compute next,
+ *    waits until every rank has pushed every step < t - S (bsp: S = 0, so
+ *    version >= t; ssp:S: S; asp: S = infinity, no wait). With exact set
+ *    it waits with S = 0 whatever the mode: workers use it for the
+ *    parameters at an epoch end, which they evaluate.
+ *
+ * A job succeeds when every shard's clock is total_steps and every rank
+ * has reported the evaluation of the last epoch (metrics.c): the PS then
+ * writes STATE_DIR/jobs/<id>/model.safetensors.
+ */
+#ifndef SATURND_PS_H
+#define SATURND_PS_H
+
+#include "coord.h"
+
+#include "../common/data/dataset.h"
+#include "../common/nn/model.h"
+#include "../common/nn/optim.h"
+#include "../common/spec/jobspec.h"
+
+#include "saturn.pb-c.h"
+
+#define PS_SHARD_MAX (1u << 20)    /* floats per shard by default: 4 MiB */
+#define PS_PULL_MAX_WAIT_MS 120000 /* a Pull/GetLayout waits at most this long */
+#define PS_PROGRESS_EVERY_MS 300   /* live progress events at most this often */
+
+struct ps_shard {
+    size_t off, n;    /* floats, into the flat parameter buffer */
+    uint64_t *pushed; /* (world) steps pushed by each rank */
+    uint64_t clock;   /* min over ranks of pushed */
+    uint64_t applied; /* pushes applied (ssp/asp) */
+    uint64_t version; /* bsp: steps applied; ssp/asp: applied / world */
+    /* bsp: the gradients of step `clock`, by rank; ssp/asp: unused. */
+    float *slots;        /* (world, n) */
+    unsigned char *have; /* (world) rank has pushed step `clock` (bsp) */
+    int nhave;
+};
+
+/* A call parked until its condition holds (Pull, GetLayout). */
+struct ps_wait {
+    struct ps_job *ps;
+    struct rpc_call *call;
+    int kind; /* 0 pull, 1 layout */
+    uint32_t shard, rank;
+    uint64_t min_version;
+    bool exact;
+    uint64_t deadline; /* uv_now() ms */
+    struct ps_wait *prev, *next;
+};
+
+/* Per-rank latest window of training metrics (metrics.c). */
+struct ps_rank_stats {
+    bool valid;
+    double loss, ips, pull_s, compute_s, push_s, step_s;
+    uint64_t correct, seen;
+};
+
+/* Per-epoch accumulation of the ranks' epoch-end reports (metrics.c). */
+struct ps_epoch {
+    int nreported;
+    uint64_t eval_correct, eval_seen, train_correct, train_seen;
+    double loss_sum, ips_sum;
+};
+
+struct ps_job {
+    struct coord *c;
+    struct job *job;
+    uint32_t attempt;
+    struct job_spec spec;
+    int world, staleness; /* staleness: bsp 0, ssp S, asp -1 (none) */
+    size_t shard_floats;  /* shard size cap (saturnd --shard-floats) */
+    char dir[640];        /* STATE_DIR/jobs/<id> */
+    char init_path[1024]; /* resolved init_from, "" if none */
+
+    /* Set up in the thread pool (ps.c, load_work). */
+    uv_work_t work;
+    bool loading, ready, ended;
+    int load_rc;
+    char load_err[SAT_ERR_LEN];
+    struct dataset train, test;
+    struct model *model;    /* batch capacity 1; params = the PS's parameters */
+    float *mom;             /* (param_count) momentum */
+    float *bn_slots;        /* (world, bn_count) BN buffers by rank */
+    unsigned char *bn_have; /* (world) ssp/asp: rank has pushed BN buffers */
+    struct sgd_cfg sgd;
+    size_t param_count, bn_count;
+    int local_batch;
+    uint64_t steps_per_epoch, total_steps, warmup_steps;
+    uint64_t start_step; /* resumed from a checkpoint at this step (0 = fresh) */
+
+    int nshards;
+    struct ps_shard *shards;
+    uint64_t clock;   /* min over shards of their clock */
+    uint64_t skipped; /* non-finite steps skipped (bsp) / pushes skipped (ssp/asp) */
+    float last_lr;
+    uint64_t last_ckpt_step;
+
+    struct ps_wait *waits; /* parked calls */
+
+    /* metrics.c */
+    struct ps_rank_stats *rstats; /* (world) */
+    struct ps_epoch *epochs;      /* (spec.epochs) */
+    unsigned char *ep_reported;   /* (spec.epochs * world) */
+    uint64_t t_start_ms;          /* uv_now() when the PS became ready */
+    uint64_t last_progress_ms;
+    bool finishing;
+};
+
+/* ---- ps_setup.c ---- */
+
+/* Starts the parameter server of a job that has just started running:
+ * the data set, the model and its initial values are set up in the thread
+ * pool; until then GetLayout waits. Returns 0, or SAT_E* with err (the
+ * caller fails the job). */
+int ps_job_start(struct coord *c, struct job *j, char err[SAT_ERR_LEN]);
+/* The job has ended (any terminal state): every parked call is answered
+ * (FAILED_PRECONDITION, "no longer running") and the state freed (at once,
+ * or when its set-up in the thread pool returns). j->ps is NULL after. */
+void ps_job_stop(struct coord *c, struct job *j);
+/* Answers every parked call with UNAVAILABLE (shutdown). */
+void ps_stop_all(struct coord *c);
+/* The global step a running job has reached (every rank pushed it), or -1. */
+long ps_job_step(const struct job *j);
+
+/* ---- ps.c ---- */
+
+/* Expires parked calls past their deadline; runs on the lease timer. */
+void ps_tick(struct coord *c);
+/* Writes the final model, then ends the job as succeeded, if every step
+ * is applied and the last epoch evaluated (metrics.c calls it). */
+void ps_maybe_finish(struct ps_job *ps);
+
+/* Handlers (rpc_dispatch.c calls them with an unpacked request). */
+void ps_get_layout(struct coord *c, struct rpc_call *call, const Saturn__V1__GetLayoutRequest *req);
+void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullRequest *req);
+void ps_push(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req);
+
+/* Finds the running job's PS for a request or answers the call with the
+ * right status (NOT_FOUND, FAILED_PRECONDITION) and returns NULL. */
+struct ps_job *ps_find_or_reply(struct coord *c, struct rpc_call *call, const char *job_id,
+                                uint32_t attempt);
+
+/* Internals shared by ps.c and ps_setup.c. */
+void ps__wait_finish(struct ps_wait *w, int sat_err, const char *msg);
+void ps__reply_layout(struct ps_job *ps, struct rpc_call *call, uint32_t rank);
+
+/* ---- ps_data.c ---- */
+void ps_fetch_data(struct coord *c, struct rpc_call *call, const Saturn__V1__FetchDataRequest *req);
+
+/* ---- metrics.c ---- */
+void ps_report_metrics(struct coord *c, struct rpc_call *call,
+                       const Saturn__V1__ReportMetricsRequest *req);
+/* Allocates the metrics state of a PS that just became ready. */
+int ps_metrics_init(struct ps_job *ps);
+void ps_metrics_free(struct ps_job *ps);
+/* Refreshes j->prog from its PS (step, epoch, lr, ETA; with `full` also the
+ * parameter digest and the per-layer alphas and SAT factors). */
+void ps_progress_refresh(struct ps_job *ps, bool full);
+/* Persists j->prog (JSON) in the store. */
+void coord_progress_save(struct coord *c, struct job *j);
+/* Loads every job's progress from the store (start-up). */
+int coord_progress_load(struct coord *c);
+void job_progress_clear(struct job_progress *p);
+/* Fills m (and the quant array, quant_ptrs sized p->nquant) from p; the
+ * message points into p. */
+void job_progress_to_pb(const struct job_progress *p, const char *consistency,
+                        Saturn__V1__JobProgress *m, Saturn__V1__QuantStat *quant,
+                        Saturn__V1__QuantStat **quant_ptrs);
+/* Sends a live "progress" event (seq 0, not stored) to j's watchers. */
+void coord_progress_publish(struct coord *c, struct job *j);
+
+/* ---- export.c ---- */
+void ps_export_model(struct coord *c, struct rpc_call *call,
+                     const Saturn__V1__ExportModelRequest *req);
+
+#endif

@@ -1,0 +1,356 @@
+/* ps_probe.c - drives saturnd's parameter server as two fake workers, so
+ * that every push is under the test's control, and checks what a worker
+ * must never be able to do:
+ *
+ *   ps_probe ADDR TOKEN_FILE SPEC.json
+ *
+ * It registers two workers, submits SPEC (2 workers, bsp), acknowledges
+ * the assignments, then checks that pushes of the wrong size, for an
+ * unknown job, with a step out of range, a rank out of range, a wrong
+ * attempt, or BN statistics of the wrong size are refused with the right
+ * status and change nothing; that a pull waiting for a version nobody
+ * pushes is bounded by its deadline; that bsp applies a step only when
+ * both ranks have pushed it, and a repeated push is acknowledged as a
+ * duplicate. Prints TAP-like lines and "N passed, N failed"; exit status
+ * 0 when every check passed. The job is left running (the caller cancels
+ * it and checks that saturnd still serves).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/rpc.h"
+#include "saturn.pb-c.h"
+#include "util/xalloc.h"
+
+static int npass, nfail;
+static struct rpc_client *cli;
+
+static void check(int ok, const char *what, const struct rpc_status *st)
+{
+    if (ok) {
+        printf("ok %d - %s\n", npass + nfail + 1, what);
+        npass++;
+    } else {
+        printf("not ok %d - %s (status %s: %s)\n", npass + nfail + 1, what,
+               st ? rpc_status_name(st->code) : "-", st ? st->details : "");
+        nfail++;
+    }
+}
+
+static ProtobufCMessage *call(const char *method, const ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *d, int timeout_ms,
+                              struct rpc_status *st)
+{
+    ProtobufCMessage *m = NULL;
+    rpc_unary(cli, method, req, d, &m, timeout_ms, st);
+    return m;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = sat_malloc(65536 + 1);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (buf)
+        buf[n] = 0;
+    return buf;
+}
+
+struct pushv {
+    const char *job;
+    uint32_t shard, rank, attempt, batch;
+    uint64_t step;
+    size_t grad_floats, bn_floats;
+    float value;
+};
+
+static grpc_status_code push(const struct pushv *p, Saturn__V1__PushResponse **resp,
+                             struct rpc_status *st)
+{
+    float *g = sat_calloc(p->grad_floats ? p->grad_floats : 1, sizeof(float));
+    float *bn = sat_calloc(p->bn_floats ? p->bn_floats : 1, sizeof(float));
+    for (size_t i = 0; i < p->grad_floats; i++)
+        g[i] = p->value;
+    for (size_t i = 0; i < p->bn_floats; i++)
+        bn[i] = 0.5f;
+    Saturn__V1__PushRequest req = SATURN__V1__PUSH_REQUEST__INIT;
+    req.job_id = (char *)p->job;
+    req.shard = p->shard;
+    req.rank = p->rank;
+    req.step = p->step;
+    req.gradient.data = (uint8_t *)g;
+    req.gradient.len = p->grad_floats * sizeof(float);
+    req.bn_stats.data = (uint8_t *)bn;
+    req.bn_stats.len = p->bn_floats * sizeof(float);
+    req.batch_size = p->batch;
+    req.attempt = p->attempt;
+    ProtobufCMessage *m = call("/saturn.v1.ParameterServer/Push", &req.base,
+                               &saturn__v1__push_response__descriptor, 10000, st);
+    sat_free(g);
+    sat_free(bn);
+    if (resp)
+        *resp = (Saturn__V1__PushResponse *)m;
+    else
+        rpc_msg_free(m);
+    return st->code;
+}
+
+/* Pulls shard 0; returns the response (caller frees) or NULL. */
+static Saturn__V1__PullResponse *pull(const char *job, uint64_t min_version, int timeout_ms,
+                                      struct rpc_status *st)
+{
+    Saturn__V1__PullRequest req = SATURN__V1__PULL_REQUEST__INIT;
+    req.job_id = (char *)job;
+    req.min_version = min_version;
+    return (Saturn__V1__PullResponse *)call("/saturn.v1.ParameterServer/Pull", &req.base,
+                                            &saturn__v1__pull_response__descriptor, timeout_ms, st);
+}
+
+static int same_bytes(const Saturn__V1__PullResponse *a, const Saturn__V1__PullResponse *b)
+{
+    return a && b && a->values.len == b->values.len &&
+           memcmp(a->values.data, b->values.data, a->values.len) == 0 &&
+           a->bn_buffers.len == b->bn_buffers.len &&
+           memcmp(a->bn_buffers.data, b->bn_buffers.data, a->bn_buffers.len) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: ps_probe ADDR TOKEN_FILE SPEC.json\n");
+        return 2;
+    }
+    char token[RPC_TOKEN_MAX], err[SAT_ERR_LEN];
+    if (rpc_token_load(argv[2], token, err) != 0) {
+        fprintf(stderr, "ps_probe: %s\n", err);
+        return 2;
+    }
+    char *spec = read_file(argv[3]);
+    if (!spec) {
+        fprintf(stderr, "ps_probe: cannot read %s\n", argv[3]);
+        return 2;
+    }
+    rpc_init();
+    struct rpc_client_opts o = {.target = argv[1], .token = token};
+    if (rpc_client_new(&cli, &o, err) != 0) {
+        fprintf(stderr, "ps_probe: %s\n", err);
+        return 2;
+    }
+    struct rpc_status st;
+    char wid[2][64];
+    for (int i = 0; i < 2; i++) {
+        Saturn__V1__RegisterRequest r = SATURN__V1__REGISTER_REQUEST__INIT;
+        char name[32];
+        snprintf(name, sizeof name, "probe-%d", i);
+        r.name = name;
+        r.threads = 1;
+        r.version = "probe";
+        ProtobufCMessage *m = call("/saturn.v1.Worker/RegisterWorker", &r.base,
+                                   &saturn__v1__register_response__descriptor, 10000, &st);
+        check(m != NULL, "a fake worker registers", &st);
+        snprintf(wid[i], sizeof wid[i], "%s",
+                 m ? ((Saturn__V1__RegisterResponse *)m)->worker_id : "?");
+        rpc_msg_free(m);
+    }
+    Saturn__V1__SubmitJobRequest sr = SATURN__V1__SUBMIT_JOB_REQUEST__INIT;
+    sr.spec_json = spec;
+    ProtobufCMessage *m = call("/saturn.v1.Client/SubmitJob", &sr.base,
+                               &saturn__v1__submit_job_response__descriptor, 10000, &st);
+    check(m != NULL, "the 2-worker job is submitted", &st);
+    char job[64];
+    snprintf(job, sizeof job, "%s", m ? ((Saturn__V1__SubmitJobResponse *)m)->job_id : "?");
+    rpc_msg_free(m);
+    uint32_t attempt = 0;
+    for (int i = 0; i < 2; i++) {
+        Saturn__V1__HeartbeatRequest h = SATURN__V1__HEARTBEAT_REQUEST__INIT;
+        h.worker_id = wid[i];
+        h.activity = SATURN__V1__WORKER_ACTIVITY__WORKER_ACTIVITY_IDLE;
+        h.job_id = "";
+        m = call("/saturn.v1.Worker/Heartbeat", &h.base,
+                 &saturn__v1__heartbeat_response__descriptor, 10000, &st);
+        const Saturn__V1__HeartbeatResponse *hr = (const Saturn__V1__HeartbeatResponse *)m;
+        check(hr && hr->assignment, "each fake worker is assigned the job", &st);
+        if (hr && hr->assignment) {
+            attempt = hr->assignment->attempt;
+            Saturn__V1__AckAssignmentRequest a = SATURN__V1__ACK_ASSIGNMENT_REQUEST__INIT;
+            a.worker_id = wid[i];
+            a.job_id = hr->assignment->job_id;
+            a.attempt = attempt;
+            a.accepted = 1;
+            a.reason = "";
+            ProtobufCMessage *am =
+                call("/saturn.v1.Worker/AckAssignment", &a.base,
+                     &saturn__v1__ack_assignment_response__descriptor, 10000, &st);
+            rpc_msg_free(am);
+        }
+        rpc_msg_free(m);
+    }
+    Saturn__V1__GetLayoutRequest lr = SATURN__V1__GET_LAYOUT_REQUEST__INIT;
+    lr.job_id = job;
+    lr.attempt = attempt;
+    m = call("/saturn.v1.ParameterServer/GetLayout", &lr.base,
+             &saturn__v1__get_layout_response__descriptor, 60000, &st);
+    const Saturn__V1__GetLayoutResponse *lay = (const Saturn__V1__GetLayoutResponse *)m;
+    check(lay && lay->n_shards >= 1 && lay->total_steps > 0, "GetLayout answers once loaded", &st);
+    if (!lay) {
+        printf("%d passed, %d failed\n", npass, nfail);
+        return 1;
+    }
+    size_t n0 = lay->shards[0]->count, nbn = lay->bn_count;
+    uint64_t total = lay->total_steps;
+    uint32_t batch = 0;
+    {
+        /* local batch = global batch / 2, from the spec's canonical form */
+        const char *b = strstr(spec, "\"batch_size\"");
+        batch = b ? (uint32_t)strtoul(strchr(b, ':') + 1, NULL, 10) / 2 : 0;
+    }
+    printf("# job %s: %zu shard(s), shard 0 = %zu floats, %zu BN values, %llu steps, local batch "
+           "%u\n",
+           job, lay->n_shards, n0, nbn, (unsigned long long)total, batch);
+
+    Saturn__V1__PullResponse *before = pull(job, 0, 10000, &st);
+    check(before && before->version == 0, "pull of version 0", &st);
+
+    struct pushv good = {.job = job,
+                         .shard = 0,
+                         .rank = 0,
+                         .attempt = attempt,
+                         .batch = batch,
+                         .step = 0,
+                         .grad_floats = n0,
+                         .bn_floats = nbn,
+                         .value = 0.01f};
+    struct pushv p;
+    p = good;
+    p.grad_floats = n0 - 1;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT && strstr(st.details, "gradient"),
+          "a gradient of the wrong size -> INVALID_ARGUMENT", &st);
+    p = good;
+    p.bn_floats = nbn + 1;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT && strstr(st.details, "bn_stats"),
+          "BN statistics of the wrong size -> INVALID_ARGUMENT", &st);
+    p = good;
+    p.job = "job-999";
+    check(push(&p, NULL, &st) == GRPC_STATUS_NOT_FOUND, "a push for an unknown job -> NOT_FOUND",
+          &st);
+    p = good;
+    p.step = total;
+    check(push(&p, NULL, &st) == GRPC_STATUS_OUT_OF_RANGE,
+          "a step past the last one -> OUT_OF_RANGE", &st);
+    p = good;
+    p.step = 1;
+    check(push(&p, NULL, &st) == GRPC_STATUS_OUT_OF_RANGE,
+          "bsp: a step ahead of the version -> OUT_OF_RANGE", &st);
+    p = good;
+    p.rank = 2;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT,
+          "a rank out of range -> INVALID_ARGUMENT", &st);
+    p = good;
+    p.shard = (uint32_t)lay->n_shards;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT,
+          "a shard out of range -> INVALID_ARGUMENT", &st);
+    p = good;
+    p.attempt = attempt + 7;
+    check(push(&p, NULL, &st) == GRPC_STATUS_FAILED_PRECONDITION,
+          "a push of another attempt -> FAILED_PRECONDITION", &st);
+    p = good;
+    p.batch = batch + 1;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT,
+          "a batch size other than the local batch -> INVALID_ARGUMENT", &st);
+
+    Saturn__V1__PullResponse *after = pull(job, 0, 10000, &st);
+    check(after && after->version == 0 && same_bytes(before, after),
+          "after the refused pushes: version 0 and the same parameters", &st);
+    rpc_msg_free(after ? &after->base : NULL);
+
+    Saturn__V1__PullResponse *w = pull(job, 1, 700, &st);
+    check(!w && st.code == GRPC_STATUS_DEADLINE_EXCEEDED,
+          "a pull of a version nobody pushed waits until its deadline (700 ms)", &st);
+    rpc_msg_free(w ? &w->base : NULL);
+    Saturn__V1__PullRequest big = SATURN__V1__PULL_REQUEST__INIT;
+    big.job_id = job;
+    big.min_version = total + 1;
+    m = call("/saturn.v1.ParameterServer/Pull", &big.base, &saturn__v1__pull_response__descriptor,
+             5000, &st);
+    check(!m && st.code == GRPC_STATUS_OUT_OF_RANGE, "a pull past the last step -> OUT_OF_RANGE",
+          &st);
+    rpc_msg_free(m);
+
+    Saturn__V1__PushResponse *pr = NULL;
+    for (uint32_t s = 1; s < lay->n_shards; s++) {
+        p = good;
+        p.shard = s;
+        p.grad_floats = lay->shards[s]->count;
+        p.bn_floats = 0;
+        push(&p, NULL, &st);
+    }
+    push(&good, &pr, &st);
+    check(pr && !pr->duplicate && pr->version == 0, "rank 0 pushes step 0: accepted, version 0",
+          &st);
+    rpc_msg_free(pr ? &pr->base : NULL);
+    pr = NULL;
+    push(&good, &pr, &st);
+    check(pr && pr->duplicate, "the same push again is acknowledged as a duplicate", &st);
+    rpc_msg_free(pr ? &pr->base : NULL);
+    after = pull(job, 0, 10000, &st);
+    check(after && after->version == 0 && same_bytes(before, after),
+          "bsp: with one rank pushed, nothing is applied yet", &st);
+    rpc_msg_free(after ? &after->base : NULL);
+
+    for (uint32_t s = 1; s < lay->n_shards; s++) {
+        p = good;
+        p.rank = 1;
+        p.shard = s;
+        p.grad_floats = lay->shards[s]->count;
+        p.bn_floats = 0;
+        push(&p, NULL, &st);
+    }
+    p = good;
+    p.rank = 1;
+    pr = NULL;
+    push(&p, &pr, &st);
+    check(pr && !pr->duplicate && pr->version == 1, "rank 1 pushes step 0: version 1", &st);
+    rpc_msg_free(pr ? &pr->base : NULL);
+    after = pull(job, 1, 10000, &st);
+    check(after && after->version == 1 && !same_bytes(before, after),
+          "pull of version 1: the step was applied", &st);
+    rpc_msg_free(after ? &after->base : NULL);
+
+    Saturn__V1__FetchDataRequest fr = SATURN__V1__FETCH_DATA_REQUEST__INIT;
+    fr.job_id = job;
+    fr.split = "validation";
+    fr.world_size = 2;
+    struct rpc_stream *s;
+    ProtobufCMessage *cm = NULL;
+    int rc = rpc_stream_open(cli, "/saturn.v1.Worker/FetchData", &fr.base, 5000, &s, &st);
+    if (rc == 0) {
+        rc = rpc_stream_read(s, &saturn__v1__data_chunk__descriptor, &cm, &st);
+        rpc_msg_free(cm);
+        rpc_stream_close(s);
+    }
+    check(rc < 0 && st.code == GRPC_STATUS_INVALID_ARGUMENT,
+          "FetchData of an unknown split -> INVALID_ARGUMENT", &st);
+    Saturn__V1__ExportModelRequest er = SATURN__V1__EXPORT_MODEL_REQUEST__INIT;
+    er.job_id = job;
+    er.format = "safetensors";
+    rc = rpc_stream_open(cli, "/saturn.v1.Client/ExportModel", &er.base, 5000, &s, &st);
+    if (rc == 0) {
+        rc = rpc_stream_read(s, &saturn__v1__model_chunk__descriptor, &cm, &st);
+        rpc_msg_free(cm);
+        rpc_stream_close(s);
+    }
+    check(rc < 0 && st.code == GRPC_STATUS_FAILED_PRECONDITION,
+          "export of a running job -> FAILED_PRECONDITION", &st);
+
+    rpc_msg_free(before ? &before->base : NULL);
+    rpc_msg_free((ProtobufCMessage *)lay);
+    sat_free(spec);
+    rpc_client_free(cli);
+    rpc_shutdown();
+    printf("%d passed, %d failed\n", npass, nfail);
+    return nfail ? 1 : 0;
+}
