@@ -15,7 +15,7 @@ else
 fi
 start_saturnd "$T/state" --lease-ms 5000
 start_workers 2 1
-spec_file "$T/fp32.json" name=stage1 wbits=32 abits=32 epochs=1 train_limit=$LIMIT \
+spec_file "$T/fp32.json" name=stage1 wbits=32 abits=32 epochs=1 lr=0.02 train_limit=$LIMIT \
     test_limit=$TEST batch_size=$BATCH warmup_epochs=0
 J1=$("$SATURN" submit "$T/fp32.json" --json | jq -r .job_id)
 check "stage 1 (FP32) ends" wait_job "$J1" $LIMIT_S
