@@ -81,7 +81,9 @@ static int load_entry(const struct st_file *f, const struct param_entry *e, cons
     return 0;
 }
 
-int ckpt_load(const char *path, struct model *m, float *mom, long *step, char err[SAT_ERR_LEN])
+/* Opens a checkpoint and checks that it is Saturn's and of m's model. */
+static int ckpt_open_for(struct st_file **out, const char *path, const struct model *m,
+                         char err[SAT_ERR_LEN])
 {
     struct st_file *f = NULL;
     int rc = st_open(&f, path, err);
@@ -89,22 +91,45 @@ int ckpt_load(const char *path, struct model *m, float *mom, long *step, char er
         return rc;
     const char *fmt = st_meta_get(f, "saturn.format");
     const char *arch = st_meta_get(f, "saturn.arch");
-    const char *st = st_meta_get(f, "saturn.step");
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !arch || !st) {
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !arch || !st_meta_get(f, "saturn.step"))
         rc = sat_errf(err, SAT_EFORMAT, "%s: not a Saturn checkpoint (metadata missing)", path);
-        goto out;
-    }
-    if (strcmp(arch, model_get_cfg(m)->arch) != 0) {
+    else if (strcmp(arch, model_get_cfg(m)->arch) != 0)
         rc = sat_errf(err, SAT_ESHAPE, "%s: checkpoint is of model %s, not %s", path, arch,
                       model_get_cfg(m)->arch);
-        goto out;
+    if (rc != 0) {
+        st_close(f);
+        return rc;
     }
+    *out = f;
+    return 0;
+}
+
+/* Loads every parameter and buffer of m; with keep_missing_alphas, an
+ * alpha the file lacks (a float checkpoint) keeps its current value. */
+static int load_model_tensors(const struct st_file *f, struct model *m, int keep_missing_alphas,
+                              const char *path, char err[SAT_ERR_LEN])
+{
     const struct param_table *pt = model_param_table(m), *bt = model_buffer_table(m);
-    for (int i = 0; i < pt->n && rc == 0; i++)
+    int rc = 0;
+    for (int i = 0; i < pt->n && rc == 0; i++) {
+        if (keep_missing_alphas && pt->e[i].role == ROLE_ALPHA && !st_find(f, pt->e[i].name))
+            continue;
         rc = load_entry(f, &pt->e[i], pt->e[i].name, model_params(m) + pt->e[i].offset, path, err);
+    }
     for (int i = 0; i < bt->n && rc == 0; i++)
         rc = load_entry(f, &bt->e[i], bt->e[i].name, model_buffers(m) + bt->e[i].offset, path,
                         err);
+    return rc;
+}
+
+int ckpt_load(const char *path, struct model *m, float *mom, long *step, char err[SAT_ERR_LEN])
+{
+    struct st_file *f = NULL;
+    int rc = ckpt_open_for(&f, path, m, err);
+    if (rc != 0)
+        return rc;
+    const struct param_table *pt = model_param_table(m);
+    rc = load_model_tensors(f, m, 0, path, err);
     if (rc == 0 && mom) {
         char name[PARAM_NAME_LEN + 16];
         snprintf(name, sizeof name, "opt.momentum.%s", pt->n ? pt->e[0].name : "");
@@ -118,6 +143,7 @@ int ckpt_load(const char *path, struct model *m, float *mom, long *step, char er
         }
     }
     if (rc == 0 && step) {
+        const char *st = st_meta_get(f, "saturn.step");
         char *end = NULL;
         long v = strtol(st, &end, 10);
         if (!end || *end || v < 0)
@@ -125,7 +151,6 @@ int ckpt_load(const char *path, struct model *m, float *mom, long *step, char er
         else
             *step = v;
     }
-out:
     st_close(f);
     return rc;
 }
@@ -133,30 +158,10 @@ out:
 int ckpt_load_init(const char *path, struct model *m, char err[SAT_ERR_LEN])
 {
     struct st_file *f = NULL;
-    int rc = st_open(&f, path, err);
+    int rc = ckpt_open_for(&f, path, m, err);
     if (rc != 0)
         return rc;
-    const char *fmt = st_meta_get(f, "saturn.format");
-    const char *arch = st_meta_get(f, "saturn.arch");
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !arch) {
-        rc = sat_errf(err, SAT_EFORMAT, "%s: not a Saturn checkpoint (metadata missing)", path);
-        goto out;
-    }
-    if (strcmp(arch, model_get_cfg(m)->arch) != 0) {
-        rc = sat_errf(err, SAT_ESHAPE, "%s: checkpoint is of model %s, not %s", path, arch,
-                      model_get_cfg(m)->arch);
-        goto out;
-    }
-    const struct param_table *pt = model_param_table(m), *bt = model_buffer_table(m);
-    for (int i = 0; i < pt->n && rc == 0; i++) {
-        if (pt->e[i].role == ROLE_ALPHA && !st_find(f, pt->e[i].name))
-            continue; /* a float checkpoint has no alphas: keep the initial value */
-        rc = load_entry(f, &pt->e[i], pt->e[i].name, model_params(m) + pt->e[i].offset, path, err);
-    }
-    for (int i = 0; i < bt->n && rc == 0; i++)
-        rc = load_entry(f, &bt->e[i], bt->e[i].name, model_buffers(m) + bt->e[i].offset, path,
-                        err);
-out:
+    rc = load_model_tensors(f, m, 1, path, err);
     st_close(f);
     return rc;
 }
