@@ -70,7 +70,8 @@ static const struct cmd_spec commands[] = {
      "write a succeeded job's trained model (safetensors: latent weights, codes, scales, alphas, "
      "BN)",
      "  saturn export job-3 -o model.safetensors\n"
-     "  saturn export job-3 -o model.safetensors --json\n"},
+     "  saturn export job-3 -o model.safetensors --json\n"
+     "  saturn export job-3 --format onnx -o model.onnx\n"},
 };
 
 enum opt_id {

@@ -8,7 +8,12 @@
  * wquant_codes), "<layer>.weight_scale" (M) and "<layer>.weight_sat" (the
  * SAT factor s), with __metadata__ saying how to read them. The file is
  * written once to STATE_DIR/jobs/<id>/export.safetensors and streamed from
- * there. "onnx" is answered UNIMPLEMENTED.
+ * there.
+ *
+ * "onnx": the graph of common/export/onnx.h (opset 13, weights as integer
+ * codes with DequantizeLinear, scale s/a with the SAT factor folded in;
+ * PACT as Clip + QuantizeLinear/DequantizeLinear; BN kept), written once to
+ * STATE_DIR/jobs/<id>/export.onnx and streamed the same way.
  */
 #include "ps.h"
 
@@ -20,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "../common/ckpt/safetensors.h"
+#include "../common/export/onnx.h"
 #include "../common/nn/quant.h"
 #include "../common/train/trainer.h"
 #include "../common/util/log.h"
@@ -55,21 +61,21 @@ static int dataset_shape(const char *name, int *c, int *h, int *w, int *ncls)
     return SAT_EINVAL;
 }
 
-/* Writes the export file of j at `out`. */
-static int export_write(struct coord *c, struct job *j, const char *model_path, const char *out,
-                        char err[SAT_ERR_LEN])
+/* Builds j's model (batch capacity 1) with the trained values of
+ * model_path; spec and cfg are filled for the caller. */
+static int export_load(struct job *j, const char *model_path, struct job_spec *spec,
+                       struct model_cfg *cfg, struct model **res, char err[SAT_ERR_LEN])
 {
-    struct job_spec spec;
-    int rc = jobspec_parse(&spec, j->spec_json, strlen(j->spec_json), err);
+    *res = NULL;
+    int rc = jobspec_parse(spec, j->spec_json, strlen(j->spec_json), err);
     if (rc != 0)
         return rc;
     int ch, h, w, ncls;
-    if (dataset_shape(spec.dataset, &ch, &h, &w, &ncls) != 0)
-        return sat_errf(err, SAT_EINVAL, "unknown data set %s", spec.dataset);
-    struct model_cfg cfg;
-    trainer_model_cfg(&cfg, &spec, ch, h, w, ncls, 1);
+    if (dataset_shape(spec->dataset, &ch, &h, &w, &ncls) != 0)
+        return sat_errf(err, SAT_EINVAL, "unknown data set %s", spec->dataset);
+    trainer_model_cfg(cfg, spec, ch, h, w, ncls, 1);
     struct model *m = NULL;
-    rc = model_new(&m, &cfg, err);
+    rc = model_new(&m, cfg, err);
     if (rc != 0)
         return rc;
     rc = ckpt_load(model_path, m, NULL, NULL, err);
@@ -77,6 +83,43 @@ static int export_write(struct coord *c, struct job *j, const char *model_path, 
         model_free(m);
         return rc;
     }
+    *res = m;
+    return 0;
+}
+
+/* Writes j's model as an ONNX graph (common/export/onnx.h) at `out`. */
+static int export_write_onnx(struct job *j, const char *model_path, const char *out,
+                             char err[SAT_ERR_LEN])
+{
+    struct job_spec spec;
+    struct model_cfg cfg;
+    struct model *m = NULL;
+    int rc = export_load(j, model_path, &spec, &cfg, &m, err);
+    if (rc != 0)
+        return rc;
+    char *spec_json = jobspec_to_json(&spec);
+    struct onnx_export_opts o = {
+        .job = j->id,
+        .spec_json = spec_json,
+        .step = (long)j->prog.total_steps,
+        .graph_name = NULL,
+    };
+    rc = spec_json ? onnx_export(m, out, &o, err) : sat_errf(err, SAT_ENOMEM, "out of memory");
+    sat_free(spec_json);
+    model_free(m);
+    return rc;
+}
+
+/* Writes the safetensors export file of j at `out`. */
+static int export_write(struct job *j, const char *model_path, const char *out,
+                        char err[SAT_ERR_LEN])
+{
+    struct job_spec spec;
+    struct model_cfg cfg;
+    struct model *m = NULL;
+    int rc = export_load(j, model_path, &spec, &cfg, &m, err);
+    if (rc != 0)
+        return rc;
     const struct param_table *pt = model_param_table(m), *bt = model_buffer_table(m);
     int nl = 0;
     struct wlayer_info wl;
@@ -198,7 +241,6 @@ static int export_write(struct coord *c, struct job *j, const char *model_path, 
         {"saturn.formula", formula},
     };
     rc = st_write(out, ts, k, meta, (int)(sizeof meta / sizeof meta[0]), err);
-    (void)c;
 out:
     for (int i = 0; codes && i < nl; i++)
         sat_free(codes[i]);
@@ -223,13 +265,8 @@ void ps_export_model(struct coord *c, struct rpc_call *call,
         return;
     }
     const char *fmt = req->format[0] ? req->format : "safetensors";
-    if (strcmp(fmt, "onnx") == 0) {
-        rpc_reply_status(call, GRPC_STATUS_UNIMPLEMENTED,
-                         "format \"onnx\" is not implemented yet (QuantizeLinear/DequantizeLinear "
-                         "export is in progress); use \"safetensors\"");
-        return;
-    }
-    if (strcmp(fmt, "safetensors") != 0) {
+    bool onnx = strcmp(fmt, "onnx") == 0;
+    if (!onnx && strcmp(fmt, "safetensors") != 0) {
         rpc_reply_err(call, SAT_EINVAL,
                       "field \"format\": \"%.32s\" is not \"safetensors\" or "
                       "\"onnx\"",
@@ -243,10 +280,11 @@ void ps_export_model(struct coord *c, struct rpc_call *call,
     }
     char model_path[700], out[700], err[SAT_ERR_LEN];
     snprintf(model_path, sizeof model_path, "%s/jobs/%s/model.safetensors", c->state_dir, j->id);
-    snprintf(out, sizeof out, "%s/jobs/%s/export.safetensors", c->state_dir, j->id);
+    snprintf(out, sizeof out, "%s/jobs/%s/export.%s", c->state_dir, j->id, fmt);
     struct stat st;
     if (stat(out, &st) != 0) {
-        int rc = export_write(c, j, model_path, out, err);
+        int rc = onnx ? export_write_onnx(j, model_path, out, err)
+                      : export_write(j, model_path, out, err);
         if (rc != 0) {
             log_error("export %s: %s", j->id, err);
             rpc_reply_err(call, rc, "export of %s failed: %s", j->id, err);
