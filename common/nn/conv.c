@@ -133,7 +133,10 @@ static void im2col(float *restrict cols, const float *restrict inp, const struct
                         for (int x = 0; x < xlo; x++)
                             d[x] = 0.0f;
                         if (st == 1) {
-                            memcpy(d + xlo, sy, (size_t)(xhi - xlo) * sizeof(float));
+                            /* rows are short (OW floats): an inline loop,
+                             * not a memcpy call per row */
+                            for (int i = 0; i < xhi - xlo; i++)
+                                d[xlo + i] = sy[i];
                         } else {
                             for (int i = 0; i < xhi - xlo; i++)
                                 d[xlo + i] = sy[i * st];
@@ -194,7 +197,8 @@ static void col2im(float *restrict dinp, const float *restrict cols, const struc
 
 /* The batch is cut into chunks of conv_chunk_images() images. A chunk's
  * columns (K x nb*OH*OW) stay in cache between im2col and the GEMM, and the
- * chunks run in parallel (OpenMP, static schedule), each thread with its own
+ * chunks run in parallel (OpenMP, dynamic schedule: a chunk's work does not depend on the thread that
+ * takes it), each thread with its own
  * slice of the scratch and single-threaded OpenBLAS calls. The chunk size
  * depends on the layer only, never on the thread count, and every per-chunk
  * result is combined in chunk order, so results are bit-identical whatever
@@ -282,7 +286,7 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     const int pointwise = conv_is_pointwise(s);
     const size_t per_thread = conv_cols_per_thread(s);
     const int chunks = conv_chunks(s);
-#pragma omp parallel for schedule(static) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);
@@ -333,7 +337,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
                     wt[((size_t)i * s->oc + o) * khw + (khw - 1 - t)] =
                         w[((size_t)o * s->ic + i) * khw + t];
     }
-#pragma omp parallel for schedule(static) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);

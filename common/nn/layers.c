@@ -293,6 +293,21 @@ void add_forward(float *out, const float *a, const float *b, size_t len)
     }
 }
 
+/* One input's gradient of a residual add: din = dout (accum 0) or
+ * din += dout (accum 1). */
+void add_backward(float *din, const float *dout, size_t len, int accum)
+{
+    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t k = 0; k < nb; k++) {
+        size_t lo = k * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        if (accum)
+            add_forward_range(din + lo, din + lo, dout + lo, hi - lo);
+        else
+            memcpy(din + lo, dout + lo, (hi - lo) * sizeof(float));
+    }
+}
+
 /* ==== Pooling and reshaping ============================================== */
 
 /* Each output scans its k x k window row by row and keeps the first strict

@@ -128,6 +128,8 @@ void flatten_backward(float *dinp, const float *dout, int c, int n, int hw, int 
 
 /* out = a + b */
 void add_forward(float *out, const float *a, const float *b, size_t len);
+/* The gradient of one input of an add: din = dout, or += dout (accum). */
+void add_backward(float *din, const float *dout, size_t len, int accum);
 
 /* ---------------------------------------------------------------------------
  * Softmax cross-entropy. logits (K, N) class-major; labels (N) in [0, K).

@@ -978,20 +978,10 @@ void model_backward(struct model *m, float loss_scale)
         case N_ADD: {
             size_t len = tensor_len(m, ti, n);
             float *din2 = grad_of(m, nd->in2);
-            if (din) {
-                if (nd->accum_in)
-                    for (size_t j = 0; j < len; j++)
-                        din[j] += dout[j];
-                else
-                    memcpy(din, dout, len * sizeof(float));
-            }
-            if (din2) {
-                if (nd->accum_in2)
-                    for (size_t j = 0; j < len; j++)
-                        din2[j] += dout[j];
-                else
-                    memcpy(din2, dout, len * sizeof(float));
-            }
+            if (din)
+                add_backward(din, dout, len, nd->accum_in);
+            if (din2)
+                add_backward(din2, dout, len, nd->accum_in2);
             break;
         }
         }
