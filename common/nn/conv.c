@@ -101,12 +101,17 @@ static inline void conv_range(int on, int in, int k, int stride, int pad, int *l
  * (n, oy, ox) holds inp[c, n, oy*stride - pad + ki, ox*stride - pad + kj], or 0
  * in the padding. Loops run channel, image, tap, so one input plane stays in
  * L1 while its KH*KW segments of OH*OW are written, each sequentially. */
+/* GCC would turn the short copy and zero loops below (1..OW floats) into
+ * memcpy / memset calls, whose call overhead then costs more than the
+ * stores; the attribute keeps them inline. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void im2col(float *restrict cols, const float *restrict inp, const struct conv_shape *s,
                    int b0, int b1)
 {
     const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
     const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
     const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow, p = (size_t)(b1 - b0) * ohw;
+    const int same = st == 1 && ow == iw; /* "same" padding, stride 1 */
 
     for (int c = 0; c < s->ic; c++) {
         for (int b = b0; b < b1; b++) {
@@ -127,6 +132,23 @@ static void im2col(float *restrict cols, const float *restrict inp, const struct
                     /* first input row and column of the tap, both in range */
                     const float *src =
                         plane + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
+                    if (same) {
+                        /* Output (y, x) reads input (y - pad + ki, x - pad + kj):
+                         * with OW == IW that is one constant shift of the
+                         * linear index, so the tap's rows are one contiguous
+                         * copy, after which the columns that the shift
+                         * wrapped around are the padding's zeros. */
+                        size_t a = (size_t)ylo * ow + xlo, e = (size_t)(yhi - 1) * ow + xhi;
+                        memcpy(dst + a, src, (e - a) * sizeof(float));
+                        for (int y = ylo; y < yhi; y++) {
+                            float *d = dst + (size_t)y * ow;
+                            for (int x = 0; x < xlo; x++)
+                                d[x] = 0.0f;
+                            for (int x = xhi; x < ow; x++)
+                                d[x] = 0.0f;
+                        }
+                        continue;
+                    }
                     for (int y = ylo; y < yhi; y++) {
                         const float *sy = src + (size_t)(y - ylo) * st * iw;
                         float *d = dst + (size_t)y * ow;

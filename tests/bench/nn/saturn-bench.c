@@ -8,6 +8,12 @@
  * this machine's BLAS reaches. Each configuration runs in its own child
  * process (so its peak RSS is its own), one after the other.
  *
+ * Timing: 2 warm-up steps, then --steps timed steps; "step ms" is their
+ * median and "best ms" the fastest. The sgemm peak is the best of 5 runs,
+ * taken at the start and again after each configuration (the best so far
+ * is used), so "%sgemm" and "W4/FP32" compare best with best: on a shared
+ * machine a neighbour's burst then moves neither side of a ratio.
+ *
  *   saturn-bench                 all models, table
  *   saturn-bench --json          one JSON object per line, then a summary
  *   saturn-bench --models preresnet20,cnn-small --steps 10
@@ -116,7 +122,7 @@ static int run_one(const char *arch, int bits, int batch, int steps)
             ts[j] = ts[j - 1];
             ts[j - 1] = t;
         }
-    double step_s = ts[steps / 2];
+    double step_s = ts[steps / 2], best_s = ts[0];
     double t0 = now_s();
     int inf_steps = steps;
     for (int i = 0; i < inf_steps; i++)
@@ -130,10 +136,12 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     printf("{\"model\":\"%s\",\"bits\":%d,\"batch\":%d,\"step_ms\":%.3f,\"train_images_per_s\":%.1f,"
            "\"train_gflops\":%.3f,\"infer_images_per_s\":%.1f,\"infer_gflops\":%.3f,"
            "\"fwd_mflop_per_image\":%.3f,\"peak_rss_mb\":%.1f,\"params\":%zu,"
-           "\"cpu_ms_per_step\":%.3f,\"threads\":%d}\n",
+           "\"cpu_ms_per_step\":%.3f,\"threads\":%d,\"step_best_ms\":%.3f,"
+           "\"train_gflops_best\":%.3f}\n",
            arch, bits, batch, step_s * 1e3, batch / step_s, 3 * 2 * macs * batch / step_s / 1e9,
            batch / inf_s, 2 * macs * batch / inf_s / 1e9, 2 * macs / 1e6, ru.ru_maxrss / 1024.0,
-           pt->total, cpu_step * 1e3, nn_threads());
+           pt->total, cpu_step * 1e3, nn_threads(), best_s * 1e3,
+           3 * 2 * macs * batch / best_s / 1e9);
     fflush(stdout);
     sat_free(ts);
     sat_free(x);
@@ -210,9 +218,9 @@ int main(int argc, char **argv)
         printf("{\"sgemm_1024_gflops\":%.2f,\"openblas_threads\":%d}\n", peak, blas_threads);
     else
         printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s (%d threads)\n\n"
-               "%-12s %-5s %9s %10s %9s %7s %11s %9s %10s\n",
-               peak, blas_threads, "model", "mode", "step ms", "train i/s", "GFLOP/s", "%sgemm",
-               "infer i/s", "RSS MB", "W4/FP32");
+               "%-12s %-5s %9s %9s %10s %9s %7s %11s %9s %10s\n",
+               peak, blas_threads, "model", "mode", "step ms", "best ms", "train i/s", "GFLOP/s",
+               "%sgemm", "infer i/s", "RSS MB", "W4/FP32");
     fflush(stdout);
     char list[256];
     snprintf(list, sizeof list, "%s", models);
@@ -261,23 +269,31 @@ int main(int argc, char **argv)
                 rc = 1;
                 continue;
             }
-            double step_ms = jnum(line, "step_ms");
+            /* Both sides of a ratio are best-of figures (the sgemm peak is
+             * the best of its runs; a step the fastest timed step), so that
+             * a neighbour's burst on this shared machine moves neither. */
+            double step_ms = jnum(line, "step_ms"), best_ms = jnum(line, "step_best_ms");
+            double gf_best = jnum(line, "train_gflops_best");
             if (bits == 32)
-                fp_step = step_ms;
-            double ratio = bits < 32 && fp_step > 0 ? step_ms / fp_step : 1.0;
+                fp_step = best_ms;
+            double ratio = bits < 32 && fp_step > 0 ? best_ms / fp_step : 1.0;
+            double peak2 = sgemm_gflops(); /* again, after the model ran */
+            if (peak2 > peak)
+                peak = peak2;
             if (json) {
                 line[strcspn(line, "\n")] = 0;
                 line[strlen(line) - 1] = 0; /* drop the closing brace */
-                printf("%s,\"sgemm_fraction\":%.4f,\"step_ratio_vs_fp32\":%.3f}\n", line,
-                       jnum(line, "train_gflops") / peak, ratio);
+                printf("%s,\"sgemm_gflops\":%.2f,\"sgemm_fraction\":%.4f,"
+                       "\"step_ratio_vs_fp32\":%.3f}\n",
+                       line, peak, gf_best / peak, ratio);
             } else {
-                printf("%-12s %-5s %9.1f %10.0f %9.2f %6.1f%% %11.0f %9.1f %10s\n", arch,
-                       bits == 32 ? "FP32" : "W4A4", step_ms, jnum(line, "train_images_per_s"),
-                       jnum(line, "train_gflops"), 100 * jnum(line, "train_gflops") / peak,
+                printf("%-12s %-5s %9.1f %9.1f %10.0f %9.2f %6.1f%% %11.0f %9.1f %10s\n", arch,
+                       bits == 32 ? "FP32" : "W4A4", step_ms, best_ms,
+                       jnum(line, "train_images_per_s"), gf_best, 100 * gf_best / peak,
                        jnum(line, "infer_images_per_s"), jnum(line, "peak_rss_mb"), "");
                 if (bits < 32)
-                    printf("%-12s %-5s %9s %10s %9s %7s %11s %9s %9.2fx\n", "", "", "", "", "",
-                           "", "", "", ratio);
+                    printf("%-12s %-5s %9s %9s %10s %9s %7s %11s %9s %9.2fx\n", "", "", "", "",
+                           "", "", "", "", "", ratio);
             }
             fflush(stdout);
         }
