@@ -132,10 +132,13 @@ start_worker() {
 }
 
 # jq_ok FILTER COMMAND...: true when jq -e FILTER holds on the command's JSON.
+# jq_ok FILTER CMD...: CMD's output is JSON and FILTER holds on it. Empty
+# output fails (jq 1.6's -e exits 0 when it reads nothing).
 jq_ok() {
-    local filter=$1
+    local filter=$1 out
     shift
-    "$@" 2>/dev/null | jq -e "$filter" >/dev/null 2>&1
+    out=$("$@" 2>/dev/null) || true
+    [ -n "$out" ] && jq -e "$filter" >/dev/null 2>&1 <<<"$out"
 }
 
 nworkers_in() { # STATE: count of workers in that state
