@@ -29,6 +29,7 @@
 #include "cli.h"
 #include "saturn.pb-c.h"
 
+#include "../common/nn/threads.h"
 #include "../common/spec/jobspec.h"
 #include "../common/util/xalloc.h"
 
@@ -392,7 +393,7 @@ static int run_main(struct cli *c, bool *grpc)
                    r.spec.batch_size, nw);
         return EXIT_INVALID;
     }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long ncpu = nn_cpus_available();
     int threads = c->threads > 0 ? c->threads : (int)(ncpu / nw > 1 ? ncpu / nw : 1);
     if (find_bin("saturnd", "server/saturnd", r.saturnd, sizeof r.saturnd) != 0 ||
         find_bin("saturn-worker", "worker/saturn-worker", r.worker, sizeof r.worker) != 0) {

@@ -21,6 +21,7 @@
 
 #include "session.h"
 
+#include "../common/nn/threads.h"
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
 
@@ -39,7 +40,7 @@ static const char usage_text[] =
     "  --coordinator ADDR   saturnd address (env SATURN_ADDR; default 127.0.0.1:7070)\n"
     "  --token-file F       bearer token file (env SATURN_TOKEN_FILE)\n"
     "  --threads N          math threads (OpenMP) the engine uses, 1..1024 (default:\n"
-    "                       online CPUs)\n"
+    "                       the CPUs it may use: affinity, cgroup CPU quota)\n"
     "  --name NAME          shown by `saturn workers` (default HOSTNAME-PID)\n"
     "  --log-level L        debug|info|warn|error (default info)\n"
     "  --log-format F       text|json (default text)\n"
@@ -99,8 +100,7 @@ int main(int argc, char **argv)
     const char *coord = env && *env ? env : "127.0.0.1:7070";
     env = getenv("SATURN_TOKEN_FILE");
     const char *token_file = env && *env ? env : NULL;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned threads = ncpu > 0 && ncpu <= 1024 ? (unsigned)ncpu : 1;
+    unsigned threads = (unsigned)nn_cpus_available(); /* affinity and cgroup quota */
     char name[64];
     char host[48] = "worker";
     gethostname(host, sizeof host - 1);

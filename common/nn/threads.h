@@ -10,7 +10,11 @@
 #ifndef SATURN_NN_THREADS_H
 #define SATURN_NN_THREADS_H
 
-/* Sets the engine's thread count (n < 1: the number of online CPUs) and
+/* CPUs this process may use: the online CPUs, fewer if its affinity mask
+ * or its cgroup's CPU quota (a container's --cpus / k8s limits.cpu,
+ * rounded up) allows fewer. At least 1. */
+int nn_cpus_available(void);
+/* Sets the engine's thread count (n < 1: nn_cpus_available()) and
  * makes OpenBLAS single-threaded. Safe to call more than once, but not while
  * a model runs. */
 void nn_set_threads(int n);

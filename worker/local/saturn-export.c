@@ -41,7 +41,7 @@ static const char usage_text[] =
     "  --logits FILE      also write the engine's eval-mode logits of the first N\n"
     "                     test images: float32 little-endian, N x classes, image-major\n"
     "  --count N          images for --logits (default: the spec's whole test set)\n"
-    "  --threads N        math threads (default: all cores)\n"
+    "  --threads N        math threads (default: the CPUs it may use)\n"
     "  -h, --help         this text\n"
     "\n"
     "Prints one JSON object: the file, its size and, with --logits, the count\n"

@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --resume CKPT      continue a run from its checkpoint (spec taken from it)\n"
     "  --eval CKPT        evaluate a checkpoint on the test set and exit\n"
     "  --stop-after N     stop after N steps of this run, writing a checkpoint\n"
-    "  --threads N        math threads (default: all cores)\n"
+    "  --threads N        math threads (default: the CPUs it may use)\n"
     "  --json             one JSON object per epoch on stdout\n"
     "  --quiet            no progress bar\n"
     "  -h, --help         this text\n"
