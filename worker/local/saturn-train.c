@@ -38,7 +38,8 @@ static const char usage_text[] =
     "options:\n"
     "  --spec FILE        job spec (JSON; see docs/jobspec.md)\n"
     "  --FIELD VALUE      override one spec field, e.g. --epochs 2 --wbits 4 --lr 0.05\n"
-    "  --out DIR          checkpoints go here (default runs/<model>-s<seed>)\n"
+    "  --out DIR          checkpoints go here (default runs/<name>-s<seed>, the\n"
+    "                     spec's name, or its model when it has none)\n"
     "  --resume CKPT      continue a run from its checkpoint (spec taken from it)\n"
     "  --eval CKPT        evaluate a checkpoint on the test set and exit\n"
     "  --stop-after N     stop after N steps of this run, writing a checkpoint\n"
@@ -163,11 +164,19 @@ static int run_train(const struct opts *o, struct job_spec *spec)
         }
     }
     char out_dir[SPEC_PATH_LEN], last[SPEC_PATH_LEN + 32], final_path[SPEC_PATH_LEN + 32];
-    if (o->out_dir)
+    if (o->out_dir) {
         snprintf(out_dir, sizeof out_dir, "%s", o->out_dir);
-    else
-        snprintf(out_dir, sizeof out_dir, "runs/%s-s%llu", spec->model,
-                 (unsigned long long)spec->seed);
+    } else {
+        /* runs/<name or model>-s<seed>, the name reduced to [A-Za-z0-9._-] */
+        char base[SPEC_NAME_LEN];
+        snprintf(base, sizeof base, "%s", spec->name[0] ? spec->name : spec->model);
+        for (char *p = base; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                *p = '_';
+        if (base[0] == '.')
+            base[0] = '_';
+        snprintf(out_dir, sizeof out_dir, "runs/%s-s%llu", base, (unsigned long long)spec->seed);
+    }
     if (mkdir_p(out_dir) != 0) {
         fprintf(stderr, "saturn-train: cannot create %s: %s\n", out_dir, strerror(errno));
         trainer_close(&t);

@@ -62,7 +62,7 @@ run_job() { # WORKERS -> prints figures; peak RSS of its saturnd
         PIDS+=("$!")
     done
     jq ".workers = $n | .epochs = 1 | .warmup_epochs = 0 | .train_limit = $((STEPS * 128)) |
-        .test_limit = 256 | .name = \"bench-$n\"" "$EXAMPLES/preresnet20-w4a4.json" >"$dir/spec.json"
+        .test_limit = 256 | .name = \"bench-$n\" | del(.init_from)" "$EXAMPLES/preresnet20-w4a4.json" >"$dir/spec.json"
     for _ in $(seq 100); do
         [ "$(st workers --json | jq length)" -ge "$n" ] && break
         sleep 0.1
@@ -112,7 +112,7 @@ echo "saturnd_peak_rss_MB $HWM_MB (target < $TARGET_MB = 4 x $(jq -n "$PARAMS * 
 #     and the same copies as ps.c (bench_ps rpc).
 start_saturnd "$T/shard" --lease-ms 60000
 jq '.workers = 1 | .epochs = 1 | .warmup_epochs = 0 | .train_limit = 12800 | .test_limit = 64 |
-    .batch_size = 64 | .name = "shard"' "$EXAMPLES/preresnet20-w4a4.json" >"$T/shard.json"
+    .batch_size = 64 | .name = "shard" | del(.init_from)' "$EXAMPLES/preresnet20-w4a4.json" >"$T/shard.json"
 "$BENCH_PS" tcp 1024 | tee "$T/tcp.txt"
 "$BENCH_PS" shard "$ADDR" "$TOKEN" "$T/shard.json" 100 | tee "$T/shard.txt"
 "$BENCH_PS" rpc 16 40 | tee "$T/rpc.txt"
