@@ -39,14 +39,12 @@ static void load_work(uv_work_t *w)
     struct ps_job *ps = container_of(w, struct ps_job, work);
     char *err = ps->load_err;
     const struct job_spec *sp = &ps->spec;
-    int rc = dataset_load_named(&ps->train, &ps->test, sp->dataset,
-                                sp->data_dir[0] ? sp->data_dir : NULL, err);
+    /* only the images a limit keeps are held in memory */
+    int rc = dataset_load_named_n(&ps->train, &ps->test, sp->dataset,
+                                  sp->data_dir[0] ? sp->data_dir : NULL, sp->train_limit,
+                                  sp->test_limit, err);
     if (rc != 0)
         goto out;
-    if (sp->train_limit > 0 && sp->train_limit < ps->train.n)
-        dataset_truncate(&ps->train, sp->train_limit);
-    if (sp->test_limit > 0 && sp->test_limit < ps->test.n)
-        dataset_truncate(&ps->test, sp->test_limit);
     int W = ps->world;
     if (sp->batch_size % W != 0) {
         rc = sat_errf(err, SAT_EINVAL, "batch_size %d is not divisible by %d workers",

@@ -87,7 +87,7 @@ static int idx_path(char *out, const char *dir, const char *base, char err[SAT_E
     return sat_errf(err, SAT_ENOENT, "%s: no such file (nor %s.gz)", out, out);
 }
 
-static int load_idx_split(struct dataset *ds, const char *dir, const char *split,
+static int load_idx_split(struct dataset *ds, const char *dir, const char *split, int max,
                           char err[SAT_ERR_LEN])
 {
     char base[64], images[PATH_MAX], labels[PATH_MAX];
@@ -99,7 +99,7 @@ static int load_idx_split(struct dataset *ds, const char *dir, const char *split
     rc = idx_path(labels, dir, base, err);
     if (rc)
         return rc;
-    return dataset_load_idx(ds, images, labels, err);
+    return dataset_load_idx_n(ds, images, labels, max, err);
 }
 
 static int load_cifar_split(struct dataset *ds, const char *dir, int train, char err[SAT_ERR_LEN])
@@ -119,6 +119,12 @@ static int load_cifar_split(struct dataset *ds, const char *dir, int train, char
 
 int dataset_load_named(struct dataset *train, struct dataset *test, const char *name,
                        const char *dir, char err[SAT_ERR_LEN])
+{
+    return dataset_load_named_n(train, test, name, dir, 0, 0, err);
+}
+
+int dataset_load_named_n(struct dataset *train, struct dataset *test, const char *name,
+                         const char *dir, int max_train, int max_test, char err[SAT_ERR_LEN])
 {
     if (train)
         memset(train, 0, sizeof *train);
@@ -142,9 +148,9 @@ int dataset_load_named(struct dataset *train, struct dataset *test, const char *
             dir = defdir;
         }
         if (train)
-            rc = load_idx_split(train, dir, "train", err);
+            rc = load_idx_split(train, dir, "train", max_train, err);
         if (!rc && test)
-            rc = load_idx_split(test, dir, "t10k", err);
+            rc = load_idx_split(test, dir, "t10k", max_test, err);
     } else if (strcmp(name, "cifar10") == 0) {
         if (!dir) {
             snprintf(defdir, sizeof defdir, "%s/cifar10", DATASET_ROOT);
@@ -161,6 +167,10 @@ int dataset_load_named(struct dataset *train, struct dataset *test, const char *
     }
     if (rc && train)
         dataset_free(train); /* the test split failed after train loaded */
+    if (!rc && train && max_train > 0)
+        dataset_truncate(train, max_train);
+    if (!rc && test && max_test > 0)
+        dataset_truncate(test, max_test);
     return rc;
 }
 
@@ -168,8 +178,17 @@ int dataset_load_named(struct dataset *train, struct dataset *test, const char *
 
 void dataset_truncate(struct dataset *ds, int n)
 {
-    if (n >= 0 && n < ds->n)
-        ds->n = n;
+    if (n < 0 || n >= ds->n)
+        return;
+    ds->n = n;
+    /* Give the rest back (a failed shrink keeps the larger block). */
+    size_t img = (size_t)ds->c * ds->h * ds->w;
+    uint8_t *p = sat_realloc(ds->pixels, n ? (size_t)n * img : 1);
+    if (p)
+        ds->pixels = p;
+    uint8_t *l = sat_realloc(ds->labels, n ? (size_t)n : 1);
+    if (l)
+        ds->labels = l;
 }
 
 void dataset_free(struct dataset *ds)

@@ -47,6 +47,11 @@ struct dataset {
  * gzip, the most it can inflate to) before the payload is allocated. */
 int dataset_load_idx(struct dataset *ds, const char *images_path, const char *labels_path,
                      char err[SAT_ERR_LEN]);
+/* The same, keeping only the first max_images images (all when <= 0). The
+ * whole files are still read and checked as above, but only the kept
+ * images are held in memory. */
+int dataset_load_idx_n(struct dataset *ds, const char *images_path, const char *labels_path,
+                       int max_images, char err[SAT_ERR_LEN]);
 
 /* Reads CIFAR-10 binary batches (each record: 1 label byte + 3072 pixel
  * bytes, (3, 32, 32)) from `nfiles` files and concatenates them. An empty
@@ -66,6 +71,10 @@ int dataset_load_cifar(struct dataset *ds, const char *const *paths, int nfiles,
  * both are left empty. */
 int dataset_load_named(struct dataset *train, struct dataset *test, const char *name,
                        const char *dir, char err[SAT_ERR_LEN]);
+/* The same, keeping at most max_train / max_test images of each split
+ * (<= 0: all); IDX files are read whole but only the kept images held. */
+int dataset_load_named_n(struct dataset *train, struct dataset *test, const char *name,
+                         const char *dir, int max_train, int max_test, char err[SAT_ERR_LEN]);
 
 /* A learnable synthetic data set for tests: each class has its own smooth
  * random template; an image is its class template plus seed-keyed noise,
@@ -78,7 +87,8 @@ int dataset_load_named(struct dataset *train, struct dataset *test, const char *
  * SAT_ENOMEM, leaving ds empty. */
 int dataset_synthetic(struct dataset *ds, int n, int c, int h, int w, int nclass, uint64_t seed);
 
-/* Keeps only the first `n` images (n <= ds->n); no reallocation. */
+/* Keeps only the first `n` images (n <= ds->n) and frees the memory of
+ * the rest. */
 void dataset_truncate(struct dataset *ds, int n);
 void dataset_free(struct dataset *ds);
 

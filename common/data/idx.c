@@ -184,14 +184,27 @@ static int idx_check_size(const struct idx_src *s, uint64_t hdr, uint64_t payloa
     return 0;
 }
 
-/* Reads exactly len payload bytes and proves that the data ends there. */
-static int idx_read_payload(struct idx_src *s, void *buf, size_t len, const char *what,
-                            char err[SAT_ERR_LEN])
+/* Reads exactly len payload bytes, keeping the first `keep` in buf (the
+ * rest passes through a small buffer, still checked), and proves that the
+ * data ends there. */
+static int idx_read_payload(struct idx_src *s, void *buf, size_t keep, size_t len,
+                            const char *what, char err[SAT_ERR_LEN])
 {
     size_t got;
-    int rc = src_read(s, buf, len, &got, err);
+    int rc = src_read(s, buf, keep, &got, err);
     if (rc)
         return rc;
+    uint8_t drain[65536];
+    while (got == keep && keep < len) {
+        size_t n = len - keep < sizeof drain ? len - keep : sizeof drain, g;
+        rc = src_read(s, drain, n, &g, err);
+        if (rc)
+            return rc;
+        keep += g;
+        got += g;
+        if (g < n)
+            break;
+    }
     if (got < len)
         return sat_errf(err, SAT_EFORMAT, "%s: truncated: expected %zu %s bytes, got %zu%s",
                         s->path, len, what, got, s->gz_truncated ? " (gzip stream cut short)" : "");
@@ -212,6 +225,12 @@ static int idx_read_payload(struct idx_src *s, void *buf, size_t len, const char
 
 int dataset_load_idx(struct dataset *ds, const char *images_path, const char *labels_path,
                      char err[SAT_ERR_LEN])
+{
+    return dataset_load_idx_n(ds, images_path, labels_path, 0, err);
+}
+
+int dataset_load_idx_n(struct dataset *ds, const char *images_path, const char *labels_path,
+                       int max_images, char err[SAT_ERR_LEN])
 {
     memset(ds, 0, sizeof *ds);
     struct idx_src im = {.fd = -1}, lb = {.fd = -1};
@@ -241,16 +260,19 @@ int dataset_load_idx(struct dataset *ds, const char *images_path, const char *la
         goto out;
     }
 
-    pixels = sat_malloc((size_t)npix);
-    labels = sat_malloc(nlab);
+    uint32_t nkeep = max_images > 0 && (uint32_t)max_images < dims[0] ? (uint32_t)max_images
+                                                                       : dims[0];
+    uint64_t nkeep_pix = (uint64_t)nkeep * dims[1] * dims[2];
+    pixels = sat_malloc(nkeep_pix ? (size_t)nkeep_pix : 1);
+    labels = sat_malloc(nlab ? nlab : 1);
     if (!pixels || !labels) {
         rc = sat_errf(err, SAT_ENOMEM, "%s: cannot allocate %llu pixel bytes", images_path,
                       (unsigned long long)npix);
         goto out;
     }
-    rc = idx_read_payload(&im, pixels, (size_t)npix, "pixel", err);
+    rc = idx_read_payload(&im, pixels, (size_t)nkeep_pix, (size_t)npix, "pixel", err);
     if (!rc)
-        rc = idx_read_payload(&lb, labels, nlab, "label", err);
+        rc = idx_read_payload(&lb, labels, nlab, nlab, "label", err);
     if (rc)
         goto out;
     for (uint32_t i = 0; i < nlab; i++) {
@@ -261,7 +283,7 @@ int dataset_load_idx(struct dataset *ds, const char *images_path, const char *la
         }
     }
 
-    ds->n = (int)dims[0];
+    ds->n = (int)nkeep;
     ds->c = 1;
     ds->h = (int)dims[1];
     ds->w = (int)dims[2];

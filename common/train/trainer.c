@@ -102,14 +102,12 @@ void trainer_close(struct trainer *t)
 int trainer_init_local(struct trainer *t, const struct job_spec *spec, char err[SAT_ERR_LEN])
 {
     struct dataset train = {0}, test = {0};
-    int rc = dataset_load_named(&train, &test, spec->dataset,
-                                spec->data_dir[0] ? spec->data_dir : NULL, err);
+    /* only the images a limit keeps are held in memory */
+    int rc = dataset_load_named_n(&train, &test, spec->dataset,
+                                  spec->data_dir[0] ? spec->data_dir : NULL, spec->train_limit,
+                                  spec->test_limit, err);
     if (rc != 0)
         return rc;
-    if (spec->train_limit > 0 && spec->train_limit < train.n)
-        dataset_truncate(&train, spec->train_limit);
-    if (spec->test_limit > 0 && spec->test_limit < test.n)
-        dataset_truncate(&test, spec->test_limit);
     return trainer_init(t, spec, &train, &test, 0, 1, err);
 }
 

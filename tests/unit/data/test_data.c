@@ -133,19 +133,23 @@ static int ds_empty(const struct dataset *ds)
 }
 
 /* Loads and checks that the load fails with `code` and a message naming
- * `names` (the file) and containing `what`. */
+ * `names` (the file) and containing `what`; the same when only the first
+ * image is kept (the rest of the file is still checked). */
 static void expect_idx_fail(const char *images, const char *labels, int code, const char *names,
                             const char *what)
 {
-    struct dataset ds;
-    char err[SAT_ERR_LEN] = "";
-    int rc = dataset_load_idx(&ds, images, labels, err);
-    CHECK_EQ_INT(rc, code);
-    CHECK(ds_empty(&ds));
-    CHECK_STR_CONTAINS(err, names);
-    CHECK_STR_CONTAINS(err, what);
-    if (rc == 0)
-        dataset_free(&ds);
+    for (int keep = 0; keep <= 1; keep++) {
+        struct dataset ds;
+        char err[SAT_ERR_LEN] = "";
+        int rc = keep ? dataset_load_idx_n(&ds, images, labels, 1, err)
+                      : dataset_load_idx(&ds, images, labels, err);
+        CHECK_EQ_INT(rc, code);
+        CHECK(ds_empty(&ds));
+        CHECK_STR_CONTAINS(err, names);
+        CHECK_STR_CONTAINS(err, what);
+        if (rc == 0)
+            dataset_free(&ds);
+    }
 }
 
 /* ==== IDX ============================================================= */
@@ -181,11 +185,25 @@ static void test_idx_good(void)
         CHECK(memcmp(ds.labels, lb + 8, n) == 0);
         dataset_truncate(&ds, 2);
         CHECK_EQ_INT(ds.n, 2);
+        CHECK(memcmp(ds.pixels, im + 16, 2 * h * w) == 0);
+        CHECK(memcmp(ds.labels, lb + 8, 2) == 0);
         dataset_truncate(&ds, 7); /* larger: no change */
         CHECK_EQ_INT(ds.n, 2);
         dataset_free(&ds);
         CHECK(ds_empty(&ds));
         dataset_free(&ds); /* freeing an empty set is harmless */
+        /* keeping the first images only: the same images, the rest dropped */
+        for (int keep = 0; keep <= 9; keep += 3) {
+            rc = dataset_load_idx_n(&ds, paths[k][0], paths[k][1], keep, err);
+            CHECK_EQ_INT(rc, 0);
+            if (rc)
+                continue;
+            int want = keep > 0 && keep < (int)n ? keep : (int)n;
+            CHECK_EQ_INT(ds.n, want);
+            CHECK(memcmp(ds.pixels, im + 16, (size_t)want * h * w) == 0);
+            CHECK(memcmp(ds.labels, lb + 8, (size_t)want) == 0);
+            dataset_free(&ds);
+        }
     }
     free(im);
     free(lb);
