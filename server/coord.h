@@ -16,6 +16,9 @@
  *   ps_data.c       Worker.FetchData: each rank's shard of the data set
  *   metrics.c       Worker.ReportMetrics, progress, epoch results, status
  *   export.c        Client.ExportModel
+ *   http.c          --http: /healthz, /metrics, the dashboard (http.h), on
+ *                   the loop thread; prom.c renders /metrics, dashboard.c
+ *                   the HTML pages and SVG charts, webfmt.c their escaping
  *
  * A running job trains through the parameter server; when its last step
  * is applied and its last epoch evaluated it is `succeeded`.
@@ -132,6 +135,25 @@ struct worker {
     char reason[COORD_REASON_LEN];
 };
 
+/* A histogram of durations in seconds, for /metrics (prom.c). */
+/* Finite buckets (their upper bounds, ascending); +Inf is `count`. */
+#define COORD_HIST_NB 14
+extern const double coord_hist_bounds[COORD_HIST_NB];
+struct coord_hist {
+    uint64_t bucket[COORD_HIST_NB]; /* observations in (bounds[i-1], bounds[i]] */
+    uint64_t count;                 /* every observation */
+    double sum;
+};
+
+/* Counters since start-up, kept on the loop thread (ps.c updates them). */
+struct coord_stats {
+    uint64_t pull_bytes;      /* parameter + BN bytes in Pull replies */
+    uint64_t push_bytes;      /* gradient + BN bytes in Push requests */
+    struct coord_hist pull_s; /* a Pull's arrival -> its reply (parked time included) */
+    struct coord_hist push_s; /* the Push handler's time */
+    int64_t start_ms;         /* wall clock at coord_init */
+};
+
 struct coord_opts {
     const char *state_dir;
     unsigned lease_ms; /* 500..600000 */
@@ -164,6 +186,8 @@ struct coord {
     int64_t next_worker_seq;
 
     size_t nwatchers;
+
+    struct coord_stats stats;
 };
 
 /* ---- coord lifecycle (jobs.c) ---- */
@@ -241,6 +265,11 @@ void coord_event_send_pb(struct coord *c, struct job *j, const struct Saturn__V1
 void coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, uint64_t after_seq);
 /* Ends every stream (shutdown) with UNAVAILABLE. */
 void coord_watch_end_all(struct coord *c);
+
+/* ---- statistics (prom.c) ---- */
+
+/* Counts one observation of `seconds` in h. */
+void coord_hist_observe(struct coord_hist *h, double seconds);
 
 /* ---- rpc (rpc_dispatch.c) ---- */
 

@@ -528,6 +528,7 @@ int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, cha
     c->max_msg = o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
     c->shard_floats = o->shard_floats;
     c->next_job_seq = 1;
+    c->stats.start_ms = coord_now_ms();
     int rc = store_open(&c->store, o->state_dir, err);
     if (rc != 0)
         return rc;

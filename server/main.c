@@ -1,12 +1,14 @@
 /* main.c - saturnd: flags, start-up, signals and the shutdown order.
  *
  * Start-up: parse flags -> lock the state dir -> token -> open the store
- * and load jobs (coord_init) -> start the RPC server -> write the port
- * file -> run the loop.
+ * and load jobs (coord_init) -> start the RPC server -> with --http, the
+ * HTTP server (http.c) -> write the port files -> run the loop.
  * Shutdown on SIGINT/SIGTERM: the coordinator stops (watch streams end,
  * lease timer closes), the RPC server stops accepting, lets running calls
- * finish for a grace period and tears gRPC down; when the loop has no
- * handle left, the store is closed (WAL checkpointed) and gRPC shut down.
+ * finish for a grace period and tears gRPC down; meanwhile /healthz says
+ * 503, and once the RPC server is gone the HTTP server closes; when the
+ * loop has no handle left, the store is closed (WAL checkpointed) and gRPC
+ * shut down.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "http.h"
 
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
@@ -35,6 +38,7 @@ struct daemon {
     uv_loop_t loop;
     struct coord coord;
     struct rpc_server *rpc;
+    struct http_server *http; /* --http, else NULL */
     uv_signal_t sigint, sigterm;
     int lock_fd;
 };
@@ -63,6 +67,11 @@ static const char usage_text[] =
     "                           500..600000); workers heartbeat every 1000 ms\n"
     "  --max-message-bytes N    cap on every gRPC message, both ways (default 67108864)\n"
     "  --port-file F            write the bound port to F once listening\n"
+    "  --http ADDR              also serve HTTP on ADDR (e.g. 127.0.0.1:9090; port 0 picks\n"
+    "                           a free port): GET /healthz, /metrics (Prometheus text\n"
+    "                           format) and a dashboard at / (jobs, workers, charts).\n"
+    "                           No authentication: bind it to a trusted network\n"
+    "  --http-port-file F       write the bound HTTP port to F once listening\n"
     "  --shard-floats N         parameter-server shard size in float32 values (default\n"
     "                           1048576 = 4 MiB; a pull or push carries one shard)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
@@ -76,7 +85,8 @@ static const char usage_text[] =
     "\n"
     "examples:\n"
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070\n"
-    "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n";
+    "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n"
+    "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --http 0.0.0.0:9090\n";
 
 enum {
     OPT_LISTEN = 256,
@@ -86,6 +96,8 @@ enum {
     OPT_LEASE_MS,
     OPT_MAX_MSG,
     OPT_PORT_FILE,
+    OPT_HTTP,
+    OPT_HTTP_PORT_FILE,
     OPT_SHARD_FLOATS,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
@@ -100,6 +112,8 @@ static const struct option long_opts[] = {
     {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
     {"max-message-bytes", required_argument, NULL, OPT_MAX_MSG},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"http-port-file", required_argument, NULL, OPT_HTTP_PORT_FILE},
     {"shard-floats", required_argument, NULL, OPT_SHARD_FLOATS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -110,6 +124,7 @@ static const struct option long_opts[] = {
 
 struct flags {
     const char *listen, *state_dir, *token_file, *port_file;
+    const char *http, *http_port_file;
     bool no_auth;
     unsigned lease_ms;
     size_t max_msg;
@@ -163,6 +178,12 @@ static int parse_flags(int argc, char **argv, struct flags *f)
         case OPT_PORT_FILE:
             f->port_file = optarg;
             break;
+        case OPT_HTTP:
+            f->http = optarg;
+            break;
+        case OPT_HTTP_PORT_FILE:
+            f->http_port_file = optarg;
+            break;
         case OPT_LEASE_MS:
             if (parse_uint(optarg, 500, 600000, &v) != 0) {
                 fprintf(stderr, "saturnd: --lease-ms %s: expected 500..600000\n", optarg);
@@ -206,6 +227,10 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     }
     if (optind < argc) {
         fprintf(stderr, "saturnd: unexpected argument \"%s\"; see saturnd --help\n", argv[optind]);
+        return 1;
+    }
+    if (f->http_port_file && !f->http) {
+        fputs("saturnd: --http-port-file needs --http\n", stderr);
         return 1;
     }
     return -1;
@@ -297,6 +322,12 @@ static void on_rpc_stopped(void *arg)
     struct daemon *d = arg;
     d->rpc = NULL;
     log_info("rpc server stopped");
+    /* Last: /healthz answered 503 during the grace period. */
+    if (d->http) {
+        http_server_stop(d->http);
+        d->http = NULL;
+        log_info("http server stopped");
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -376,11 +407,26 @@ int main(int argc, char **argv)
         goto out_grpc;
     }
     memset(token, 0, sizeof token);
+    /* HTTP before the port files: a port file means everything asked for
+     * is up. */
+    int hport = 0;
+    if (f.http && http_server_start(&d->http, &d->coord, f.http, &hport, err) != 0) {
+        log_error("%s", err);
+        coord_stop(&d->coord);
+        rpc_server_stop(d->rpc, 0, on_rpc_stopped, d);
+        uv_run(&d->loop, UV_RUN_DEFAULT); /* until the RPC server and coord handles are closed */
+        coord_close(&d->coord);
+        goto out_grpc;
+    }
     log_info("saturnd %s listening on %s (port %d), state dir %s, lease %u ms, max message %zu "
              "bytes",
              SATURN_VERSION, f.listen, port, f.state_dir, f.lease_ms, f.max_msg);
+    if (f.http)
+        log_info("http on %s (port %d): /healthz, /metrics, dashboard at /", f.http, hport);
     if (f.port_file && write_port_file(f.port_file, port) != 0)
         log_error("cannot write the port file %s", f.port_file);
+    if (f.http_port_file && write_port_file(f.http_port_file, hport) != 0)
+        log_error("cannot write the port file %s", f.http_port_file);
 
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);

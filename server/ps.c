@@ -51,7 +51,7 @@ static void on_wait_cancel(struct rpc_call *call, void *arg)
 }
 
 static int wait_park(struct ps_job *ps, struct rpc_call *call, int kind, uint32_t shard,
-                     uint32_t rank, uint64_t min_version, bool exact)
+                     uint32_t rank, uint64_t min_version, bool exact, uint64_t t_arrival)
 {
     struct ps_wait *w = sat_calloc(1, sizeof *w);
     if (!w)
@@ -66,6 +66,7 @@ static int wait_park(struct ps_job *ps, struct rpc_call *call, int kind, uint32_
     w->rank = rank;
     w->min_version = min_version;
     w->exact = exact;
+    w->t_arrival = t_arrival;
     w->deadline = uv_now(ps->c->loop) + (uint64_t)left;
     w->next = ps->waits;
     if (ps->waits)
@@ -197,7 +198,7 @@ void ps_get_layout(struct coord *c, struct rpc_call *call, const Saturn__V1__Get
         return;
     }
     /* Still loading: answer when the set-up is done (or the deadline). */
-    if (wait_park(ps, call, 1, 0, req->rank, 0, false) != 0)
+    if (wait_park(ps, call, 1, 0, req->rank, 0, false, uv_hrtime()) != 0)
         rpc_reply_err(call, SAT_ENOMEM, "out of memory");
 }
 
@@ -213,7 +214,10 @@ static bool pull_ready(const struct ps_job *ps, uint32_t shard, uint64_t min_ver
     return clock + (uint64_t)ps->staleness >= min_version;
 }
 
-static void reply_pull(struct ps_job *ps, struct rpc_call *call, uint32_t shard)
+/* Answers a Pull with the shard's values and counts it in the coordinator's
+ * statistics: the reply's bytes and the time since the call arrived
+ * (t_arrival, uv_hrtime() ns), parked time included. */
+static void reply_pull(struct ps_job *ps, struct rpc_call *call, uint32_t shard, uint64_t t_arrival)
 {
     const struct ps_shard *sh = &ps->shards[shard];
     Saturn__V1__PullResponse r = SATURN__V1__PULL_RESPONSE__INIT;
@@ -226,6 +230,9 @@ static void reply_pull(struct ps_job *ps, struct rpc_call *call, uint32_t shard)
         r.bn_buffers.len = ps->bn_count * sizeof(float);
     }
     rpc_reply(call, &r.base);
+    struct coord_stats *st = &ps->c->stats;
+    st->pull_bytes += r.values.len + r.bn_buffers.len;
+    coord_hist_observe(&st->pull_s, (double)(uv_hrtime() - t_arrival) * 1e-9);
 }
 
 /* Answers the parked pulls whose condition now holds. */
@@ -237,14 +244,16 @@ static void wake_pulls(struct ps_job *ps)
             continue;
         struct rpc_call *call = w->call;
         uint32_t shard = w->shard;
+        uint64_t t_arrival = w->t_arrival;
         wait_unlink(w);
         sat_free(w);
-        reply_pull(ps, call, shard);
+        reply_pull(ps, call, shard, t_arrival);
     }
 }
 
 void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullRequest *req)
 {
+    uint64_t t_arrival = uv_hrtime();
     struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
     if (!ps)
         return;
@@ -274,10 +283,10 @@ void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullReque
         return;
     }
     if (pull_ready(ps, req->shard, req->min_version, req->exact)) {
-        reply_pull(ps, call, req->shard);
+        reply_pull(ps, call, req->shard, t_arrival);
         return;
     }
-    if (wait_park(ps, call, 0, req->shard, req->rank, req->min_version, req->exact) != 0)
+    if (wait_park(ps, call, 0, req->shard, req->rank, req->min_version, req->exact, t_arrival) != 0)
         rpc_reply_err(call, SAT_ENOMEM, "out of memory");
 }
 
@@ -441,7 +450,22 @@ static void out_of_range(struct rpc_call *call, const char *fmt, ...)
     rpc_reply_status(call, GRPC_STATUS_OUT_OF_RANGE, msg);
 }
 
+static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req);
+
+/* Every Push that reaches the handler counts in the statistics, refused
+ * ones included (their bytes crossed the wire too): its payload bytes and
+ * the handler's time, which includes applying a step and any checkpoint
+ * or final model written because of it. */
 void ps_push(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req)
+{
+    uint64_t t0 = uv_hrtime();
+    size_t bytes = req->gradient.len + req->bn_stats.len;
+    push_handle(c, call, req);
+    c->stats.push_bytes += bytes;
+    coord_hist_observe(&c->stats.push_s, (double)(uv_hrtime() - t0) * 1e-9);
+}
+
+static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req)
 {
     struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
     if (!ps)

@@ -78,7 +78,8 @@ struct ps_wait {
     uint32_t shard, rank;
     uint64_t min_version;
     bool exact;
-    uint64_t deadline; /* uv_now() ms */
+    uint64_t deadline;  /* uv_now() ms */
+    uint64_t t_arrival; /* uv_hrtime() ns when the call arrived (Pull statistics) */
     struct ps_wait *prev, *next;
 };
 

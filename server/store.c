@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +94,7 @@ enum stmt_id {
     S_METRIC_ADD,
     S_PROGRESS_PUT,
     S_PROGRESS_LOAD,
+    S_METRICS_LOAD,
     S__COUNT
 };
 
@@ -128,6 +130,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_PROGRESS_PUT] = "INSERT INTO progress(job_id,json) VALUES(?1,?2) "
                        "ON CONFLICT(job_id) DO UPDATE SET json=excluded.json",
     [S_PROGRESS_LOAD] = "SELECT job_id,json FROM progress",
+    [S_METRICS_LOAD] = "SELECT job_id,time_ms,kind,rank,epoch,step,loss,train_acc,test_acc,"
+                       "images_per_s,lr,step_s,pull_s,compute_s,push_s,quant FROM metrics "
+                       "WHERE job_id=?1 ORDER BY id",
 };
 
 struct store {
@@ -526,4 +531,46 @@ int store_progress_load(struct store *st,
 {
     struct progress_ctx c = {.cb = cb, .arg = arg};
     return each_row(st, S_PROGRESS_LOAD, progress_row, &c);
+}
+
+static double col_real(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+struct metrics_ctx {
+    int (*cb)(void *arg, const struct store_metric *m);
+    void *arg;
+};
+
+static int metric_row(sqlite3_stmt *s, void *ctx)
+{
+    struct metrics_ctx *c = ctx;
+    struct store_metric m = {
+        .job_id = col_text(s, 0),
+        .time_ms = sqlite3_column_int64(s, 1),
+        .kind = col_text(s, 2),
+        .rank = sqlite3_column_int(s, 3),
+        .epoch = sqlite3_column_int64(s, 4),
+        .step = (uint64_t)sqlite3_column_int64(s, 5),
+        .loss = col_real(s, 6),
+        .train_acc = col_real(s, 7),
+        .test_acc = col_real(s, 8),
+        .images_per_s = col_real(s, 9),
+        .lr = col_real(s, 10),
+        .step_s = col_real(s, 11),
+        .pull_s = col_real(s, 12),
+        .compute_s = col_real(s, 13),
+        .push_s = col_real(s, 14),
+        .quant_json = col_text(s, 15),
+    };
+    return c->cb(c->arg, &m);
+}
+
+int store_metrics_load(struct store *st, const char *job_id,
+                       int (*cb)(void *arg, const struct store_metric *m), void *arg)
+{
+    bind_text(st->stmt[S_METRICS_LOAD], 1, job_id);
+    struct metrics_ctx c = {.cb = cb, .arg = arg};
+    return each_row(st, S_METRICS_LOAD, metric_row, &c);
 }

@@ -119,6 +119,12 @@ struct store_metric {
 };
 
 int store_metric_add(struct store *st, const struct store_metric *m);
+/* Reads a job's metrics rows in insertion order (oldest first). The row
+ * and its strings are valid only during the callback; columns stored as
+ * NULL are NaN. cb returns 0 to go on, else the read stops and returns
+ * that value. (The HTTP dashboard's charts; issue 5.) */
+int store_metrics_load(struct store *st, const char *job_id,
+                       int (*cb)(void *arg, const struct store_metric *m), void *arg);
 /* Inserts or replaces a job's progress (a JSON object). */
 int store_progress_put(struct store *st, const char *job_id, const char *json);
 /* Reads every job's progress. */

@@ -21,6 +21,9 @@ What is checked:
     and numeric values valid, no stray positional argument;
   * one gRPC port everywhere: saturnd's --listen, EXPOSE, published and
     container ports, Services, probes, the workers' --coordinator, SATURN_ADDR;
+    and, where saturnd has --http, one HTTP port: the --http flags, and the
+    EXPOSE, published, container and Service ports that point at it (every
+    exposed port is one or the other);
   * the Dockerfile's structure (stages, COPY --from, non-root USER, the
     packages of the build and runtime stages against deploy/packages.txt and
     the binaries' shared libraries) and the .dockerignore allow-list, which
@@ -220,11 +223,23 @@ def host_of(addr):
     return str(addr).rsplit(":", 1)[0]
 
 
-PORTS = []  # (where, port): all must agree
+PORTS = []  # (where, port): gRPC; all must agree
+HTTP_PORTS = []  # (where, port): saturnd's --http; all must agree
+EXPOSED = []  # (where, port, key): an exposed port, gRPC or HTTP as `key` is
 
 
 def note_port(where, port):
     PORTS.append((where, port))
+
+
+def note_http(where, addr):
+    """saturnd --http ADDR: all interfaces, one port everywhere."""
+    HTTP_PORTS.append((where, port_of(addr)))
+    check(host_of(addr) in ("0.0.0.0", "[::]"), f"{where}: --http listens on all interfaces", addr)
+
+
+def note_exposed(where, port, key=None):
+    EXPOSED.append((where, port, port if key is None else key))
 
 
 # ---- Dockerfile ---------------------------------------------------------
@@ -411,7 +426,7 @@ if df_ok:
         expose = effective(saturnd_stage, "EXPOSE")
         check(expose is not None, "Dockerfile: the saturnd image EXPOSEs its gRPC port")
         for e in (expose or "").split():
-            note_port("Dockerfile EXPOSE", int(e.split("/")[0]) if e.split("/")[0].isdigit() else e)
+            note_exposed("Dockerfile EXPOSE", int(e.split("/")[0]) if e.split("/")[0].isdigit() else e)
 
     # command lines of each image
     ENTRY = {}
@@ -429,6 +444,8 @@ if df_ok:
                 note_port("Dockerfile CMD --listen", port_of(vals["--listen"]))
                 check(host_of(vals["--listen"]) in ("0.0.0.0", "[::]"),
                       "Dockerfile: saturnd CMD listens on all interfaces", vals["--listen"])
+            if vals and "--http" in vals:
+                note_http("Dockerfile CMD", vals["--http"])
         hc = effective(s, "HEALTHCHECK")
         if hc and not hc.strip().upper().startswith("NONE"):
             m = re.search(r"\bCMD\s+(.*)$", hc)
@@ -542,9 +559,11 @@ if compose:
             note_port(f"compose {name} --listen", port_of(vals["--listen"]))
             check(host_of(vals["--listen"]) in ("0.0.0.0", "[::]"),
                   f"compose {name}: saturnd listens on all interfaces", vals["--listen"])
+            if "--http" in vals:
+                note_http(f"compose {name} command", vals["--http"])
             for p in svc.get("ports", []):
                 target = p.get("target") if isinstance(p, dict) else str(p).split("/")[0].rsplit(":", 1)[-1]
-                note_port(f"compose {name} ports", int(target))
+                note_exposed(f"compose {name} ports", int(target))
             vols = [(v.get("source"), v.get("target")) if isinstance(v, dict) else tuple(v.split(":")[:2])
                     for v in svc.get("volumes", [])]
             src = next((s for s, t in vols if t == vals.get("--state-dir")), None)
@@ -672,8 +691,10 @@ for w in sts + deps:
             note_port(f"{where} --listen", lp)
             check(host_of(vals.get("--listen", "")) in ("0.0.0.0", "[::]"),
                   f"{where}: listens on all interfaces", str(vals.get("--listen")))
+            if "--http" in vals:
+                note_http(where, vals["--http"])
             for p in ports:
-                note_port(f"{where} containerPort", p)
+                note_exposed(f"{where} containerPort", p)
             check("readinessProbe" in probes and "livenessProbe" in probes,
                   f"{where}: has readiness and liveness probes")
             sd = vals.get("--state-dir")
@@ -720,8 +741,8 @@ for s in services:
         if isinstance(tp, str):  # a named port: resolve it
             tp = next((q.get("containerPort") for w in sts for c in pod_containers(w)
                        for q in c.get("ports") or [] if q.get("name") == tp), tp)
-        note_port(f"k8s Service {sname} port", p.get("port"))
-        note_port(f"k8s Service {sname} targetPort", tp)
+        note_exposed(f"k8s Service {sname} port", p.get("port"), tp)
+        note_exposed(f"k8s Service {sname} targetPort", tp)
         svc_ports.setdefault(sname, []).append(p.get("port"))
 for co in coordinators:
     h = host_of(co).split(".")[0]
@@ -736,6 +757,23 @@ if kust is not None:
           f"{sorted(used)} vs {sorted(names)}")
 
 # ---- one port everywhere -------------------------------------------------------
+
+http_set = {p for _, p in HTTP_PORTS}
+exposed_http = [(w, p) for w, p, key in EXPOSED if key in http_set]
+PORTS += [(w, p) for w, p, key in EXPOSED if key not in http_set]
+if HTTP_PORTS:
+    hp = HTTP_PORTS + exposed_http
+    dh = sorted({p for _, p in hp}, key=str)
+    check(len(dh) == 1, f"one HTTP (--http) port everywhere ({dh[0] if len(dh) == 1 else dh}, "
+          f"{len(hp)} places)", "; ".join(f"{w}={p}" for w, p in hp))
+    kinds = {k for k in ("Dockerfile EXPOSE", "compose", "containerPort", "Service")
+             if any(k in w for w, _ in exposed_http)}
+    want = {"compose", "containerPort", "Service"}
+    if any(w.startswith("Dockerfile") for w, _ in HTTP_PORTS):
+        want.add("Dockerfile EXPOSE")
+    check(want <= kinds, "the --http port is exposed wherever saturnd runs with --http "
+          "(Dockerfile EXPOSE, compose ports, containerPort, a Service)",
+          "missing: " + ", ".join(sorted(want - kinds)))
 
 distinct = sorted({p for _, p in PORTS}, key=str)
 check(len(PORTS) >= 8 and len(distinct) == 1,

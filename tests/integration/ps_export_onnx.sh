@@ -15,10 +15,12 @@ if ! "$PY" -c 'import onnx, onnx.checker, numpy' 2>/dev/null; then
 fi
 ONNX_CHECK=$(dirname "$0")/onnx_check.py
 
+# What is checked is that the ONNX file's accuracy equals the reported
+# one; the bar (MIN) only says that training happened (chance is 0.1).
 if [ "$SAN" = 1 ]; then
-    LIMIT=1024 TEST=1000 BATCH=64 LIMIT_S=600
+    LIMIT=2048 TEST=1000 BATCH=64 LIMIT_S=600 MIN=0.15
 else
-    LIMIT=6000 TEST=10000 BATCH=128 LIMIT_S=300
+    LIMIT=6000 TEST=10000 BATCH=128 LIMIT_S=300 MIN=0.5
 fi
 start_saturnd "$T/state" --lease-ms 5000
 start_workers 2 1
@@ -36,7 +38,8 @@ check "the job ends" wait_job "$J" $LIMIT_S
 check "the job succeeded" jq_ok '.state == "succeeded"' "$SATURN" status "$J" --json
 ACC=$(jf "$J" .test_acc)
 note "Saturn reports test_acc $ACC for $J"
-check "the job reports a test accuracy" jq -n -e --argjson a "$ACC" '$a > 0.5 and $a <= 1'
+check "the job reports a test accuracy above $MIN" \
+    jq -n -e --argjson a "$ACC" --argjson m "$MIN" '$a > $m and $a <= 1'
 
 expect_exit 0 "saturn export --format onnx" "$SATURN" export "$J" --format onnx -o "$T/m.onnx"
 check "the file is there" test -s "$T/m.onnx"

@@ -1,0 +1,64 @@
+/* http.h - saturnd's optional HTTP endpoint (--http ADDR): /healthz,
+ * Prometheus /metrics and an HTML dashboard with SVG charts.
+ *
+ * libmicrohttpd runs without a thread of its own, inside the coordinator's
+ * libuv loop: its epoll fd is watched by a uv_poll_t and its timeouts by a
+ * uv_timer_t, and every request is answered from the loop thread, where
+ * handlers read `struct coord` directly (no locks, as everywhere in
+ * saturnd). Only GET and HEAD; no request body; every response is built
+ * in memory under a hard cap (HTTP_MAX_BODY).
+ *
+ *   http.c       the server: MHD <-> libuv, routing, responses
+ *   prom.c       GET /metrics (text exposition format 0.0.4)
+ *   dashboard.c  GET / and /jobs/<id>[/loss.svg|/accuracy.svg]
+ *   webfmt.c     escaping, numbers, axis ticks (pure; unit-tested)
+ */
+#ifndef SATURND_HTTP_H
+#define SATURND_HTTP_H
+
+#include "coord.h"
+
+#include "../common/util/strbuf.h"
+
+#define HTTP_MAX_CONNECTIONS 64      /* open connections at once; more are refused */
+#define HTTP_CONN_TIMEOUT_S 10       /* an idle or slow connection is closed after this */
+#define HTTP_CONN_MEMORY (32u << 10) /* bytes per connection for the request head */
+#define HTTP_MAX_BODY (16u << 20)    /* bytes: cap on one response */
+#define HTTP_RECENT_JOBS 20          /* ended jobs that keep per-job series in /metrics */
+#define HTTP_DASHBOARD_JOBS 200      /* newest jobs listed on / */
+#define HTTP_CHART_ROWS 100000       /* metrics rows read for one page at most (on the loop) */
+#define HTTP_CHART_POINTS 600        /* points drawn per series at most */
+
+struct http_server;
+
+/* Starts serving on `listen` ("HOST:PORT" or "[V6]:PORT"; port 0 picks a
+ * free port, *port is the bound one). Returns 0, or SAT_E* with a message
+ * in err (nothing is left running then). */
+int http_server_start(struct http_server **out, struct coord *c, const char *listen, int *port,
+                      char err[SAT_ERR_LEN]);
+/* Closes every connection and the listening socket at once; the handles
+ * close on the loop and the server is freed from their close callbacks.
+ * After the call the pointer is no longer valid. NULL is a no-op. */
+void http_server_stop(struct http_server *s);
+
+/* ---- prom.c ---- */
+
+/* Appends the /metrics page. Errors are the buffer's (strbuf_error). */
+void prom_render(struct coord *c, struct strbuf *b);
+
+/* ---- dashboard.c ---- */
+
+/* Appends the HTML of / (jobs and workers). */
+void dashboard_index(struct coord *c, struct strbuf *b);
+/* Appends the HTML page of one job: facts, charts, quantizers. Returns 0
+ * or SAT_E* when its metrics cannot be read (the page says so too). */
+int dashboard_job(struct coord *c, struct job *j, struct strbuf *b);
+/* Appends the HTML of the 404 page for an unknown job id. */
+void dashboard_no_job(struct coord *c, const char *id, struct strbuf *b);
+
+enum dashboard_chart { DASHBOARD_LOSS, DASHBOARD_ACCURACY };
+/* Appends one chart of j as a standalone SVG document. */
+int dashboard_chart_svg(struct coord *c, struct job *j, enum dashboard_chart which,
+                        struct strbuf *b);
+
+#endif
