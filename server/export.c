@@ -87,39 +87,27 @@ static int export_load(struct job *j, const char *model_path, struct job_spec *s
     return 0;
 }
 
-/* Writes j's model as an ONNX graph (common/export/onnx.h) at `out`. */
-static int export_write_onnx(struct job *j, const char *model_path, const char *out,
-                             char err[SAT_ERR_LEN])
+/* Writes j's model m as an ONNX graph (common/export/onnx.h) at `out`. */
+static int write_onnx(struct job *j, struct model *m, const struct job_spec *spec,
+                      const char *out, char err[SAT_ERR_LEN])
 {
-    struct job_spec spec;
-    struct model_cfg cfg;
-    struct model *m = NULL;
-    int rc = export_load(j, model_path, &spec, &cfg, &m, err);
-    if (rc != 0)
-        return rc;
-    char *spec_json = jobspec_to_json(&spec);
+    char *spec_json = jobspec_to_json(spec);
     struct onnx_export_opts o = {
         .job = j->id,
         .spec_json = spec_json,
         .step = (long)j->prog.total_steps,
         .graph_name = NULL,
     };
-    rc = spec_json ? onnx_export(m, out, &o, err) : sat_errf(err, SAT_ENOMEM, "out of memory");
+    int rc = spec_json ? onnx_export(m, out, &o, err) : sat_errf(err, SAT_ENOMEM, "out of memory");
     sat_free(spec_json);
-    model_free(m);
     return rc;
 }
 
-/* Writes the safetensors export file of j at `out`. */
-static int export_write(struct job *j, const char *model_path, const char *out,
-                        char err[SAT_ERR_LEN])
+/* Writes j's model m as the safetensors export file at `out`. */
+static int write_safetensors(struct job *j, struct model *m, const struct job_spec *spec,
+                             const struct model_cfg *cfg, const char *out, char err[SAT_ERR_LEN])
 {
-    struct job_spec spec;
-    struct model_cfg cfg;
-    struct model *m = NULL;
-    int rc = export_load(j, model_path, &spec, &cfg, &m, err);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
     const struct param_table *pt = model_param_table(m), *bt = model_buffer_table(m);
     int nl = 0;
     struct wlayer_info wl;
@@ -131,7 +119,7 @@ static int export_write(struct job *j, const char *model_path, const char *out,
     int32_t **codes = sat_calloc((size_t)(nl ? nl : 1), sizeof *codes);
     float *scal = sat_calloc((size_t)(nl ? nl : 1) * 2, sizeof *scal);
     cJSON *layers = cJSON_CreateArray();
-    char *spec_json = jobspec_to_json(&spec), *layers_s = NULL;
+    char *spec_json = jobspec_to_json(spec), *layers_s = NULL;
     if (!ts || !names || !codes || !scal || !layers || !spec_json) {
         rc = sat_errf(err, SAT_ENOMEM, "out of memory");
         goto out;
@@ -227,11 +215,11 @@ static int export_write(struct job *j, const char *model_path, const char *out,
     char dig[17], step_s[32], seed_s[32];
     model_digest(m, dig);
     snprintf(step_s, sizeof step_s, "%" PRIu64, j->prog.total_steps);
-    snprintf(seed_s, sizeof seed_s, "%" PRIu64, spec.seed);
+    snprintf(seed_s, sizeof seed_s, "%" PRIu64, spec->seed);
     struct st_meta meta[] = {
         {"saturn.format", "saturn-ckpt-1"},
         {"saturn.export", "saturn-export-1"},
-        {"saturn.arch", cfg.arch},
+        {"saturn.arch", cfg->arch},
         {"saturn.step", step_s},
         {"saturn.seed", seed_s},
         {"saturn.spec", spec_json},
@@ -252,6 +240,20 @@ out:
     if (layers_s)
         cJSON_free(layers_s);
     cJSON_Delete(layers);
+    return rc;
+}
+
+/* Loads j's trained model once and writes it in the asked format. */
+static int export_write(struct job *j, const char *model_path, const char *out, bool onnx,
+                        char err[SAT_ERR_LEN])
+{
+    struct job_spec spec;
+    struct model_cfg cfg;
+    struct model *m = NULL;
+    int rc = export_load(j, model_path, &spec, &cfg, &m, err);
+    if (rc != 0)
+        return rc;
+    rc = onnx ? write_onnx(j, m, &spec, out, err) : write_safetensors(j, m, &spec, &cfg, out, err);
     model_free(m);
     return rc;
 }
@@ -283,8 +285,7 @@ void ps_export_model(struct coord *c, struct rpc_call *call,
     snprintf(out, sizeof out, "%s/jobs/%s/export.%s", c->state_dir, j->id, fmt);
     struct stat st;
     if (stat(out, &st) != 0) {
-        int rc = onnx ? export_write_onnx(j, model_path, out, err)
-                      : export_write(j, model_path, out, err);
+        int rc = export_write(j, model_path, out, onnx, err);
         if (rc != 0) {
             log_error("export %s: %s", j->id, err);
             rpc_reply_err(call, rc, "export of %s failed: %s", j->id, err);

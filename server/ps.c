@@ -183,6 +183,23 @@ out:
     sat_free(shapes);
 }
 
+/* Refuses (INVALID_ARGUMENT, naming the field) a shard or rank out of range. */
+static bool shard_rank_ok(const struct ps_job *ps, struct rpc_call *call, uint32_t shard,
+                          uint32_t rank)
+{
+    if (shard >= (uint32_t)ps->nshards) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"shard\": %" PRIu32 " is out of range (0..%d)",
+                      shard, ps->nshards - 1);
+        return false;
+    }
+    if (rank >= (uint32_t)ps->world) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"rank\": %" PRIu32 " is out of range (0..%d)",
+                      rank, ps->world - 1);
+        return false;
+    }
+    return true;
+}
+
 void ps_get_layout(struct coord *c, struct rpc_call *call, const Saturn__V1__GetLayoutRequest *req)
 {
     struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
@@ -264,16 +281,8 @@ void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullReque
                       ps->job->id);
         return;
     }
-    if (req->shard >= (uint32_t)ps->nshards) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"shard\": %" PRIu32 " is out of range (0..%d)",
-                      req->shard, ps->nshards - 1);
+    if (!shard_rank_ok(ps, call, req->shard, req->rank))
         return;
-    }
-    if (req->rank >= (uint32_t)ps->world) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"rank\": %" PRIu32 " is out of range (0..%d)",
-                      req->rank, ps->world - 1);
-        return;
-    }
     if (req->min_version > ps->total_steps) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -477,16 +486,8 @@ static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1
     }
     /* Validate everything before touching anything: a refused push
      * changes nothing. */
-    if (req->shard >= (uint32_t)ps->nshards) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"shard\": %" PRIu32 " is out of range (0..%d)",
-                      req->shard, ps->nshards - 1);
+    if (!shard_rank_ok(ps, call, req->shard, req->rank))
         return;
-    }
-    if (req->rank >= (uint32_t)ps->world) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"rank\": %" PRIu32 " is out of range (0..%d)",
-                      req->rank, ps->world - 1);
-        return;
-    }
     struct ps_shard *sh = &ps->shards[req->shard];
     if (req->gradient.len != sh->n * sizeof(float)) {
         rpc_reply_err(call, SAT_EINVAL,
