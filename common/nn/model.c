@@ -885,6 +885,11 @@ const float *model_logits(const struct model *m)
     return m->t[m->logits_t].val;
 }
 
+const float *model_tensor_values(const struct model *m, int id)
+{
+    return id >= 0 && id < m->nt ? m->t[id].val : NULL;
+}
+
 void model_zero_grad(struct model *m)
 {
     memset(m->g, 0, m->params.total * sizeof(float));

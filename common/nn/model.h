@@ -196,5 +196,9 @@ int model_node_count(const struct model *m);
 int model_node_get(const struct model *m, int i, struct model_node_desc *out);
 int model_input_tensor(const struct model *m);
 int model_logits_tensor(const struct model *m);
+/* The values of tensor `id` as the last model_forward left them, laid out
+ * (c, n, h, w) with n that call's batch; NULL for an id out of range. For
+ * checkers that compare intermediate results (saturn-export --levels). */
+const float *model_tensor_values(const struct model *m, int id);
 
 #endif

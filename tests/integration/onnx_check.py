@@ -7,6 +7,8 @@ Run with Debian's interpreter (/usr/bin/python3: python3-onnx, python3-numpy).
                 [--count N] [--expect-arch NAME] [--expect-meta KEY=VALUE ...]
                 [--acc-tol 0.001] [--tight-frac F] [--max-rel R]
                 [--saturn-formulas-frac F]
+                [--engine-levels FILE [--levels-count N] [--boundary-tol T]
+                 [--max-flip-frac F]]
 
 1. onnx.checker.check_model(full_check=True) (with strict shape inference).
 2. The file's structure: opset 13, input "input" (N, C, H, W) with N
@@ -22,6 +24,16 @@ Run with Debian's interpreter (/usr/bin/python3: python3-onnx, python3-numpy).
 4. Optionally (--saturn-formulas-frac) the same executor with Saturn's own
    quantizer formulas in place of QuantizeLinear / DequantizeLinear, to show
    that what differs is the documented rounding, not the exported values.
+5. With --engine-levels (saturn-export --levels): the exact comparison.
+   The graph runs again with every PACT QuantizeLinear checked against the
+   engine's integer level for the same activation, and then fed the
+   engine's level, so that one rounding difference cannot spread. A level
+   that differs must differ by one and the executor's x/scale must lie
+   within --boundary-tol of the boundary between the two levels (a float
+   rounding flip, which depends on the CPU's summation order); any other
+   difference fails. Such flips are counted and bounded (--max-flip-frac of
+   all levels), and the logits computed from the engine's levels must then
+   agree for every image.
 
 Prints one JSON line with the figures; exit status 0 = pass, 1 = fail.
 """
@@ -205,7 +217,49 @@ def saturn_weights(model, inits):
     return out
 
 
-def run_graph(model, x, inits, saturn=False):
+class LevelForcing:
+    """The engine's PACT levels of one batch, (N, per_image) uint8, consumed
+    node by node in graph order; counts and checks the differences."""
+
+    def __init__(self, levels, boundary_tol):
+        self.levels, self.tol = levels, boundary_tol
+        self.off = 0
+        self.total = 0
+        self.flips = 0
+        self.worst_flip_margin = 0.0
+
+    def take(self, node, x, scale, zp):
+        n = x.shape[0]
+        size = int(np.prod(x.shape[1:]))
+        if self.off + size > self.levels.shape[1]:
+            fail("engine levels: the file has fewer levels per image than the graph's "
+                 "PACT activations (at %s)" % node.name)
+        eng = self.levels[:, self.off:self.off + size].reshape(x.shape).astype(np.int32)
+        self.off += size
+        u = x.astype(np.float32) / scale.astype(np.float32)
+        mine = np.clip(np.rint(u), 0, 255).astype(np.int32)
+        diff = mine != eng
+        self.total += eng.size
+        if np.any(diff):
+            if np.any(np.abs(mine[diff] - eng[diff]) != 1):
+                fail("%s: a level differs by more than one from the engine's" % node.name)
+            margin = np.abs(u[diff] - (mine[diff] + eng[diff]) / np.float32(2))
+            worst = float(margin.max())
+            if worst > self.tol:
+                fail("%s: a level differs from the engine's %.4g away from the rounding "
+                     "boundary (tolerance %g): not a rounding flip" % (node.name, worst, self.tol))
+            self.flips += int(diff.sum())
+            self.worst_flip_margin = max(self.worst_flip_margin, worst)
+        dt = zp.dtype if zp is not None else np.dtype(np.uint8)
+        return eng.astype(dt)
+
+    def done(self):
+        if self.off != self.levels.shape[1]:
+            fail("engine levels: %d per image in the file, %d PACT activations in the graph"
+                 % (self.levels.shape[1], self.off))
+
+
+def run_graph(model, x, inits, saturn=False, force=None):
     """Runs the graph on x (N, C, H, W). saturn=False: every operator as the
     ONNX spec defines it (the check). saturn=True: a diagnostic in which the
     quantizers and BN use Saturn's own float formulas instead (PACT
@@ -216,6 +270,8 @@ def run_graph(model, x, inits, saturn=False):
     env = dict(inits)
     env[g.input[0].name] = x
     sw = saturn_weights(model, inits) if saturn else {}
+    if force is not None:
+        force.off = 0
     for node in g.node:
         ins = [env[n] if n else None for n in node.input]
         at = attrs_of(node)
@@ -259,6 +315,8 @@ def run_graph(model, x, inits, saturn=False):
                 y = np.maximum(y, ins[1])
             if len(ins) > 2 and ins[2] is not None:
                 y = np.minimum(y, ins[2])
+        elif op == "QuantizeLinear" and force is not None:
+            y = force.take(node, ins[0], ins[1], ins[2] if len(ins) > 2 else None)
         elif op == "QuantizeLinear":
             y = op_quantize(*ins)
         elif op == "DequantizeLinear":
@@ -278,6 +336,8 @@ def run_graph(model, x, inits, saturn=False):
         else:
             fail("operator %s is not in the executor" % op)
         env[node.output[0]] = y
+    if force is not None:
+        force.done()
     return env[g.output[0].name]
 
 
@@ -361,6 +421,33 @@ def compare(onnx_logits, eng, labels, frac_min, rel_max, tag):
     return res
 
 
+def check_levels(model, inits, x_all, eng, args):
+    """5.: levels exact apart from counted, bounded rounding flips; logits
+    from the engine's levels agree for every image."""
+    m = min(args.levels_count or args.count, x_all.shape[0])
+    raw = np.fromfile(args.engine_levels, dtype=np.uint8)
+    if m < 1 or raw.size == 0 or raw.size % m:
+        fail("engine levels: %d bytes do not divide into %d images" % (raw.size, m))
+    levels = raw.reshape(m, raw.size // m)
+    flips = total = 0
+    worst = 0.0
+    outs = []
+    for i0 in range(0, m, args.batch):
+        f = LevelForcing(levels[i0:i0 + args.batch], args.boundary_tol)
+        outs.append(run_graph(model, x_all[i0:i0 + args.batch], inits, force=f))
+        flips += f.flips
+        total += f.total
+        worst = max(worst, f.worst_flip_margin)
+    forced = np.concatenate(outs)
+    res = {"levels_compared": total, "level_flips": flips,
+           "level_flip_frac": flips / max(total, 1), "level_flip_worst_margin": worst}
+    res.update(compare(forced, eng[:m], None, 1.0, args.max_rel, "forced_"))
+    if flips > args.max_flip_frac * total:
+        print(json.dumps(res))
+        fail("%d of %d PACT levels flipped (cap %g of them)" % (flips, total, args.max_flip_frac))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -378,6 +465,14 @@ def main():
     ap.add_argument("--saturn-formulas-frac", type=float, default=None,
                     help="also run the diagnostic with Saturn's quantizer formulas and "
                          "require this tight fraction")
+    ap.add_argument("--engine-levels",
+                    help="saturn-export --levels file: compare PACT levels exactly (see 5.)")
+    ap.add_argument("--levels-count", type=int, default=None,
+                    help="images in the levels file (default: --count)")
+    ap.add_argument("--boundary-tol", type=float, default=1e-3,
+                    help="how far (in levels) from a rounding boundary a flip may lie")
+    ap.add_argument("--max-flip-frac", type=float, default=1e-4,
+                    help="cap on the fraction of PACT levels that flip")
     args = ap.parse_args()
 
     model = onnx.load(args.model)
@@ -410,6 +505,10 @@ def main():
                                   for i0 in range(0, n, args.batch)])
             res.update(compare(sat, eng, None, args.saturn_formulas_frac, args.max_rel,
                                "saturn_formulas_"))
+    if args.engine_levels:
+        if not args.engine_logits:
+            fail("--engine-levels needs --engine-logits")
+        res.update(check_levels(model, inits, x_all, eng, args))
     if args.engine_acc is not None:
         res["engine_acc"] = args.engine_acc
         res["acc_diff_points"] = round(100 * abs(acc - args.engine_acc), 4)
