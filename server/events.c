@@ -9,7 +9,7 @@
  * saturnd shuts down.
  */
 #include "coord.h"
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
  * PACT as Clip + QuantizeLinear/DequantizeLinear; BN kept), written once to
  * STATE_DIR/jobs/<id>/export.onnx and streamed the same way.
  */
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <cJSON.h>
 #include <errno.h>

@@ -23,7 +23,7 @@
  * time after start-up so that they re-register before any gang decision.
  */
 #include "coord.h"
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "coord.h"
-#include "http.h"
+#include "web/http.h"
 
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"

@@ -12,7 +12,7 @@
  * says so, and the progress is persisted. Watchers also get live
  * "progress" events (never stored) at most every PS_PROGRESS_EVERY_MS.
  */
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <cJSON.h>
 #include <inttypes.h>

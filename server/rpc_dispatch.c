@@ -12,7 +12,7 @@
  * answers from the loop callback that raises the shard's version.
  */
 #include "coord.h"
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -13,7 +13,7 @@
  * the worker should be running (see saturn.proto, HeartbeatResponse).
  */
 #include "coord.h"
-#include "ps.h"
+#include "ps/ps.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* test_webfmt.c - saturnd's HTTP text helpers (server/webfmt.c) and the
+/* test_webfmt.c - saturnd's HTTP text helpers (server/web/webfmt.c) and the
  * capped string buffer (common/util/strbuf.c). */
 #include "check.h"
 #include "util/err.h"

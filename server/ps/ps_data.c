@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/util/xalloc.h"
+#include "../../common/util/xalloc.h"
 
 #define FETCH_CHUNK_BYTES (1u << 20)
 #define FETCH_CHUNK_MAX 4096

@@ -16,9 +16,9 @@
 #ifndef SATURND_HTTP_H
 #define SATURND_HTTP_H
 
-#include "coord.h"
+#include "../coord.h"
 
-#include "../common/util/strbuf.h"
+#include "../../common/util/strbuf.h"
 
 #define HTTP_MAX_CONNECTIONS 64      /* open connections at once; more are refused */
 #define HTTP_CONN_TIMEOUT_S 10       /* an idle or slow connection is closed after this */

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "../common/util/strbuf.h"
+#include "../../common/util/strbuf.h"
 
 /* Appends s with & < > " ' replaced by entities. Bytes below 0x20 other
  * than tab and newline become U+FFFD: they are not allowed in HTML text. */

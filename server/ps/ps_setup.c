@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/train/trainer.h"
-#include "../common/util/log.h"
-#include "../common/util/xalloc.h"
+#include "../../common/train/trainer.h"
+#include "../../common/util/log.h"
+#include "../../common/util/xalloc.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 

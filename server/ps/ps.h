@@ -45,12 +45,12 @@
 #ifndef SATURND_PS_H
 #define SATURND_PS_H
 
-#include "coord.h"
+#include "../coord.h"
 
-#include "../common/data/dataset.h"
-#include "../common/nn/model.h"
-#include "../common/nn/optim.h"
-#include "../common/spec/jobspec.h"
+#include "../../common/data/dataset.h"
+#include "../../common/nn/model.h"
+#include "../../common/nn/optim.h"
+#include "../../common/spec/jobspec.h"
 
 #include "saturn.pb-c.h"
 

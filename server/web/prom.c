@@ -14,7 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 
-#include "ps.h"
+#include "../ps/ps.h"
 #include "webfmt.h"
 
 /* ==== histograms =========================================================== */

@@ -24,10 +24,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "ps.h"
+#include "../ps/ps.h"
 #include "webfmt.h"
 
-#include "../common/util/xalloc.h"
+#include "../../common/util/xalloc.h"
 
 /* ==== page frame =========================================================== */
 

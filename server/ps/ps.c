@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/train/trainer.h"
-#include "../common/util/log.h"
-#include "../common/util/xalloc.h"
+#include "../../common/train/trainer.h"
+#include "../../common/util/log.h"
+#include "../../common/util/xalloc.h"
 
 /* ==== parked calls ========================================================= */
 

@@ -26,8 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../common/util/log.h"
-#include "../common/util/xalloc.h"
+#include "../../common/util/log.h"
+#include "../../common/util/xalloc.h"
 
 struct http_server {
     struct coord *c;
