@@ -1,24 +1,28 @@
-/* coord.h - saturnd's coordinator: the in-memory state and the interfaces
- * between saturnd's modules.
+/* coord.h - saturnd's coordinator: the types every module shares.
  *
  * One libuv loop thread owns everything declared here; nothing else touches
  * it, so there are no locks. Every function takes the `struct coord *`
  * explicitly; there are no globals (signal plumbing lives in main.c).
+ * This header holds types, limits and the state-name tables only; each
+ * module declares its functions in its own header, so an #include line is a
+ * dependency. The modules, top to bottom (none calls one above it):
  *
  *   main.c          flags, start-up, signals, shutdown order
- *   rpc_dispatch.c  the method table: protobuf <-> coordinator operations
- *   jobs.c          job table, state transitions, gang scheduler
- *   workers.c       worker registry, heartbeats, leases, assignments
- *   events.c        job events: persisted, streamed to WatchJob callers
- *   store.c         SQLite persistence
- *   ps.c            the parameter server: one state per running job (ps.h)
- *   ps_setup.c      its set-up (thread pool) and teardown
- *   ps_data.c       Worker.FetchData: each rank's shard of the data set
- *   metrics.c       Worker.ReportMetrics, progress, epoch results, status
+ *   rpc_dispatch.c  the method table: protobuf <-> coordinator operations;
+ *                   every lookup-or-reply (job, worker, running PS)
  *   export.c        Client.ExportModel
- *   http.c          --http: /healthz, /metrics, the dashboard (http.h), on
- *                   the loop thread; prom.c renders /metrics, dashboard.c
- *                   the HTML pages and SVG charts, webfmt.c their escaping
+ *   web/            --http: /healthz, /metrics, the dashboard (read-only)
+ *   lifecycle.c     init/stop/close, the one periodic timer, and the
+ *                   deferred phase that ends jobs and schedules once
+ *   jobs.c          job table, state changes, gang scheduler, what a lost
+ *                   or refusing worker means for its job
+ *   ps/             the parameter server of each running job; reports the
+ *                   end of training through a callback
+ *   workers.c       worker registry, heartbeats, leases, assignments
+ *   progress.c      struct job_progress as a value: JSON, protobuf, publish
+ *   events.c        job events: persisted, streamed to WatchJob callers
+ *   stats.c         counters and duration histograms
+ *   store.c         SQLite persistence
  *
  * A running job trains through the parameter server; when its last step
  * is applied and its last epoch evaluated it is `succeeded`.
@@ -29,12 +33,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <uv.h>
 
 #include "../common/rpc/rpc.h"
 #include "../common/spec/jobspec.h"
 #include "../common/util/err.h"
+#include "stats.h"
 #include "store.h"
 
 #define COORD_ID_LEN 32
@@ -52,22 +58,69 @@
 #define COORD_LIST_DEFAULT 100
 #define COORD_LIST_MAX 1000
 
-/* Same numbers as saturn.v1.JobState / WorkerState. */
-enum job_state {
-    JOB_QUEUED = 1,
-    JOB_RUNNING = 2,
-    JOB_SUCCEEDED = 3,
-    JOB_FAILED = 4,
-    JOB_CANCELLED = 5,
-};
+/* Same numbers as saturn.v1.JobState / WorkerState: XX(NAME, value, text). */
+#define JOB_STATE_MAP(XX)                                                                          \
+    XX(QUEUED, 1, "queued")                                                                        \
+    XX(RUNNING, 2, "running")                                                                      \
+    XX(SUCCEEDED, 3, "succeeded")                                                                  \
+    XX(FAILED, 4, "failed")                                                                        \
+    XX(CANCELLED, 5, "cancelled")
 
-enum worker_state {
-    WORKER_IDLE = 1,
-    WORKER_ASSIGNED = 2,
-    WORKER_BUSY = 3,
-    WORKER_LOST = 4,
-    WORKER_GONE = 5,
-};
+#define WORKER_STATE_MAP(XX)                                                                       \
+    XX(IDLE, 1, "idle")                                                                            \
+    XX(ASSIGNED, 2, "assigned")                                                                    \
+    XX(BUSY, 3, "busy")                                                                            \
+    XX(LOST, 4, "lost")                                                                            \
+    XX(GONE, 5, "gone")
+
+#define XX(name, v, text) JOB_##name = v,
+enum job_state { JOB_STATE_MAP(XX) };
+#undef XX
+#define XX(name, v, text) WORKER_##name = v,
+enum worker_state { WORKER_STATE_MAP(XX) };
+#undef XX
+
+static inline const char *coord_job_state_name(enum job_state s)
+{
+    switch (s) {
+#define XX(name, v, text)                                                                          \
+    case JOB_##name:                                                                               \
+        return text;
+        JOB_STATE_MAP(XX)
+#undef XX
+    }
+    return "unknown";
+}
+
+static inline bool coord_job_terminal(enum job_state s)
+{
+    return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+static inline const char *coord_worker_state_name(enum worker_state s)
+{
+    switch (s) {
+#define XX(name, v, text)                                                                          \
+    case WORKER_##name:                                                                            \
+        return text;
+        WORKER_STATE_MAP(XX)
+#undef XX
+    }
+    return "unknown";
+}
+
+static inline bool coord_worker_live(enum worker_state s)
+{
+    return s == WORKER_IDLE || s == WORKER_ASSIGNED || s == WORKER_BUSY;
+}
+
+/* Wall-clock milliseconds (times shown to people and stored). */
+static inline int64_t coord_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct worker;
 struct watcher;
@@ -97,6 +150,7 @@ struct job_progress {
 
 struct job {
     int64_t seq;
+    struct job_spec *spec; /* parsed once (submit, load); NULL if it no longer parses */
     char id[COORD_ID_LEN];
     char name[SPEC_NAME_LEN];
     char model[SPEC_NAME_LEN];
@@ -117,6 +171,11 @@ struct job {
     struct watcher *watchers;
     struct ps_job *ps; /* the parameter server while running, else NULL */
     struct job_progress prog;
+    /* An end decided by a handler or a callback, carried out by the
+     * deferred phase (lifecycle.c) after the current callback returns. */
+    bool end_pending;
+    enum job_state end_state;
+    char end_reason[COORD_REASON_LEN];
 };
 
 struct worker {
@@ -135,31 +194,6 @@ struct worker {
     char reason[COORD_REASON_LEN];
 };
 
-/* A histogram of durations in seconds, for /metrics (prom.c). */
-/* Finite buckets (their upper bounds, ascending); +Inf is `count`. */
-#define COORD_HIST_NB 14
-extern const double coord_hist_bounds[COORD_HIST_NB];
-struct coord_hist {
-    uint64_t bucket[COORD_HIST_NB]; /* observations in (bounds[i-1], bounds[i]] */
-    uint64_t count;                 /* every observation */
-    double sum;
-};
-
-/* Counters since start-up, kept on the loop thread (ps.c updates them). */
-struct coord_stats {
-    uint64_t pull_bytes;      /* parameter + BN bytes in Pull replies */
-    uint64_t push_bytes;      /* gradient + BN bytes in Push requests */
-    struct coord_hist pull_s; /* a Pull's arrival -> its reply (parked time included) */
-    struct coord_hist push_s; /* the Push handler's time */
-    int64_t start_ms;         /* wall clock at coord_init */
-};
-
-struct coord_opts {
-    const char *state_dir;
-    unsigned lease_ms; /* 500..600000 */
-    size_t max_msg;    /* the RPC message cap (bytes): FetchData chunks fit in it */
-    size_t shard_floats; /* parameter-server shard size cap in floats; 0 = default */
-};
 
 struct coord {
     uv_loop_t *loop;
@@ -168,7 +202,10 @@ struct coord {
     size_t max_msg;
     size_t shard_floats;
     unsigned lease_ms;
-    uv_timer_t lease_timer;
+    uv_timer_t tick;        /* the one periodic timer (lifecycle.c) */
+    uv_prepare_t deferred;  /* the deferred phase, before the loop sleeps */
+    bool sched_dirty;       /* jobs or workers changed: schedule once */
+    size_t nend_pending;    /* jobs with end_pending set */
     bool stopping;
     /* After a restart with workers that held leases, the scheduler waits
      * until this uv_now() time so that they can re-register first. */
@@ -189,91 +226,5 @@ struct coord {
 
     struct coord_stats stats;
 };
-
-/* ---- coord lifecycle (jobs.c) ---- */
-
-/* Opens the store, loads every job (re-queueing those that were running
- * when the previous daemon died) and starts the lease timer. */
-int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, char err[SAT_ERR_LEN]);
-/* Ends every watch stream (UNAVAILABLE), stops the timer. The handles close
- * on the loop; coord_close then frees memory and closes the store. */
-void coord_stop(struct coord *c);
-void coord_close(struct coord *c);
-
-int64_t coord_now_ms(void);
-
-/* ---- jobs (jobs.c) ---- */
-
-struct job *coord_job_find(struct coord *c, const char *id);
-/* Validates spec_json and stores a new queued job (or, with dry_run, only
- * validates). On success *out is the job (NULL for a dry run) and *canon
- * the canonical JSON (caller frees with sat_free). On a bad spec returns
- * SAT_EINVAL/SAT_ETOOBIG with the field named in err. */
-int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struct job **out,
-                     char **canon, char err[SAT_ERR_LEN]);
-/* Cancels a queued or running job. SAT_ESTATE if it already ended
- * (cancelling a cancelled job is OK and changes nothing). */
-int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[SAT_ERR_LEN]);
-/* Ends a running job: frees its workers and records the change. */
-int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char *reason);
-/* Starts every queued job whose gang fits, in priority then submission
- * order; refreshes queued jobs' reasons. Run after any change of jobs or
- * workers. */
-void coord_schedule(struct coord *c);
-const char *coord_job_state_name(enum job_state s);
-bool coord_job_terminal(enum job_state s);
-/* Writes the comma-separated worker ids of j into buf. */
-void coord_job_worker_ids(const struct job *j, char *buf, size_t cap);
-
-/* ---- workers (workers.c) ---- */
-
-struct worker *coord_worker_find(struct coord *c, const char *id);
-int coord_worker_register(struct coord *c, const char *name, uint32_t threads, const char *version,
-                          const char *peer, struct worker **out, char err[SAT_ERR_LEN]);
-/* Renews the lease. Reports what the worker runs; an ASSIGNED worker that
- * reports running its assignment counts as having acknowledged it. */
-int coord_worker_heartbeat(struct coord *c, struct worker *w, bool running, const char *job_id,
-                           uint32_t attempt);
-int coord_worker_ack(struct coord *c, struct worker *w, const char *job_id, uint32_t attempt,
-                     bool accepted, const char *reason, bool *still_assigned,
-                     char err[SAT_ERR_LEN]);
-void coord_worker_leave(struct coord *c, struct worker *w, const char *reason);
-/* Gives w rank `rank` of job j (state ASSIGNED) / takes it back (IDLE). */
-void coord_worker_assign(struct coord *c, struct worker *w, struct job *j, uint32_t rank);
-void coord_worker_release(struct coord *c, struct worker *w);
-size_t coord_workers_free(const struct coord *c);
-const char *coord_worker_state_name(enum worker_state s);
-/* Starts the lease timer (every lease_ms / 4). */
-void coord_leases_start(struct coord *c);
-
-/* ---- events (events.c) ---- */
-
-/* Sends a recorded event (store_event_add has given it its seq) to j's
- * watchers; when j is terminal their streams then end with OK. */
-void coord_event_publish(struct coord *c, struct job *j, const struct store_event *ev);
-/* Records and publishes one event for j outside a state change (kinds
- * "acked", "started", ...). The state recorded is j's current state. */
-int coord_event(struct coord *c, struct job *j, const char *kind, const char *worker_id,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Sends a prebuilt event (e.g. a live "progress" event, seq 0, not
- * stored) to j's watchers. */
-struct Saturn__V1__JobEvent;
-void coord_event_send_pb(struct coord *c, struct job *j, const struct Saturn__V1__JobEvent *m);
-/* Starts a WatchJob stream: replays up to COORD_WATCH_REPLAY stored events
- * after after_seq, then follows the job live until it ends. Takes
- * ownership of the call. */
-void coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, uint64_t after_seq);
-/* Ends every stream (shutdown) with UNAVAILABLE. */
-void coord_watch_end_all(struct coord *c);
-
-/* ---- statistics (prom.c) ---- */
-
-/* Counts one observation of `seconds` in h. */
-void coord_hist_observe(struct coord_hist *h, double seconds);
-
-/* ---- rpc (rpc_dispatch.c) ---- */
-
-extern const struct rpc_method coord_methods[];
-extern const size_t coord_nmethods;
 
 #endif

@@ -8,8 +8,7 @@
  * (RPC_STREAM_QUEUE_MAX messages waiting), and with UNAVAILABLE when
  * saturnd shuts down.
  */
-#include "coord.h"
-#include "ps/ps.h"
+#include "events.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,13 +68,11 @@ static void event_to_pb(const struct store_event *ev, Saturn__V1__JobEvent *m)
     m->worker_id = (char *)(ev->worker_id ? ev->worker_id : "");
 }
 
-/* Sends one event on a watcher's stream. Returns 0, or ends the watcher
+/* Sends one message on a watcher's stream. Returns 0, or ends the watcher
  * and returns its error. */
-static int watcher_send(struct watcher *w, const struct store_event *ev)
+static int watcher_send_pb(struct watcher *w, const Saturn__V1__JobEvent *m)
 {
-    Saturn__V1__JobEvent m;
-    event_to_pb(ev, &m);
-    int rc = rpc_stream_send(w->call, &m.base);
+    int rc = rpc_stream_send(w->call, &m->base);
     if (rc == SAT_ETOOBIG)
         watcher_end(w, SAT_ETOOBIG, "watcher too slow: too many events waiting");
     else if (rc == SAT_ENOMEM)
@@ -84,16 +81,19 @@ static int watcher_send(struct watcher *w, const struct store_event *ev)
     return rc;
 }
 
+static int watcher_send(struct watcher *w, const struct store_event *ev)
+{
+    Saturn__V1__JobEvent m;
+    event_to_pb(ev, &m);
+    return watcher_send_pb(w, &m);
+}
+
 void coord_event_send_pb(struct coord *c, struct job *j, const Saturn__V1__JobEvent *m)
 {
     (void)c;
     for (struct watcher *w = j->watchers, *n; w; w = n) {
         n = w->next;
-        int rc = rpc_stream_send(w->call, &m->base);
-        if (rc == SAT_ETOOBIG)
-            watcher_end(w, SAT_ETOOBIG, "watcher too slow: too many events waiting");
-        else if (rc == SAT_ENOMEM)
-            watcher_end(w, SAT_ENOMEM, "out of memory");
+        watcher_send_pb(w, m);
     }
 }
 
@@ -146,20 +146,20 @@ static int replay_one(void *arg, const struct store_event *ev)
     return r->rc; /* stop at the first failure: the watcher is gone */
 }
 
-void coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, uint64_t after_seq)
+bool coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, uint64_t after_seq)
 {
     if (c->stopping) {
         rpc_reply_err(call, SAT_EUNAVAIL, "coordinator is shutting down");
-        return;
+        return false;
     }
     if (c->nwatchers >= COORD_MAX_WATCHERS) {
         rpc_reply_err(call, SAT_ETOOBIG, "too many watchers (%d)", COORD_MAX_WATCHERS);
-        return;
+        return false;
     }
     struct watcher *w = sat_calloc(1, sizeof *w);
     if (!w) {
         rpc_reply_err(call, SAT_ENOMEM, "out of memory");
-        return;
+        return false;
     }
     w->c = c;
     w->job = j;
@@ -174,20 +174,16 @@ void coord_watch_start(struct coord *c, struct rpc_call *call, struct job *j, ui
     struct replay r = {.w = w, .rc = 0};
     int rc = store_events_load(c->store, j->id, after_seq, COORD_WATCH_REPLAY, replay_one, &r);
     if (r.rc != 0)
-        return; /* the watcher has ended (or its cancel callback will end it) */
+        return false; /* the watcher has ended (or its cancel callback will end it) */
     if (rc != 0) {
         watcher_end(w, SAT_EIO, "cannot read the job's events");
-        return;
+        return false;
     }
     if (coord_job_terminal(j->state)) {
         watcher_end(w, 0, "");
-        return;
+        return false;
     }
-    /* A job in training: where it stands now, for the progress bar. */
-    if (j->ps && j->prog.valid) {
-        ps_progress_refresh(j->ps, false);
-        coord_progress_publish(c, j);
-    }
+    return true;
 }
 
 void coord_watch_end_all(struct coord *c)

@@ -15,7 +15,7 @@
  * PACT as Clip + QuantizeLinear/DequantizeLinear; BN kept), written once to
  * STATE_DIR/jobs/<id>/export.onnx and streamed the same way.
  */
-#include "ps/ps.h"
+#include "export.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -67,9 +67,10 @@ static int export_load(struct job *j, const char *model_path, struct job_spec *s
                        struct model_cfg *cfg, struct model **res, char err[SAT_ERR_LEN])
 {
     *res = NULL;
-    int rc = jobspec_parse(spec, j->spec_json, strlen(j->spec_json), err);
-    if (rc != 0)
-        return rc;
+    if (!j->spec)
+        return sat_errf(err, SAT_EINVAL, "the stored spec of %s no longer parses", j->id);
+    *spec = *j->spec;
+    int rc;
     int ch, h, w, ncls;
     if (dataset_shape(spec->dataset, &ch, &h, &w, &ncls) != 0)
         return sat_errf(err, SAT_EINVAL, "unknown data set %s", spec->dataset);
@@ -258,14 +259,9 @@ static int export_write(struct job *j, const char *model_path, const char *out, 
     return rc;
 }
 
-void ps_export_model(struct coord *c, struct rpc_call *call,
-                     const Saturn__V1__ExportModelRequest *req)
+void coord_export_model(struct coord *c, struct job *j, struct rpc_call *call,
+                        const Saturn__V1__ExportModelRequest *req)
 {
-    struct job *j = coord_job_find(c, req->job_id);
-    if (!j) {
-        rpc_reply_err(call, SAT_ENOENT, "job \"%.64s\" not found", req->job_id);
-        return;
-    }
     const char *fmt = req->format[0] ? req->format : "safetensors";
     bool onnx = strcmp(fmt, "onnx") == 0;
     if (!onnx && strcmp(fmt, "safetensors") != 0) {

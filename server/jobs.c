@@ -6,6 +6,14 @@
  * happens in memory (a lost worker is lost whatever the disk says); the
  * error is logged and the next write of that job rewrites its whole row.
  *
+ * Ends. A client's cancel ends a job at once (the reply tells the truth).
+ * Every other end is decided inside some callback (the PS reports the end
+ * of training, a worker is lost or refuses its rank, a PS cannot start)
+ * and only marked there (coord_job_end_later); lifecycle.c's deferred
+ * phase carries the marks out after that callback has returned, frees the
+ * parameter servers and runs the scheduler once. So nothing here frees an
+ * object whose callback is on the stack, and the scheduler never recurses.
+ *
  * Scheduling (coord_schedule): queued jobs are taken in priority order
  * (higher first), then submission order. A job starts only when `workers`
  * workers are free, all at once (gang start), on the longest-registered free
@@ -16,52 +24,26 @@
  * free (only K registered)".
  *
  * Restart: jobs that were running when the previous saturnd died are
- * re-queued ("coordinator restarted while running"); issue 4 will resume
- * them from their last checkpoint. After COORD_MAX_ATTEMPTS starts a job
+ * re-queued ("coordinator restarted while running") and resume from their
+ * last checkpoint when they start again. After COORD_MAX_ATTEMPTS starts a job
  * is failed instead, so a job that crashes the daemon cannot loop forever.
  * If workers held leases when the daemon died, scheduling waits one lease
  * time after start-up so that they re-register before any gang decision.
  */
-#include "coord.h"
+#include "jobs.h"
+#include "events.h"
+#include "progress.h"
 #include "ps/ps.h"
+#include "workers.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
-
-int64_t coord_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-const char *coord_job_state_name(enum job_state s)
-{
-    switch (s) {
-    case JOB_QUEUED:
-        return "queued";
-    case JOB_RUNNING:
-        return "running";
-    case JOB_SUCCEEDED:
-        return "succeeded";
-    case JOB_FAILED:
-        return "failed";
-    case JOB_CANCELLED:
-        return "cancelled";
-    }
-    return "unknown";
-}
-
-bool coord_job_terminal(enum job_state s)
-{
-    return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
-}
 
 void coord_job_worker_ids(const struct job *j, char *buf, size_t cap)
 {
@@ -78,26 +60,26 @@ static void job_free(struct job *j)
     if (!j)
         return;
     job_progress_clear(&j->prog);
+    sat_free(j->spec);
     sat_free(j->spec_json);
     sat_free(j->ranks);
     sat_free(j->rank_ids);
     sat_free(j);
 }
 
-/* Fills the fields that come from the spec. A spec that no longer parses
- * (written by another version) leaves them empty; the job is kept. */
-static void job_fill_from_spec(struct job *j)
+/* Keeps the parsed spec (the only parse of it in saturnd) and fills the
+ * fields that come from it. Returns 0 or SAT_ENOMEM. */
+static int job_set_spec(struct job *j, const struct job_spec *spec)
 {
-    struct job_spec spec;
-    char err[SAT_ERR_LEN];
-    if (jobspec_parse(&spec, j->spec_json, strlen(j->spec_json), err) != 0) {
-        log_warn("jobs: %s: stored spec no longer parses: %s", j->id, err);
-        return;
-    }
-    snprintf(j->name, sizeof j->name, "%s", spec.name);
-    snprintf(j->model, sizeof j->model, "%s", spec.model);
-    snprintf(j->dataset, sizeof j->dataset, "%s", spec.dataset);
-    jobspec_consistency_str(&spec, j->consistency, sizeof j->consistency);
+    j->spec = sat_malloc(sizeof *j->spec);
+    if (!j->spec)
+        return SAT_ENOMEM;
+    *j->spec = *spec;
+    snprintf(j->name, sizeof j->name, "%s", spec->name);
+    snprintf(j->model, sizeof j->model, "%s", spec->model);
+    snprintf(j->dataset, sizeof j->dataset, "%s", spec->dataset);
+    jobspec_consistency_str(spec, j->consistency, sizeof j->consistency);
+    return 0;
 }
 
 static struct job *job_new(int64_t seq, const char *spec_json, int workers)
@@ -230,16 +212,72 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
 {
     if (coord_job_terminal(j->state))
         return SAT_ESTATE;
+    if (j->end_pending) {
+        j->end_pending = false;
+        c->nend_pending--;
+    }
     job_release_workers(c, j);
     j->end_ms = coord_now_ms();
-    if (j->ps && j->ps->ready)
-        ps_progress_refresh(j->ps, true);
     int rc = job_change(c, j, st, "state", "", reason);
-    /* After the change, so that parked calls are told the final state. */
+    /* After the change, so that parked calls are told the final state;
+     * the PS refreshes the progress a last time. */
     ps_job_stop(c, j);
     coord_progress_save(c, j);
-    coord_schedule(c);
+    c->sched_dirty = true;
     return rc;
+}
+
+void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, const char *reason)
+{
+    if (coord_job_terminal(j->state) || j->end_pending)
+        return;
+    j->end_pending = true;
+    j->end_state = st;
+    snprintf(j->end_reason, sizeof j->end_reason, "%s", reason);
+    c->nend_pending++;
+}
+
+/* The PS's end callback (ps_end_cb). */
+static void on_ps_end(struct coord *c, struct job *j, enum job_state st, const char *reason)
+{
+    coord_job_end_later(c, j, st, reason);
+}
+
+void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state st,
+                           const char *why)
+{
+    struct job *j = w->job;
+    uint32_t rank = w->rank;
+    if (j) {
+        char reason[COORD_REASON_LEN], at[64] = "";
+        if (j->ps && j->prog.valid)
+            snprintf(at, sizeof at, " at step %" PRIu64 " of %" PRIu64, j->prog.step,
+                     j->prog.total_steps);
+        else if (j->ps)
+            snprintf(at, sizeof at, " before training started");
+        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s",
+                 w->id, w->name, st == WORKER_LOST ? "lost" : "left", at, rank, why);
+        coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
+        for (int i = 0; i < j->workers; i++)
+            if (j->ranks[i] == w)
+                j->ranks[i] = NULL;
+        coord_worker_drop(c, w, st, why);
+        coord_job_end_later(c, j, JOB_FAILED, reason);
+    } else {
+        coord_worker_drop(c, w, st, why);
+    }
+    c->sched_dirty = true; /* a blocked job's reason changes */
+}
+
+void coord_job_refused(struct coord *c, struct worker *w, const char *reason)
+{
+    struct job *j = w->job;
+    if (!j)
+        return;
+    char why[COORD_REASON_LEN];
+    snprintf(why, sizeof why, "worker %.31s (%.63s) refused rank %" PRIu32 ": %.120s", w->id,
+             w->name, w->rank, reason && *reason ? reason : "no reason given");
+    coord_job_end_later(c, j, JOB_FAILED, why);
 }
 
 int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[SAT_ERR_LEN])
@@ -292,7 +330,8 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
                         spec.batch_size, spec.workers);
     }
     struct job *j = job_new(c->next_job_seq, json, spec.workers);
-    if (!j) {
+    if (!j || job_set_spec(j, &spec) != 0) {
+        job_free(j);
         sat_free(json);
         return sat_errf(err, SAT_ENOMEM, "out of memory");
     }
@@ -300,7 +339,6 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
     j->priority = spec.priority;
     j->submit_ms = coord_now_ms();
     snprintf(j->reason, sizeof j->reason, "submitted");
-    job_fill_from_spec(j);
 
     struct store_job row = {
         .seq = j->seq,
@@ -362,6 +400,35 @@ static int cmp_queue(const void *a, const void *b)
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
+static bool file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Resolves init_from into path: a job id is that job's final model in the
+ * state dir; anything else is a checkpoint path. */
+static int resolve_init(struct coord *c, const struct job *j, char *path, size_t cap,
+                        char err[SAT_ERR_LEN])
+{
+    const char *from = j->spec ? j->spec->init_from : "";
+    path[0] = 0;
+    if (!from[0])
+        return 0;
+    struct job *src = coord_job_find(c, from);
+    if (src) {
+        if (src->state != JOB_SUCCEEDED)
+            return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
+                            coord_job_state_name(src->state));
+        snprintf(path, cap, "%s/jobs/%s/model.safetensors", c->state_dir, src->id);
+    } else {
+        snprintf(path, cap, "%s", from);
+    }
+    if (!file_exists(path))
+        return sat_errf(err, SAT_ENOENT, "init_from: %s: no such checkpoint", path);
+    return 0;
+}
+
 static void job_start(struct coord *c, struct job *j)
 {
     int r = 0;
@@ -384,11 +451,12 @@ static void job_start(struct coord *c, struct job *j)
     snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.180s (attempt %u)", r,
              r == 1 ? "" : "s", ids, j->attempt);
     job_change(c, j, JOB_RUNNING, "state", "", reason);
-    char err[SAT_ERR_LEN];
-    if (ps_job_start(c, j, err) != 0) {
+    char err[SAT_ERR_LEN], init[1024];
+    if (resolve_init(c, j, init, sizeof init, err) != 0 ||
+        ps_job_start(c, j, init, on_ps_end, err) != 0) {
         char why[COORD_REASON_LEN];
         snprintf(why, sizeof why, "cannot start training: %.200s", err);
-        coord_job_end(c, j, JOB_FAILED, why);
+        coord_job_end_later(c, j, JOB_FAILED, why);
     }
 }
 
@@ -421,14 +489,10 @@ void coord_schedule(struct coord *c)
             q[nq++] = c->jobs[i];
     qsort(q, nq, sizeof *q, cmp_queue);
 
-    size_t nfree = coord_workers_free(c);
+    size_t nfree = coord_workers_idle(c);
     const struct job *blocker = NULL;
     for (size_t i = 0; i < nq; i++) {
         struct job *j = q[i];
-        /* A job that could not start training is ended from job_start,
-         * which schedules again: skip what that pass already decided. */
-        if (j->state != JOB_QUEUED)
-            continue;
         if (blocker) {
             snprintf(j->reason, sizeof j->reason, "queued: waiting behind %s (priority %d)",
                      blocker->id, blocker->priority);
@@ -436,7 +500,7 @@ void coord_schedule(struct coord *c)
         }
         if ((size_t)j->workers <= nfree) {
             job_start(c, j);
-            nfree = coord_workers_free(c);
+            nfree = coord_workers_idle(c);
             continue;
         }
         if ((size_t)j->workers <= c->nlive) {
@@ -472,6 +536,14 @@ static int load_job(void *arg, const struct store_job *r)
     j->end_ms = r->end_ms;
     j->attempt = r->attempt;
     snprintf(j->reason, sizeof j->reason, "%s", r->reason);
+    struct job_spec spec;
+    char err[SAT_ERR_LEN];
+    if (jobspec_parse(&spec, j->spec_json, strlen(j->spec_json), err) != 0)
+        log_warn("jobs: %s: stored spec no longer parses: %s", j->id, err);
+    else if (job_set_spec(j, &spec) != 0) {
+        job_free(j);
+        return SAT_ENOMEM;
+    }
     /* Worker ids of the last run, for status. */
     const char *p = r->worker_ids;
     while (*p && j->nranks < j->workers) {
@@ -479,7 +551,6 @@ static int load_job(void *arg, const struct store_job *r)
         snprintf(j->rank_ids[j->nranks++], COORD_ID_LEN, "%.*s", (int)n, p);
         p += n + (p[n] == ',');
     }
-    job_fill_from_spec(j);
     if (j->state < JOB_QUEUED || j->state > JOB_CANCELLED) {
         log_warn("jobs: %s: unknown state %d in the store; marked failed", j->id, r->state);
         j->state = JOB_FAILED;
@@ -519,60 +590,32 @@ static void recover_running(struct coord *c)
     }
 }
 
-int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, char err[SAT_ERR_LEN])
+static int progress_row(void *arg, const char *job_id, const char *json)
 {
-    memset(c, 0, sizeof *c);
-    c->loop = loop;
-    c->lease_ms = o->lease_ms;
-    snprintf(c->state_dir, sizeof c->state_dir, "%s", o->state_dir);
-    c->max_msg = o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
-    c->shard_floats = o->shard_floats;
-    c->next_job_seq = 1;
-    c->stats.start_ms = coord_now_ms();
-    int rc = store_open(&c->store, o->state_dir, err);
+    struct coord *c = arg;
+    struct job *j = coord_job_find(c, job_id);
+    if (j && job_progress_from_json(&j->prog, json) != 0)
+        log_warn("jobs: %s: stored progress does not parse; ignored", job_id);
+    return 0;
+}
+
+int coord_jobs_load(struct coord *c, char err[SAT_ERR_LEN])
+{
+    int rc = store_jobs_load(c->store, load_job, c);
     if (rc != 0)
-        return rc;
-    rc = store_jobs_load(c->store, load_job, c);
-    if (rc != 0) {
-        coord_close(c);
         return sat_errf(err, rc, "cannot load jobs from the store");
-    }
-    if (coord_progress_load(c) != 0)
+    if (store_progress_load(c->store, progress_row, c) != 0)
         log_warn("store: could not load the jobs' progress");
-    c->next_worker_seq = store_worker_max_seq(c->store) + 1;
-    int nold = 0;
-    if (store_workers_mark_lost(c->store, WORKER_LOST, WORKER_GONE, "coordinator restarted",
-                                coord_now_ms(), &nold) != 0)
-        log_warn("store: could not mark old workers lost");
-    if (nold > 0) {
-        /* Gang decisions taken while the pool is half back would start
-         * small jobs on the first worker to return and starve big ones. */
-        c->holding = true;
-        c->hold_until = uv_now(loop) + c->lease_ms;
-        log_info("scheduler: %d worker(s) held leases before the restart; scheduling waits %u ms "
-                 "for them to re-register",
-                 nold, c->lease_ms);
-    }
     recover_running(c);
     size_t nq = 0;
     for (size_t i = 0; i < c->njobs; i++)
         nq += c->jobs[i]->state == JOB_QUEUED;
     log_info("store: %zu job(s) loaded, %zu queued; next job id job-%" PRId64, c->njobs, nq,
              c->next_job_seq);
-    coord_leases_start(c);
     return 0;
 }
 
-void coord_stop(struct coord *c)
-{
-    c->stopping = true;
-    coord_watch_end_all(c);
-    ps_stop_all(c);
-    uv_timer_stop(&c->lease_timer);
-    uv_close((uv_handle_t *)&c->lease_timer, NULL);
-}
-
-void coord_close(struct coord *c)
+void coord_jobs_free(struct coord *c)
 {
     for (size_t i = 0; i < c->njobs; i++) {
         if (c->jobs[i]->ps)
@@ -580,12 +623,6 @@ void coord_close(struct coord *c)
         job_free(c->jobs[i]);
     }
     sat_free(c->jobs);
-    for (size_t i = 0; i < c->nworkers; i++)
-        sat_free(c->workers[i]);
-    sat_free(c->workers);
-    store_close(c->store);
-    c->store = NULL;
     c->jobs = NULL;
-    c->workers = NULL;
-    c->njobs = c->nworkers = 0;
+    c->njobs = 0;
 }

@@ -23,7 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "coord.h"
+#include "lifecycle.h"
+#include "rpc_dispatch.h"
 #include "web/http.h"
 
 #include "../common/util/log.h"
@@ -433,7 +434,6 @@ int main(int argc, char **argv)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-    coord_schedule(&d->coord);
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
 

@@ -5,14 +5,27 @@
  * (common/rpc). Errors are SAT_E* codes; rpc_reply_err maps them to gRPC
  * statuses in the one place that does (common/rpc/rpc_status.c).
  *
- * Issue 4: the ParameterServer service (GetLayout, Pull, Push),
- * Worker.FetchData, Worker.ReportMetrics and Client.ExportModel are served
- * by ps.c, ps_data.c, metrics.c and export.c. Pull is a deferred reply: the
- * PS keeps the call (rpc_call_on_cancel + rpc_call_remaining_ms) and
- * answers from the loop callback that raises the shard's version.
+ * Every lookup-or-reply is here: a job (NOT_FOUND), a live worker
+ * (NOT_FOUND: register again), a running job's parameter server
+ * (FAILED_PRECONDITION when the job, or this attempt of it, is not
+ * training). The ParameterServer service (GetLayout, Pull, Push),
+ * Worker.FetchData and Worker.ReportMetrics are then served by the ps/
+ * wing with the PS found here, Client.ExportModel by export.c. Pull is a
+ * deferred reply: the PS keeps the call (rpc_call_on_cancel +
+ * rpc_call_remaining_ms) and answers from the loop callback that raises
+ * the shard's version.
+ *
+ * Handlers change state through jobs.c and workers.c and only mark what
+ * needs a scheduling pass (c->sched_dirty); lifecycle.c's deferred phase
+ * runs it after the handler has returned.
  */
-#include "coord.h"
+#include "rpc_dispatch.h"
+#include "events.h"
+#include "export.h"
+#include "jobs.h"
+#include "progress.h"
 #include "ps/ps.h"
+#include "workers.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -91,7 +104,7 @@ static void h_submit(struct rpc_call *call, const ProtobufCMessage *msg, void *u
         return;
     }
     if (j)
-        coord_schedule(c);
+        c->sched_dirty = true;
     Saturn__V1__SubmitJobResponse resp = SATURN__V1__SUBMIT_JOB_RESPONSE__INIT;
     resp.job_id = j ? j->id : "";
     resp.state = j ? (Saturn__V1__JobState)j->state : SATURN__V1__JOB_STATE__JOB_STATE_UNSPECIFIED;
@@ -156,8 +169,6 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         Saturn__V1__JobProgress prog;
         Saturn__V1__QuantStat *qs = NULL;
         Saturn__V1__QuantStat **qp = NULL;
-        if (j->ps && j->ps->ready)
-            ps_progress_refresh(j->ps, true);
         if (j->prog.valid) {
             qs = sat_calloc((size_t)(j->prog.nquant ? j->prog.nquant : 1), sizeof *qs);
             qp = sat_calloc((size_t)(j->prog.nquant ? j->prog.nquant : 1), sizeof *qp);
@@ -268,8 +279,9 @@ static void h_watch(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
     struct coord *c = ud;
     const Saturn__V1__WatchJobRequest *req = (const Saturn__V1__WatchJobRequest *)msg;
     struct job *j = find_job_or_reply(c, call, req->job_id);
-    if (j)
-        coord_watch_start(c, call, j, req->after_seq);
+    /* A job in training: where it stands now, for the progress bar. */
+    if (j && coord_watch_start(c, call, j, req->after_seq) && j->ps && j->prog.valid)
+        coord_progress_publish(c, j);
 }
 
 static void h_workers(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
@@ -294,7 +306,7 @@ static void h_workers(struct rpc_call *call, const ProtobufCMessage *msg, void *
         Saturn__V1__ListWorkersResponse resp = SATURN__V1__LIST_WORKERS_RESPONSE__INIT;
         resp.n_workers = n;
         resp.workers = ptrs;
-        resp.free = (uint32_t)coord_workers_free(c);
+        resp.free = (uint32_t)coord_workers_idle(c);
         rpc_reply(call, &resp.base);
     }
     sat_free(ws);
@@ -333,7 +345,7 @@ static void h_register(struct rpc_call *call, const ProtobufCMessage *msg, void 
     resp.lease_ms = c->lease_ms;
     resp.heartbeat_ms = COORD_HEARTBEAT_MS;
     rpc_reply(call, &resp.base);
-    coord_schedule(c);
+    c->sched_dirty = true;
 }
 
 static void h_heartbeat(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
@@ -370,13 +382,10 @@ static void h_ack(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
         return;
     }
-    char err[SAT_ERR_LEN] = "";
-    bool still = false;
-    int rc =
-        coord_worker_ack(c, w, req->job_id, req->attempt, req->accepted, req->reason, &still, err);
-    if (rc != 0) {
-        rpc_reply_err(call, rc, "%s", err);
-        return;
+    bool still = coord_worker_ack(c, w, req->job_id, req->attempt, req->accepted);
+    if (still && !req->accepted) {
+        coord_job_refused(c, w, req->reason);
+        still = false;
     }
     Saturn__V1__AckAssignmentResponse resp = SATURN__V1__ACK_ASSIGNMENT_RESPONSE__INIT;
     resp.still_assigned = still;
@@ -390,41 +399,95 @@ static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
     struct worker *w = find_worker_or_reply(c, call, req->worker_id);
     if (!w)
         return;
-    coord_worker_leave(c, w, req->reason);
+    char why[COORD_REASON_LEN];
+    snprintf(why, sizeof why, "%.200s", *req->reason ? req->reason : "no reason given");
+    coord_job_lose_worker(c, w, WORKER_GONE, why);
     Saturn__V1__LeaveResponse resp = SATURN__V1__LEAVE_RESPONSE__INIT;
     rpc_reply(call, &resp.base);
 }
 
-/* ==== training (issue 4): ps.c, ps_data.c, metrics.c, export.c ============= */
+/* ==== training: the ps/ wing and export.c ================================= */
+
+/* The parameter server of a job that is training (attempt 0: any), or the
+ * call is answered (NOT_FOUND, FAILED_PRECONDITION) and NULL returned. */
+static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
+                                       const char *job_id, uint32_t attempt)
+{
+    struct job *j = find_job_or_reply(c, call, job_id);
+    if (!j)
+        return NULL;
+    if (j->state != JOB_RUNNING || !j->ps) {
+        rpc_reply_err(call, SAT_ESTATE, "job %s is not running (%s: %.180s)", j->id,
+                      coord_job_state_name(j->state), j->reason);
+        return NULL;
+    }
+    if (attempt != 0 && attempt != j->attempt) {
+        rpc_reply_err(call, SAT_ESTATE, "job %s: attempt %u is over (now attempt %u)", j->id,
+                      (unsigned)attempt, j->attempt);
+        return NULL;
+    }
+    if (j->ps->finishing) {
+        rpc_reply_err(call, SAT_ESTATE, "job %s has finished training", j->id);
+        return NULL;
+    }
+    return j->ps;
+}
 
 static void h_fetch_data(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_fetch_data(ud, call, (const Saturn__V1__FetchDataRequest *)msg);
+    const Saturn__V1__FetchDataRequest *req = (const Saturn__V1__FetchDataRequest *)msg;
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    if (ps)
+        ps_fetch_data(ps, call, req);
 }
 
 static void h_report_metrics(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_report_metrics(ud, call, (const Saturn__V1__ReportMetricsRequest *)msg);
+    struct coord *c = ud;
+    const Saturn__V1__ReportMetricsRequest *req = (const Saturn__V1__ReportMetricsRequest *)msg;
+    struct job *j = find_job_or_reply(c, call, req->job_id);
+    if (!j)
+        return;
+    if (j->state != JOB_RUNNING || !j->ps || (req->attempt && req->attempt != j->attempt)) {
+        Saturn__V1__ReportMetricsResponse resp = SATURN__V1__REPORT_METRICS_RESPONSE__INIT;
+        resp.stop = true; /* the job (this attempt of it) is over */
+        rpc_reply(call, &resp.base);
+        return;
+    }
+    ps_report_metrics(j->ps, call, req);
 }
 
 static void h_get_layout(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_get_layout(ud, call, (const Saturn__V1__GetLayoutRequest *)msg);
+    const Saturn__V1__GetLayoutRequest *req = (const Saturn__V1__GetLayoutRequest *)msg;
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    if (ps)
+        ps_get_layout(ps, call, req);
 }
 
 static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_pull(ud, call, (const Saturn__V1__PullRequest *)msg);
+    const Saturn__V1__PullRequest *req = (const Saturn__V1__PullRequest *)msg;
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    if (ps)
+        ps_pull(ps, call, req);
 }
 
 static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_push(ud, call, (const Saturn__V1__PushRequest *)msg);
+    const Saturn__V1__PushRequest *req = (const Saturn__V1__PushRequest *)msg;
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    if (ps)
+        ps_push(ps, call, req);
 }
 
 static void h_export(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
-    ps_export_model(ud, call, (const Saturn__V1__ExportModelRequest *)msg);
+    struct coord *c = ud;
+    const Saturn__V1__ExportModelRequest *req = (const Saturn__V1__ExportModelRequest *)msg;
+    struct job *j = find_job_or_reply(c, call, req->job_id);
+    if (j)
+        coord_export_model(c, j, call, req);
 }
 
 /* ==== grpc.health.v1 ======================================================= */

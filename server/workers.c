@@ -2,18 +2,19 @@
  * assignments.
  *
  * A worker holds a lease by heartbeating (every COORD_HEARTBEAT_MS). The
- * lease clock is the loop's monotonic clock (uv_now). A worker silent for
- * lease_ms is marked lost: its row says why, and a job it was running is
- * failed with a reason naming it (issue 3; issue 4 gives the rank to
- * another worker instead). A lost worker that heartbeats again gets
+ * lease clock is the loop's monotonic clock (uv_now). Whether a lease has
+ * expired is a query (coord_worker_expired); the periodic timer
+ * (lifecycle.c) asks it, and what a lost or leaving worker means for its
+ * job is decided in jobs.c, which then takes the worker out of the pool
+ * here (coord_worker_drop). A lost worker that heartbeats again gets
  * NOT_FOUND and registers anew under a new id, so an id never comes back
- * from the dead.
+ * from the dead. This file calls nothing above it: no jobs, no PS.
  *
  * Assignments are declarative: the heartbeat response always states what
  * the worker should be running (see saturn.proto, HeartbeatResponse).
  */
-#include "coord.h"
-#include "ps/ps.h"
+#include "workers.h"
+#include "events.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -23,29 +24,7 @@
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
 
-const char *coord_worker_state_name(enum worker_state s)
-{
-    switch (s) {
-    case WORKER_IDLE:
-        return "idle";
-    case WORKER_ASSIGNED:
-        return "assigned";
-    case WORKER_BUSY:
-        return "busy";
-    case WORKER_LOST:
-        return "lost";
-    case WORKER_GONE:
-        return "gone";
-    }
-    return "unknown";
-}
-
-static bool worker_live(const struct worker *w)
-{
-    return w->state == WORKER_IDLE || w->state == WORKER_ASSIGNED || w->state == WORKER_BUSY;
-}
-
-size_t coord_workers_free(const struct coord *c)
+size_t coord_workers_idle(const struct coord *c)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->nworkers; i++)
@@ -82,8 +61,7 @@ static void worker_persist(struct coord *c, const struct worker *w)
         log_error("workers: %s: state %s not persisted", w->id, coord_worker_state_name(w->state));
 }
 
-/* Drops the oldest lost/gone workers beyond COORD_MAX_DEAD_KEPT. */
-static void prune_dead(struct coord *c)
+void coord_workers_prune(struct coord *c)
 {
     size_t dead = c->nworkers - c->nlive;
     if (dead <= COORD_MAX_DEAD_KEPT)
@@ -91,7 +69,7 @@ static void prune_dead(struct coord *c)
     size_t drop = dead - COORD_MAX_DEAD_KEPT, o = 0;
     for (size_t i = 0; i < c->nworkers; i++) {
         struct worker *w = c->workers[i];
-        if (drop && !worker_live(w)) {
+        if (drop && !coord_worker_live(w->state)) {
             sat_free(w);
             drop--;
             continue;
@@ -153,7 +131,7 @@ int coord_worker_register(struct coord *c, const char *name, uint32_t threads, c
     worker_persist(c, w);
     log_info("worker %s: registered (name %s, %" PRIu32 " threads, version %s, peer %s)", w->id,
              w->name, w->threads, w->version, w->peer);
-    prune_dead(c);
+    coord_workers_prune(c);
     *out = w;
     return 0;
 }
@@ -172,7 +150,7 @@ void coord_worker_release(struct coord *c, struct worker *w)
 {
     w->job = NULL;
     w->rank = 0;
-    if (worker_live(w)) {
+    if (coord_worker_live(w->state)) {
         w->state = WORKER_IDLE;
         worker_persist(c, w);
     }
@@ -207,31 +185,21 @@ int coord_worker_heartbeat(struct coord *c, struct worker *w, bool running, cons
     return 0;
 }
 
-int coord_worker_ack(struct coord *c, struct worker *w, const char *job_id, uint32_t attempt,
-                     bool accepted, const char *reason, bool *still_assigned, char err[SAT_ERR_LEN])
+bool coord_worker_ack(struct coord *c, struct worker *w, const char *job_id, uint32_t attempt,
+                      bool accepted)
 {
     w->last_seen_mono = uv_now(c->loop);
     w->last_seen_ms = coord_now_ms();
     struct job *j = w->job;
-    *still_assigned = j && strcmp(j->id, job_id) == 0 && j->attempt == attempt;
-    if (!*still_assigned)
-        return 0; /* revoked meanwhile: the next heartbeat tells the worker */
-    if (!accepted) {
-        char why[COORD_REASON_LEN];
-        snprintf(why, sizeof why, "worker %.31s (%.63s) refused rank %" PRIu32 ": %.120s", w->id,
-                 w->name, w->rank, reason && *reason ? reason : "no reason given");
-        *still_assigned = false;
-        coord_job_end(c, j, JOB_FAILED, why);
-        return 0;
-    }
-    if (w->state == WORKER_ASSIGNED)
+    if (!j || strcmp(j->id, job_id) != 0 || j->attempt != attempt)
+        return false; /* revoked meanwhile: the next heartbeat tells the worker */
+    if (accepted && w->state == WORKER_ASSIGNED)
         worker_acked(c, w);
-    (void)err;
-    return 0;
+    return true;
 }
 
-/* Takes a worker out of the pool (lost or gone), failing its job. */
-static void worker_drop(struct coord *c, struct worker *w, enum worker_state st, const char *why)
+struct job *coord_worker_drop(struct coord *c, struct worker *w, enum worker_state st,
+                              const char *why)
 {
     struct job *j = w->job;
     w->state = st;
@@ -240,59 +208,10 @@ static void worker_drop(struct coord *c, struct worker *w, enum worker_state st,
     w->job = NULL;
     worker_persist(c, w);
     log_warn("worker %s (%s): %s: %s", w->id, w->name, coord_worker_state_name(st), why);
-    if (j) {
-        char reason[COORD_REASON_LEN], at[64] = "";
-        long step = ps_job_step(j);
-        if (step >= 0 && j->ps)
-            snprintf(at, sizeof at, " at step %ld of %" PRIu64, step, j->ps->total_steps);
-        else if (j->ps)
-            snprintf(at, sizeof at, " before training started");
-        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s",
-                 w->id, w->name, st == WORKER_LOST ? "lost" : "left", at, w->rank, why);
-        coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
-        for (int i = 0; i < j->workers; i++)
-            if (j->ranks[i] == w)
-                j->ranks[i] = NULL;
-        coord_job_end(c, j, JOB_FAILED, reason);
-    } else {
-        coord_schedule(c); /* a blocked job's reason changes */
-    }
-    prune_dead(c);
+    return j;
 }
 
-void coord_worker_leave(struct coord *c, struct worker *w, const char *reason)
+bool coord_worker_expired(const struct coord *c, const struct worker *w, uint64_t now)
 {
-    char why[COORD_REASON_LEN];
-    snprintf(why, sizeof why, "%.200s", reason && *reason ? reason : "no reason given");
-    worker_drop(c, w, WORKER_GONE, why);
-}
-
-static void on_lease_timer(uv_timer_t *t)
-{
-    struct coord *c = t->data;
-    uint64_t now = uv_now(c->loop);
-    ps_tick(c);
-    if (c->holding && now >= c->hold_until)
-        coord_schedule(c); /* the restart hold is over */
-    /* Dropping a worker can prune the table: rescan after each drop. */
-    for (size_t i = 0; i < c->nworkers; i++) {
-        struct worker *w = c->workers[i];
-        if (!worker_live(w) || now - w->last_seen_mono < c->lease_ms)
-            continue;
-        char why[COORD_REASON_LEN];
-        snprintf(why, sizeof why, "no heartbeat for %" PRIu64 " ms (lease %u ms)",
-                 now - w->last_seen_mono, c->lease_ms);
-        worker_drop(c, w, WORKER_LOST, why);
-        i = (size_t)-1;
-    }
-}
-
-void coord_leases_start(struct coord *c)
-{
-    uv_timer_init(c->loop, &c->lease_timer);
-    c->lease_timer.data = c;
-    unsigned every = c->lease_ms / 10;
-    if (every < 50)
-        every = 50;
-    uv_timer_start(&c->lease_timer, on_lease_timer, every, every);
+    return coord_worker_live(w->state) && now - w->last_seen_mono >= c->lease_ms;
 }

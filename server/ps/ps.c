@@ -1,6 +1,7 @@
-/* ps.c - the parameter server of a running job (see ps.h): layout, Pull,
- * Push, the optimizer step, checkpoints and the end of training. The
- * set-up and teardown of a job's state are in ps_setup.c.
+/* ps.c - the parameter server of a running job (see ps.h): parked calls,
+ * layout, Pull, Push and the optimizer step. The set-up and teardown of a
+ * job's state are in ps_setup.c, the writes in ps_write.c, the metrics and
+ * the end of training in ps_progress.c.
  *
  * Statuses (saturn.proto conventions): an unknown job is NOT_FOUND; a job
  * that is not running, a wrong attempt or a state not ready yet is
@@ -26,7 +27,7 @@
 
 /* ==== parked calls ========================================================= */
 
-static void wait_unlink(struct ps_wait *w)
+void ps__wait_unlink(struct ps_wait *w)
 {
     struct ps_job *ps = w->ps;
     if (w->prev)
@@ -39,7 +40,7 @@ static void wait_unlink(struct ps_wait *w)
 
 void ps__wait_finish(struct ps_wait *w, int sat_err, const char *msg)
 {
-    wait_unlink(w);
+    ps__wait_unlink(w);
     rpc_reply_err(w->call, sat_err, "%s", msg);
     sat_free(w);
 }
@@ -99,29 +100,6 @@ void ps_tick(struct coord *c)
             ps__wait_finish(w, SAT_ETIMEOUT, msg);
         }
     }
-}
-
-/* ==== lookups ============================================================== */
-
-struct ps_job *ps_find_or_reply(struct coord *c, struct rpc_call *call, const char *job_id,
-                                uint32_t attempt)
-{
-    struct job *j = coord_job_find(c, job_id);
-    if (!j) {
-        rpc_reply_err(call, SAT_ENOENT, "job \"%.64s\" not found", job_id);
-        return NULL;
-    }
-    if (j->state != JOB_RUNNING || !j->ps) {
-        rpc_reply_err(call, SAT_ESTATE, "job %s is not running (%s: %.180s)", j->id,
-                      coord_job_state_name(j->state), j->reason);
-        return NULL;
-    }
-    if (attempt != 0 && attempt != j->attempt) {
-        rpc_reply_err(call, SAT_ESTATE, "job %s: attempt %" PRIu32 " is over (now attempt %u)",
-                      j->id, attempt, j->attempt);
-        return NULL;
-    }
-    return j->ps;
 }
 
 /* ==== GetLayout ============================================================ */
@@ -200,11 +178,9 @@ static bool shard_rank_ok(const struct ps_job *ps, struct rpc_call *call, uint32
     return true;
 }
 
-void ps_get_layout(struct coord *c, struct rpc_call *call, const Saturn__V1__GetLayoutRequest *req)
+void ps_get_layout(struct ps_job *ps, struct rpc_call *call,
+                   const Saturn__V1__GetLayoutRequest *req)
 {
-    struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
-    if (!ps)
-        return;
     if (req->rank >= (uint32_t)ps->world) {
         rpc_reply_err(call, SAT_EINVAL, "field \"rank\": %" PRIu32 " is out of range (0..%d)",
                       req->rank, ps->world - 1);
@@ -262,18 +238,15 @@ static void wake_pulls(struct ps_job *ps)
         struct rpc_call *call = w->call;
         uint32_t shard = w->shard;
         uint64_t t_arrival = w->t_arrival;
-        wait_unlink(w);
+        ps__wait_unlink(w);
         sat_free(w);
         reply_pull(ps, call, shard, t_arrival);
     }
 }
 
-void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullRequest *req)
+void ps_pull(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PullRequest *req)
 {
     uint64_t t_arrival = uv_hrtime();
-    struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
-    if (!ps)
-        return;
     if (!ps->ready) {
         rpc_reply_err(call, SAT_ESTATE,
                       "job %s: the parameter server is being set up; call "
@@ -301,21 +274,8 @@ void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullReque
 
 /* ==== applying steps ======================================================= */
 
-static void save_checkpoint(struct ps_job *ps, const char *why)
-{
-    char path[sizeof ps->dir + 32], err[SAT_ERR_LEN];
-    snprintf(path, sizeof path, "%s/last.safetensors", ps->dir);
-    if (ckpt_save(path, ps->model, ps->mom, &ps->spec, (long)ps->clock, err) != 0) {
-        log_error("ps %s: checkpoint: %s", ps->job->id, err);
-        return;
-    }
-    ps->last_ckpt_step = ps->clock;
-    /* Logged, not an event: epoch ends already have their "metrics" event,
-     * and tiny epochs would flood the event table. */
-    log_debug("ps %s: checkpoint at step %" PRIu64 " (%s): %s", ps->job->id, ps->clock, why, path);
-}
-
-/* Runs after the global clock moved: checkpoints and the end of training. */
+/* Runs after a shard's clock moved: the job's clock, its progress,
+ * checkpoints and the end of training. */
 static void clock_moved(struct ps_job *ps)
 {
     uint64_t clock = UINT64_MAX;
@@ -325,10 +285,11 @@ static void clock_moved(struct ps_job *ps)
     if (clock == ps->clock)
         return;
     ps->clock = clock;
+    ps_progress_refresh(ps, false);
     bool epoch_end = clock % ps->steps_per_epoch == 0;
     bool every = ps->spec.checkpoint_every > 0 && clock % (uint64_t)ps->spec.checkpoint_every == 0;
     if ((epoch_end || every) && clock != ps->last_ckpt_step && clock < ps->total_steps)
-        save_checkpoint(ps, epoch_end ? "epoch end" : "checkpoint_every");
+        ps_write_checkpoint(ps);
     ps_maybe_finish(ps);
 }
 
@@ -459,26 +420,26 @@ static void out_of_range(struct rpc_call *call, const char *fmt, ...)
     rpc_reply_status(call, GRPC_STATUS_OUT_OF_RANGE, msg);
 }
 
-static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req);
+static void push_handle(struct ps_job *ps, struct rpc_call *call,
+                        const Saturn__V1__PushRequest *req);
 
 /* Every Push that reaches the handler counts in the statistics, refused
  * ones included (their bytes crossed the wire too): its payload bytes and
- * the handler's time, which includes applying a step and any checkpoint
- * or final model written because of it. */
-void ps_push(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req)
+ * the handler's time, which includes applying a step (checkpoints and the
+ * final model are written in the thread pool). */
+void ps_push(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PushRequest *req)
 {
+    struct coord *c = ps->c;
     uint64_t t0 = uv_hrtime();
     size_t bytes = req->gradient.len + req->bn_stats.len;
-    push_handle(c, call, req);
+    push_handle(ps, call, req);
     c->stats.push_bytes += bytes;
     coord_hist_observe(&c->stats.push_s, (double)(uv_hrtime() - t0) * 1e-9);
 }
 
-static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req)
+static void push_handle(struct ps_job *ps, struct rpc_call *call,
+                        const Saturn__V1__PushRequest *req)
 {
-    struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
-    if (!ps)
-        return;
     if (!ps->ready) {
         rpc_reply_err(call, SAT_ESTATE, "job %s: the parameter server is being set up",
                       ps->job->id);
@@ -544,7 +505,7 @@ static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1
         reply_push(call, sh->clock, false);
         if (all) {
             wake_pulls(ps);
-            clock_moved(ps); /* may end the job: ps is not used after */
+            clock_moved(ps);
         }
         return;
     }
@@ -573,37 +534,5 @@ static void push_handle(struct coord *c, struct rpc_call *call, const Saturn__V1
     reply_push(call, sh->version, false);
     wake_pulls(ps);
     if (sh->clock != before)
-        clock_moved(ps); /* may end the job: ps is not used after */
-}
-
-/* ==== the end ============================================================== */
-
-void ps_maybe_finish(struct ps_job *ps)
-{
-    if (ps->finishing || !ps->ready || ps->clock < ps->total_steps)
-        return;
-    int last = ps->spec.epochs - 1;
-    if (ps->epochs[last].nreported < ps->world)
-        return; /* the last evaluation is not in yet */
-    ps->finishing = true;
-    struct coord *c = ps->c;
-    struct job *j = ps->job;
-    char path[sizeof ps->dir + 32], err[SAT_ERR_LEN], reason[COORD_REASON_LEN];
-    snprintf(path, sizeof path, "%s/model.safetensors", ps->dir);
-    if (ckpt_save(path, ps->model, NULL, &ps->spec, (long)ps->clock, err) != 0) {
-        snprintf(reason, sizeof reason, "cannot write the trained model: %.200s", err);
-        coord_job_end(c, j, JOB_FAILED, reason);
-        return;
-    }
-    ps_progress_refresh(ps, true);
-    snprintf(j->prog.model_path, sizeof j->prog.model_path, "%s", path);
-    const struct ps_epoch *e = &ps->epochs[last];
-    double acc = e->eval_seen ? (double)e->eval_correct / (double)e->eval_seen : 0.0;
-    snprintf(reason, sizeof reason,
-             "trained %d epoch%s (%" PRIu64 " steps): test accuracy %.2f%% (%" PRIu64 "/%" PRIu64
-             "), digest %s",
-             ps->spec.epochs, ps->spec.epochs == 1 ? "" : "s", ps->total_steps, 100.0 * acc,
-             e->eval_correct, e->eval_seen, j->prog.digest);
-    coord_progress_save(c, j);
-    coord_job_end(c, j, JOB_SUCCEEDED, reason); /* frees ps */
+        clock_moved(ps);
 }

@@ -39,13 +39,27 @@
  *    parameters at an epoch end, which they evaluate.
  *
  * A job succeeds when every shard's clock is total_steps and every rank
- * has reported the evaluation of the last epoch (metrics.c): the PS then
- * writes STATE_DIR/jobs/<id>/model.safetensors.
+ * has reported the evaluation of the last epoch (ps_progress.c): the PS
+ * then writes STATE_DIR/jobs/<id>/model.safetensors.
+ *
+ * Files and writes. Checkpoints (STATE_DIR/jobs/<id>/last.safetensors, at
+ * epoch ends and every checkpoint_every steps) and the final model are
+ * written in libuv's thread pool from a snapshot of the parameters taken
+ * on the loop thread (ps_write.c), one write at a time.
+ *
+ * The wing's place. The PS uses coord.h's types, events, progress, stats
+ * and the store; it never calls jobs, workers or the dispatcher. The
+ * dispatcher finds a running job's PS and hands it to the handlers below;
+ * the PS reports the end of training (success, or a failure of its own)
+ * through the callback given to ps_job_start, once, and then answers
+ * further calls as a finished job would until ps_job_stop frees it.
  */
 #ifndef SATURND_PS_H
 #define SATURND_PS_H
 
 #include "../coord.h"
+#include "../events.h"
+#include "../progress.h"
 
 #include "../../common/data/dataset.h"
 #include "../../common/nn/model.h"
@@ -97,8 +111,14 @@ struct ps_epoch {
     double loss_sum, ips_sum;
 };
 
+/* How the PS reports the end of a job's training (success, or a failure
+ * of its own: set-up, the final write). Called at most once, never from
+ * inside ps_job_start; the job's owner then calls ps_job_stop later. */
+typedef void (*ps_end_cb)(struct coord *c, struct job *j, enum job_state st, const char *reason);
+
 struct ps_job {
     struct coord *c;
+    ps_end_cb on_end;
     struct job *job;
     uint32_t attempt;
     struct job_spec spec;
@@ -107,9 +127,18 @@ struct ps_job {
     char dir[640];        /* STATE_DIR/jobs/<id> */
     char init_path[1024]; /* resolved init_from, "" if none */
 
-    /* Set up in the thread pool (ps.c, load_work). */
+    /* Set up in the thread pool (ps_setup.c, load_work). */
     uv_work_t work;
     bool loading, ready, ended;
+    /* ps_write.c: one write in the thread pool at a time, from a snapshot
+     * (a second model of batch capacity 1, and its momentum). */
+    uv_work_t wwork;
+    bool writing, write_final, ckpt_wanted, final_wanted;
+    struct model *snap;
+    float *snap_mom;
+    uint64_t snap_step;
+    int write_rc;
+    char write_err[SAT_ERR_LEN];
     int load_rc;
     char load_err[SAT_ERR_LEN];
     struct dataset train, test;
@@ -132,80 +161,95 @@ struct ps_job {
 
     struct ps_wait *waits; /* parked calls */
 
-    /* metrics.c */
+    /* ps_progress.c */
     struct ps_rank_stats *rstats; /* (world) */
     struct ps_epoch *epochs;      /* (spec.epochs) */
     unsigned char *ep_reported;   /* (spec.epochs * world) */
     uint64_t t_start_ms;          /* uv_now() when the PS became ready */
     uint64_t last_progress_ms;
-    bool finishing;
+    bool finishing;     /* training is over (or failed): calls are answered as for a finished job */
+    bool end_reported;  /* on_end has been called */
 };
 
 /* ---- ps_setup.c ---- */
 
 /* Starts the parameter server of a job that has just started running:
- * the data set, the model and its initial values are set up in the thread
- * pool; until then GetLayout waits. Returns 0, or SAT_E* with err (the
- * caller fails the job). */
-int ps_job_start(struct coord *c, struct job *j, char err[SAT_ERR_LEN]);
-/* The job has ended (any terminal state): every parked call is answered
+ * the data set, the model and its initial values (init_path: a checkpoint
+ * to start from, "" for none) are set up in the thread pool; until then
+ * GetLayout waits. Returns 0, or SAT_E* with err (on_end is not called
+ * then; the caller fails the job). */
+int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_cb on_end,
+                 char err[SAT_ERR_LEN]);
+/* The job has ended (any terminal state, already recorded in j): the
+ * progress is refreshed a last time, every parked call is answered
  * (FAILED_PRECONDITION, "no longer running") and the state freed (at once,
- * or when its set-up in the thread pool returns). j->ps is NULL after. */
+ * or when its work in the thread pool returns). j->ps is NULL after. */
 void ps_job_stop(struct coord *c, struct job *j);
 /* Answers every parked call with UNAVAILABLE (shutdown). */
 void ps_stop_all(struct coord *c);
-/* The global step a running job has reached (every rank pushed it), or -1. */
-long ps_job_step(const struct job *j);
+/* Whether the PS serves training calls: set up, and training not over. */
+static inline bool ps_serving(const struct ps_job *ps)
+{
+    return ps->ready && !ps->finishing && !ps->ended;
+}
 
 /* ---- ps.c ---- */
 
-/* Expires parked calls past their deadline; runs on the lease timer. */
+/* Expires parked calls past their deadline; runs on the periodic timer. */
 void ps_tick(struct coord *c);
-/* Writes the final model, then ends the job as succeeded, if every step
- * is applied and the last epoch evaluated (metrics.c calls it). */
-void ps_maybe_finish(struct ps_job *ps);
 
-/* Handlers (rpc_dispatch.c calls them with an unpacked request). */
-void ps_get_layout(struct coord *c, struct rpc_call *call, const Saturn__V1__GetLayoutRequest *req);
-void ps_pull(struct coord *c, struct rpc_call *call, const Saturn__V1__PullRequest *req);
-void ps_push(struct coord *c, struct rpc_call *call, const Saturn__V1__PushRequest *req);
+/* Handlers. The dispatcher has found the job's PS (running job, right
+ * attempt) and passes it in with the unpacked request. */
+void ps_get_layout(struct ps_job *ps, struct rpc_call *call,
+                   const Saturn__V1__GetLayoutRequest *req);
+void ps_pull(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PullRequest *req);
+void ps_push(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PushRequest *req);
 
-/* Finds the running job's PS for a request or answers the call with the
- * right status (NOT_FOUND, FAILED_PRECONDITION) and returns NULL. */
-struct ps_job *ps_find_or_reply(struct coord *c, struct rpc_call *call, const char *job_id,
-                                uint32_t attempt);
-
-/* Internals shared by ps.c and ps_setup.c. */
+/* Internals shared by the wing's files. */
 void ps__wait_finish(struct ps_wait *w, int sat_err, const char *msg);
+void ps__wait_unlink(struct ps_wait *w);
 void ps__reply_layout(struct ps_job *ps, struct rpc_call *call, uint32_t rank);
+/* Reports the end once (finishing is set); see ps_end_cb. */
+void ps__end(struct ps_job *ps, enum job_state st, const char *reason);
+/* Frees a state nothing refers to any more (ps_setup.c). */
+void ps__free(struct ps_job *ps);
+/* No work of ps is in the thread pool. */
+static inline bool ps__idle(const struct ps_job *ps)
+{
+    return !ps->loading && !ps->writing;
+}
+
+/* ---- ps_write.c ---- */
+
+/* Allocates the snapshot model (thread pool, during set-up). */
+int ps_write_init(struct ps_job *ps, const struct model_cfg *cfg, char err[SAT_ERR_LEN]);
+void ps_write_free(struct ps_job *ps);
+/* Writes last.safetensors of the current step in the thread pool (after
+ * the write under way, if any). */
+void ps_write_checkpoint(struct ps_job *ps);
+/* Writes model.safetensors in the thread pool, then reports the job's end
+ * (succeeded, or failed when the write fails). */
+void ps_write_final(struct ps_job *ps);
 
 /* ---- ps_data.c ---- */
-void ps_fetch_data(struct coord *c, struct rpc_call *call, const Saturn__V1__FetchDataRequest *req);
+void ps_fetch_data(struct ps_job *ps, struct rpc_call *call,
+                   const Saturn__V1__FetchDataRequest *req);
 
-/* ---- metrics.c ---- */
-void ps_report_metrics(struct coord *c, struct rpc_call *call,
+/* ---- ps_progress.c ---- */
+
+/* Worker.ReportMetrics for a running job's PS. */
+void ps_report_metrics(struct ps_job *ps, struct rpc_call *call,
                        const Saturn__V1__ReportMetricsRequest *req);
 /* Allocates the metrics state of a PS that just became ready. */
 int ps_metrics_init(struct ps_job *ps);
 void ps_metrics_free(struct ps_job *ps);
 /* Refreshes j->prog from its PS (step, epoch, lr, ETA; with `full` also the
- * parameter digest and the per-layer alphas and SAT factors). */
+ * parameter digest and the per-layer alphas and SAT factors). The PS calls
+ * it where the values change: cheaply when its clock moves or a rank
+ * reports, fully at set-up, epoch ends and the end. Readers only read. */
 void ps_progress_refresh(struct ps_job *ps, bool full);
-/* Persists j->prog (JSON) in the store. */
-void coord_progress_save(struct coord *c, struct job *j);
-/* Loads every job's progress from the store (start-up). */
-int coord_progress_load(struct coord *c);
-void job_progress_clear(struct job_progress *p);
-/* Fills m (and the quant array, quant_ptrs sized p->nquant) from p; the
- * message points into p. */
-void job_progress_to_pb(const struct job_progress *p, const char *consistency,
-                        Saturn__V1__JobProgress *m, Saturn__V1__QuantStat *quant,
-                        Saturn__V1__QuantStat **quant_ptrs);
-/* Sends a live "progress" event (seq 0, not stored) to j's watchers. */
-void coord_progress_publish(struct coord *c, struct job *j);
-
-/* ---- export.c ---- */
-void ps_export_model(struct coord *c, struct rpc_call *call,
-                     const Saturn__V1__ExportModelRequest *req);
+/* Starts the final write if every step is applied and the last epoch
+ * evaluated. */
+void ps_maybe_finish(struct ps_job *ps);
 
 #endif

@@ -26,11 +26,9 @@
 #define FETCH_CHUNK_MAX 4096
 #define FETCH_WINDOW_BYTES (2u << 20)
 
-void ps_fetch_data(struct coord *c, struct rpc_call *call, const Saturn__V1__FetchDataRequest *req)
+void ps_fetch_data(struct ps_job *ps, struct rpc_call *call,
+                   const Saturn__V1__FetchDataRequest *req)
 {
-    struct ps_job *ps = ps_find_or_reply(c, call, req->job_id, req->attempt);
-    if (!ps)
-        return;
     if (!ps->ready) {
         rpc_reply_err(call, SAT_ESTATE,
                       "job %s: the data set is still being loaded (call "
@@ -92,8 +90,8 @@ void ps_fetch_data(struct coord *c, struct rpc_call *call, const Saturn__V1__Fet
         count = window;
     /* A chunk (pixels + labels + framing) must fit the message cap. */
     size_t chunk_bytes = FETCH_CHUNK_BYTES;
-    if (c->max_msg / 2 < chunk_bytes)
-        chunk_bytes = c->max_msg / 2;
+    if (ps->c->max_msg / 2 < chunk_bytes)
+        chunk_bytes = ps->c->max_msg / 2;
     uint32_t per = (uint32_t)((chunk_bytes - 1024) / (img + 1));
     if (per < 1)
         per = 1;

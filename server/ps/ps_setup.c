@@ -1,6 +1,7 @@
 /* ps_setup.c - a job's parameter-server state: set-up in the thread pool
  * (data set, model, initial values, buffers), the answer to the GetLayout
- * calls that waited for it, and teardown when the job ends (see ps.h). */
+ * calls that waited for it, the report of the end, and teardown when the
+ * job ends (see ps.h). */
 #include "ps.h"
 
 #include <errno.h>
@@ -79,6 +80,9 @@ static void load_work(uv_work_t *w)
         goto out;
     ps->param_count = model_param_table(ps->model)->total;
     ps->bn_count = model_buffer_table(ps->model)->total;
+    rc = ps_write_init(ps, &cfg, err);
+    if (rc != 0)
+        goto out;
     ps->mom = sat_calloc(ps->param_count ? ps->param_count : 1, sizeof(float));
     ps->bn_slots = sat_calloc((size_t)W * (ps->bn_count ? ps->bn_count : 1), sizeof(float));
     ps->bn_have = sat_calloc((size_t)W, 1);
@@ -142,11 +146,12 @@ out:
     ps->load_rc = rc;
 }
 
-static void ps_free(struct ps_job *ps)
+void ps__free(struct ps_job *ps)
 {
     while (ps->waits)
         ps__wait_finish(ps->waits, SAT_ESTATE, "job is no longer running");
     ps_metrics_free(ps);
+    ps_write_free(ps);
     model_free(ps->model);
     dataset_free(&ps->train);
     dataset_free(&ps->test);
@@ -172,7 +177,7 @@ static void load_done(uv_work_t *w, int status)
          * is shutting down (the job keeps no pointer to it then). */
         if (!ps->ended && ps->job->ps == ps)
             ps->job->ps = NULL;
-        ps_free(ps);
+        ps__free(ps);
         return;
     }
     struct job *j = ps->job;
@@ -184,7 +189,7 @@ static void load_done(uv_work_t *w, int status)
         char reason[COORD_REASON_LEN];
         snprintf(reason, sizeof reason, "cannot start training: %.200s", ps->load_err);
         log_warn("ps %s: %s", j->id, reason);
-        coord_job_end(c, j, JOB_FAILED, reason); /* frees ps through ps_job_stop */
+        ps__end(ps, JOB_FAILED, reason);
         return;
     }
     ps->ready = true;
@@ -208,55 +213,38 @@ static void load_done(uv_work_t *w, int status)
         if (x->kind == 1) {
             struct rpc_call *call = x->call;
             uint32_t rank = x->rank;
-            if (x->prev)
-                x->prev->next = x->next;
-            else
-                ps->waits = x->next;
-            if (x->next)
-                x->next->prev = x->prev;
+            ps__wait_unlink(x);
             sat_free(x);
             ps__reply_layout(ps, call, rank);
         }
     }
 }
 
-/* Resolves init_from: a job id is that job's final model in the state
- * dir; anything else is a checkpoint path. */
-static int resolve_init(struct coord *c, struct ps_job *ps, char err[SAT_ERR_LEN])
+void ps__end(struct ps_job *ps, enum job_state st, const char *reason)
 {
-    const char *from = ps->spec.init_from;
-    if (!from[0])
-        return 0;
-    struct job *src = coord_job_find(c, from);
-    if (src) {
-        if (src->state != JOB_SUCCEEDED)
-            return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
-                            coord_job_state_name(src->state));
-        snprintf(ps->init_path, sizeof ps->init_path, "%s/jobs/%s/model.safetensors", c->state_dir,
-                 src->id);
-    } else {
-        snprintf(ps->init_path, sizeof ps->init_path, "%s", from);
-    }
-    if (!file_exists(ps->init_path))
-        return sat_errf(err, SAT_ENOENT, "init_from: %s: no such checkpoint", ps->init_path);
-    return 0;
+    if (ps->end_reported)
+        return;
+    ps->end_reported = true;
+    ps->finishing = true;
+    ps->on_end(ps->c, ps->job, st, reason);
 }
 
-int ps_job_start(struct coord *c, struct job *j, char err[SAT_ERR_LEN])
+int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_cb on_end,
+                 char err[SAT_ERR_LEN])
 {
+    if (!j->spec)
+        return sat_errf(err, SAT_EINVAL, "the stored spec of %s no longer parses", j->id);
     struct ps_job *ps = sat_calloc(1, sizeof *ps);
     if (!ps)
         return sat_errf(err, SAT_ENOMEM, "out of memory");
     ps->c = c;
+    ps->on_end = on_end;
     ps->job = j;
     ps->attempt = j->attempt;
     ps->world = j->workers;
     ps->shard_floats = c->shard_floats ? c->shard_floats : PS_SHARD_MAX;
-    int rc = jobspec_parse(&ps->spec, j->spec_json, strlen(j->spec_json), err);
-    if (rc != 0) {
-        sat_free(ps);
-        return rc;
-    }
+    ps->spec = *j->spec;
+    int rc;
     ps->staleness = ps->spec.consistency == CONS_BSP   ? 0
                     : ps->spec.consistency == CONS_SSP ? ps->spec.staleness
                                                        : -1;
@@ -268,11 +256,7 @@ int ps_job_start(struct coord *c, struct job *j, char err[SAT_ERR_LEN])
         sat_free(ps);
         return rc;
     }
-    rc = resolve_init(c, ps, err);
-    if (rc != 0) {
-        sat_free(ps);
-        return rc;
-    }
+    snprintf(ps->init_path, sizeof ps->init_path, "%s", init_path);
     ps->loading = true;
     rc = uv_queue_work(c->loop, &ps->work, load_work, load_done);
     if (rc != 0) {
@@ -292,13 +276,15 @@ void ps_job_stop(struct coord *c, struct job *j)
         return;
     j->ps = NULL;
     ps->ended = true;
+    if (ps->ready)
+        ps_progress_refresh(ps, true);
     char msg[COORD_REASON_LEN + 64];
     snprintf(msg, sizeof msg, "job %s is no longer running (%s: %.200s)", j->id,
              coord_job_state_name(j->state), j->reason);
     while (ps->waits)
         ps__wait_finish(ps->waits, SAT_ESTATE, msg);
-    if (!ps->loading)
-        ps_free(ps); /* else load_done frees it */
+    if (ps__idle(ps))
+        ps__free(ps); /* else the work's after-callback frees it */
 }
 
 void ps_stop_all(struct coord *c)
@@ -308,11 +294,4 @@ void ps_stop_all(struct coord *c)
         while (ps && ps->waits)
             ps__wait_finish(ps->waits, SAT_EUNAVAIL, "coordinator is shutting down");
     }
-}
-
-long ps_job_step(const struct job *j)
-{
-    if (!j->ps || !j->ps->ready)
-        return -1;
-    return (long)j->ps->clock;
 }

@@ -17,6 +17,9 @@
  * malformed requests itself (400) and never calls us for them.
  */
 #include "http.h"
+#include "dashboard.h"
+#include "prom.h"
+#include "../jobs.h"
 
 #include <microhttpd.h>
 #include <netdb.h>

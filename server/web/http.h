@@ -9,9 +9,13 @@
  * in memory under a hard cap (HTTP_MAX_BODY).
  *
  *   http.c       the server: MHD <-> libuv, routing, responses
- *   prom.c       GET /metrics (text exposition format 0.0.4)
- *   dashboard.c  GET / and /jobs/<id>[/loss.svg|/accuracy.svg]
+ *   prom.c       GET /metrics (text exposition format 0.0.4; prom.h)
+ *   dashboard.c  GET / and /jobs/<id>[/loss.svg|/accuracy.svg] (dashboard.h)
+ *   chart.c      SVG line charts (chart.h; pure)
  *   webfmt.c     escaping, numbers, axis ticks (pure; unit-tested)
+ *
+ * The views only read: the progress they show is kept current by the
+ * parameter server where it changes.
  */
 #ifndef SATURND_HTTP_H
 #define SATURND_HTTP_H
@@ -40,25 +44,5 @@ int http_server_start(struct http_server **out, struct coord *c, const char *lis
  * close on the loop and the server is freed from their close callbacks.
  * After the call the pointer is no longer valid. NULL is a no-op. */
 void http_server_stop(struct http_server *s);
-
-/* ---- prom.c ---- */
-
-/* Appends the /metrics page. Errors are the buffer's (strbuf_error). */
-void prom_render(struct coord *c, struct strbuf *b);
-
-/* ---- dashboard.c ---- */
-
-/* Appends the HTML of / (jobs and workers). */
-void dashboard_index(struct coord *c, struct strbuf *b);
-/* Appends the HTML page of one job: facts, charts, quantizers. Returns 0
- * or SAT_E* when its metrics cannot be read (the page says so too). */
-int dashboard_job(struct coord *c, struct job *j, struct strbuf *b);
-/* Appends the HTML of the 404 page for an unknown job id. */
-void dashboard_no_job(struct coord *c, const char *id, struct strbuf *b);
-
-enum dashboard_chart { DASHBOARD_LOSS, DASHBOARD_ACCURACY };
-/* Appends one chart of j as a standalone SVG document. */
-int dashboard_chart_svg(struct coord *c, struct job *j, enum dashboard_chart which,
-                        struct strbuf *b);
 
 #endif

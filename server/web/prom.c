@@ -1,5 +1,5 @@
 /* prom.c - GET /metrics: the coordinator's state in Prometheus' text
- * exposition format 0.0.4, and the duration histograms ps.c fills.
+ * exposition format 0.0.4 (the histograms are stats.h's).
  *
  * Every family has HELP and TYPE lines and all its samples together, as
  * the format requires; names are saturn_*, in base units (seconds, bytes,
@@ -9,32 +9,12 @@
  * is rendered from memory on the loop thread; nothing here touches SQLite.
  * docs/control-plane.md lists every family.
  */
-#include "http.h"
+#include "prom.h"
 
 #include <inttypes.h>
 #include <math.h>
 
-#include "../ps/ps.h"
 #include "webfmt.h"
-
-/* ==== histograms =========================================================== */
-
-/* From 0.5 ms (a pull of a small shard on loopback) to 10 s (a pull parked
- * behind a slow rank, a push that writes a checkpoint). */
-const double coord_hist_bounds[COORD_HIST_NB] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-
-void coord_hist_observe(struct coord_hist *h, double seconds)
-{
-    for (int i = 0; i < COORD_HIST_NB; i++) {
-        if (seconds <= coord_hist_bounds[i]) {
-            h->bucket[i]++;
-            break;
-        }
-    }
-    h->count++;
-    h->sum += seconds;
-}
 
 /* ==== the page ============================================================= */
 
@@ -80,12 +60,11 @@ static void histogram(struct strbuf *b, const char *name, const char *help,
 
 static double get_step(const struct job *j)
 {
-    long s = ps_job_step(j);
-    return s >= 0 ? (double)s : (double)j->prog.step;
+    return (double)j->prog.step;
 }
 static double get_skipped(const struct job *j)
 {
-    return (double)(j->ps && j->ps->ready ? j->ps->skipped : j->prog.skipped);
+    return (double)j->prog.skipped;
 }
 static double get_epoch(const struct job *j)
 {
@@ -156,7 +135,7 @@ static size_t recent_start(const struct coord *c)
 static bool job_has_series(const struct coord *c, size_t i, size_t start)
 {
     const struct job *j = c->jobs[i];
-    if (!j->prog.valid && !(j->ps && j->ps->ready))
+    if (!j->prog.valid)
         return false;
     return j->state == JOB_RUNNING || i >= start;
 }
@@ -235,11 +214,6 @@ static void job_series(struct coord *c, struct strbuf *b)
 
 void prom_render(struct coord *c, struct strbuf *b)
 {
-    /* Running jobs' progress as of now (cheap: no digest, no quantizers). */
-    for (size_t i = 0; i < c->njobs; i++)
-        if (c->jobs[i]->ps && c->jobs[i]->ps->ready)
-            ps_progress_refresh(c->jobs[i]->ps, false);
-
     family(b, "saturn_build_info", "gauge", "Always 1: the saturnd version as a label.");
     sample1(b, "saturn_build_info", "version", SATURN_VERSION, 1);
     family(b, "saturn_start_time_seconds", "gauge", "When saturnd started (Unix time).");

@@ -1,5 +1,5 @@
-/* metrics.c - Worker.ReportMetrics, a job's progress, and the epoch
- * results kept in SQLite.
+/* ps_progress.c - Worker.ReportMetrics, a running job's progress and
+ * epoch results, and the end of training.
  *
  * Ranks report every ~20 steps (a "window": mean loss, train correct/seen,
  * images/s and the pull / compute / push split) and at each epoch end
@@ -11,8 +11,10 @@
  * per-layer alphas and SAT factors of the PS model; a "metrics" event
  * says so, and the progress is persisted. Watchers also get live
  * "progress" events (never stored) at most every PS_PROGRESS_EVERY_MS.
+ * When the last step is applied and the last epoch evaluated, the final
+ * model is written (ps_write.c), which then reports the job's end.
  */
-#include "ps/ps.h"
+#include "ps.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
@@ -20,10 +22,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/nn/quant.h"
-#include "../common/train/trainer.h"
-#include "../common/util/log.h"
-#include "../common/util/xalloc.h"
+#include "../../common/nn/quant.h"
+#include "../../common/train/trainer.h"
+#include "../../common/util/log.h"
+#include "../../common/util/xalloc.h"
 
 /* ==== state ================================================================ */
 
@@ -46,14 +48,6 @@ void ps_metrics_free(struct ps_job *ps)
     ps->rstats = NULL;
     ps->epochs = NULL;
     ps->ep_reported = NULL;
-}
-
-void job_progress_clear(struct job_progress *p)
-{
-    sat_free(p->quant);
-    memset(p, 0, sizeof *p);
-    p->test_acc = -1.0f;
-    p->eta_s = -1.0;
 }
 
 /* ==== progress ============================================================= */
@@ -161,189 +155,6 @@ void ps_progress_refresh(struct ps_job *ps, bool full)
     }
 }
 
-/* ==== JSON (the progress table) ============================================ */
-
-static char *quant_json(const struct job_progress *p)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < p->nquant; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", p->quant[i].name);
-        cJSON_AddStringToObject(o, "kind", p->quant[i].is_alpha ? "alpha" : "sat");
-        cJSON_AddNumberToObject(o, "value", p->quant[i].value);
-        cJSON_AddItemToArray(a, o);
-    }
-    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
-    cJSON_Delete(a);
-    return s;
-}
-
-static char *progress_json(const struct job_progress *p)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddNumberToObject(o, "epoch", p->epoch);
-    cJSON_AddNumberToObject(o, "epochs", p->epochs);
-    cJSON_AddNumberToObject(o, "step", (double)p->step);
-    cJSON_AddNumberToObject(o, "total_steps", (double)p->total_steps);
-    cJSON_AddNumberToObject(o, "steps_per_epoch", (double)p->steps_per_epoch);
-    cJSON_AddNumberToObject(o, "loss", p->loss);
-    cJSON_AddNumberToObject(o, "train_acc", p->train_acc);
-    cJSON_AddNumberToObject(o, "test_acc", p->test_acc);
-    cJSON_AddNumberToObject(o, "test_epoch", p->test_epoch);
-    cJSON_AddNumberToObject(o, "images_per_s", p->images_per_s);
-    cJSON_AddNumberToObject(o, "lr", p->lr);
-    cJSON_AddStringToObject(o, "param_digest", p->digest);
-    cJSON_AddNumberToObject(o, "skipped_steps", (double)p->skipped);
-    cJSON_AddNumberToObject(o, "elapsed_s", p->elapsed_s);
-    cJSON_AddStringToObject(o, "model_path", p->model_path);
-    cJSON *a = cJSON_AddArrayToObject(o, "quant");
-    for (int i = 0; i < p->nquant; i++) {
-        cJSON *q = cJSON_CreateObject();
-        cJSON_AddStringToObject(q, "name", p->quant[i].name);
-        cJSON_AddStringToObject(q, "kind", p->quant[i].is_alpha ? "alpha" : "sat");
-        cJSON_AddNumberToObject(q, "value", p->quant[i].value);
-        cJSON_AddItemToArray(a, q);
-    }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-static double num(const cJSON *o, const char *k, double def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
-}
-
-static int progress_from_json(struct job_progress *p, const char *json)
-{
-    cJSON *o = cJSON_Parse(json);
-    if (!o)
-        return SAT_EFORMAT;
-    job_progress_clear(p);
-    p->valid = true;
-    p->epoch = (uint32_t)num(o, "epoch", 0);
-    p->epochs = (uint32_t)num(o, "epochs", 0);
-    p->step = (uint64_t)num(o, "step", 0);
-    p->total_steps = (uint64_t)num(o, "total_steps", 0);
-    p->steps_per_epoch = (uint64_t)num(o, "steps_per_epoch", 0);
-    p->loss = (float)num(o, "loss", 0);
-    p->train_acc = (float)num(o, "train_acc", 0);
-    p->test_acc = (float)num(o, "test_acc", -1);
-    p->test_epoch = (uint32_t)num(o, "test_epoch", 0);
-    p->images_per_s = (float)num(o, "images_per_s", 0);
-    p->lr = (float)num(o, "lr", 0);
-    p->skipped = (uint64_t)num(o, "skipped_steps", 0);
-    p->elapsed_s = num(o, "elapsed_s", 0);
-    snprintf(p->digest, sizeof p->digest, "%s", str(o, "param_digest"));
-    snprintf(p->model_path, sizeof p->model_path, "%s", str(o, "model_path"));
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "quant");
-    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-    if (n > 0) {
-        p->quant = sat_calloc((size_t)n, sizeof *p->quant);
-        for (int i = 0; p->quant && i < n; i++) {
-            const cJSON *q = cJSON_GetArrayItem(a, i);
-            snprintf(p->quant[i].name, sizeof p->quant[i].name, "%s", str(q, "name"));
-            p->quant[i].is_alpha = strcmp(str(q, "kind"), "alpha") == 0;
-            p->quant[i].value = (float)num(q, "value", 0);
-        }
-        p->nquant = p->quant ? n : 0;
-    }
-    cJSON_Delete(o);
-    return 0;
-}
-
-void coord_progress_save(struct coord *c, struct job *j)
-{
-    if (!j->prog.valid)
-        return;
-    char *s = progress_json(&j->prog);
-    if (!s || store_progress_put(c->store, j->id, s) != 0)
-        log_error("metrics: %s: progress not persisted", j->id);
-    if (s)
-        cJSON_free(s);
-}
-
-static int progress_row(void *arg, const char *job_id, const char *json)
-{
-    struct coord *c = arg;
-    struct job *j = coord_job_find(c, job_id);
-    if (j && progress_from_json(&j->prog, json) != 0)
-        log_warn("metrics: %s: stored progress does not parse; ignored", job_id);
-    return 0;
-}
-
-int coord_progress_load(struct coord *c)
-{
-    return store_progress_load(c->store, progress_row, c);
-}
-
-/* ==== protobuf ============================================================= */
-
-void job_progress_to_pb(const struct job_progress *p, const char *consistency,
-                        Saturn__V1__JobProgress *m, Saturn__V1__QuantStat *quant,
-                        Saturn__V1__QuantStat **quant_ptrs)
-{
-    saturn__v1__job_progress__init(m);
-    m->epoch = p->epoch;
-    m->epochs = p->epochs;
-    m->step = p->step;
-    m->total_steps = p->total_steps;
-    m->steps_per_epoch = p->steps_per_epoch;
-    m->loss = p->loss;
-    m->train_acc = p->train_acc;
-    m->test_acc = p->test_acc;
-    m->test_epoch = p->test_epoch;
-    m->images_per_s = p->images_per_s;
-    m->lr = p->lr;
-    m->param_digest = (char *)p->digest;
-    m->skipped_steps = p->skipped;
-    m->eta_s = p->eta_s;
-    m->elapsed_s = p->elapsed_s;
-    m->model_path = (char *)p->model_path;
-    m->consistency = (char *)consistency;
-    m->pull_s = p->pull_s;
-    m->compute_s = p->compute_s;
-    m->push_s = p->push_s;
-    if (quant && quant_ptrs) {
-        for (int i = 0; i < p->nquant; i++) {
-            saturn__v1__quant_stat__init(&quant[i]);
-            quant[i].name = (char *)p->quant[i].name;
-            quant[i].kind = p->quant[i].is_alpha ? "alpha" : "sat";
-            quant[i].value = p->quant[i].value;
-            quant_ptrs[i] = &quant[i];
-        }
-        m->n_quant = (size_t)p->nquant;
-        m->quant = quant_ptrs;
-    }
-}
-
-void coord_progress_publish(struct coord *c, struct job *j)
-{
-    if (!j->watchers || !j->prog.valid)
-        return;
-    Saturn__V1__JobProgress pm;
-    job_progress_to_pb(&j->prog, j->consistency, &pm, NULL, NULL);
-    Saturn__V1__JobEvent ev = SATURN__V1__JOB_EVENT__INIT;
-    ev.seq = 0;
-    ev.job_id = j->id;
-    ev.time_ms = coord_now_ms();
-    ev.kind = "progress";
-    ev.state = (Saturn__V1__JobState)j->state;
-    ev.message = "";
-    ev.worker_id = "";
-    ev.progress = &pm;
-    coord_event_send_pb(c, j, &ev);
-}
-
 /* ==== ReportMetrics ======================================================== */
 
 static double nan_if(bool cond, double v)
@@ -364,7 +175,7 @@ static void epoch_complete(struct ps_job *ps, int e)
     struct job_progress *p = &j->prog;
     p->test_acc = (float)test_acc;
     p->test_epoch = (uint32_t)e + 1;
-    char *qj = quant_json(p);
+    char *qj = job_progress_quant_json(p);
     struct store_metric row = {
         .job_id = j->id,
         .time_ms = coord_now_ms(),
@@ -397,18 +208,14 @@ static void epoch_complete(struct ps_job *ps, int e)
     ps->last_progress_ms = uv_now(c->loop);
 }
 
-void ps_report_metrics(struct coord *c, struct rpc_call *call,
+void ps_report_metrics(struct ps_job *ps, struct rpc_call *call,
                        const Saturn__V1__ReportMetricsRequest *req)
 {
-    struct job *j = coord_job_find(c, req->job_id);
-    if (!j) {
-        rpc_reply_err(call, SAT_ENOENT, "job \"%.64s\" not found", req->job_id);
-        return;
-    }
+    struct coord *c = ps->c;
+    struct job *j = ps->job;
     Saturn__V1__ReportMetricsResponse resp = SATURN__V1__REPORT_METRICS_RESPONSE__INIT;
-    struct ps_job *ps = j->ps;
-    if (j->state != JOB_RUNNING || !ps || (req->attempt && req->attempt != j->attempt)) {
-        resp.stop = true; /* the job (this attempt of it) is over */
+    if (ps->finishing) {
+        resp.stop = true; /* training is over */
         rpc_reply(call, &resp.base);
         return;
     }
@@ -484,7 +291,7 @@ void ps_report_metrics(struct coord *c, struct rpc_call *call,
     rpc_reply(call, &resp.base);
     if (complete >= 0) {
         epoch_complete(ps, complete);
-        ps_maybe_finish(ps); /* may end the job and free ps */
+        ps_maybe_finish(ps);
         return;
     }
     uint64_t now = uv_now(c->loop);
@@ -493,4 +300,16 @@ void ps_report_metrics(struct coord *c, struct rpc_call *call,
         coord_progress_publish(c, j);
         ps->last_progress_ms = now;
     }
+}
+
+/* ==== the end ============================================================== */
+
+void ps_maybe_finish(struct ps_job *ps)
+{
+    if (ps->finishing || !ps->ready || ps->clock < ps->total_steps)
+        return;
+    if (ps->epochs[ps->spec.epochs - 1].nreported < ps->world)
+        return; /* the last evaluation is not in yet */
+    ps->finishing = true;
+    ps_write_final(ps);
 }

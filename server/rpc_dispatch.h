@@ -1,0 +1,11 @@
+/* rpc_dispatch.h - saturnd's gRPC method table (rpc_dispatch.c), handed to
+ * rpc_server_start with the coordinator as user data. */
+#ifndef SATURND_RPC_DISPATCH_H
+#define SATURND_RPC_DISPATCH_H
+
+#include "coord.h"
+
+extern const struct rpc_method coord_methods[];
+extern const size_t coord_nmethods;
+
+#endif
