@@ -95,8 +95,7 @@ static const char usage_text[] =
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070\n"
     "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n"
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --http 0.0.0.0:9090\n"
-    "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --tls-cert /etc/saturn/tls.crt\n"
-    "          --tls-key /etc/saturn/tls.key      # TLS; see docs/control-plane.md, \"TLS\"\n";
+    "  saturnd --listen 0.0.0.0:7070 --tls-cert tls.crt --tls-key tls.key   # TLS (docs/security.md)\n";
 
 enum {
     OPT_LISTEN = 256,

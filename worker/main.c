@@ -57,8 +57,7 @@ static const char usage_text[] =
     "\n"
     "example:\n"
     "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/token --threads 2\n"
-    "  saturn-worker --coordinator saturnd:7070 --token-file /etc/saturn/token \\\n"
-    "      --tls-ca /etc/saturn/ca.crt   # saturnd's certificate must name \"saturnd\"\n";
+    "  saturn-worker --coordinator saturnd:7070 --tls-ca ca.crt --token-file token   # TLS\n";
 
 enum {
     OPT_COORD = 256,
