@@ -285,13 +285,9 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         c->token_file = val;
         break;
     case O_TLS_CA:
-        c->tls_files.ca = val;
-        break;
     case O_TLS_CERT:
-        c->tls_files.cert = val;
-        break;
     case O_TLS_KEY:
-        c->tls_files.key = val;
+        rpc_tls_files_set(&c->tls_files, o->name, val);
         break;
     case O_JSON:
         c->json = true;

@@ -95,7 +95,7 @@ static const char usage_text[] =
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070\n"
     "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n"
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --http 0.0.0.0:9090\n"
-    "  saturnd --listen 0.0.0.0:7070 --tls-cert tls.crt --tls-key tls.key   # TLS (docs/security.md)\n";
+    "  saturnd --listen 0.0.0.0:7070 --tls-cert tls.crt --tls-key tls.key  # docs/security.md\n";
 
 enum {
     OPT_LISTEN = 256,
@@ -167,11 +167,11 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     f->lease_ms = DEFAULT_LEASE_MS;
     f->max_msg = RPC_DEFAULT_MAX_MSG;
     f->tls.server = true;
-    int opt;
+    int opt, li = 0;
     unsigned long long v;
     enum sat_log_level lvl;
     enum sat_log_format fmt;
-    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
         switch (opt) {
         case OPT_LISTEN:
             f->listen = optarg;
@@ -202,13 +202,9 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             f->http_port_file = optarg;
             break;
         case OPT_TLS_CERT:
-            f->tls.cert = optarg;
-            break;
         case OPT_TLS_KEY:
-            f->tls.key = optarg;
-            break;
         case OPT_TLS_CLIENT_CA:
-            f->tls.ca = optarg;
+            rpc_tls_files_set(&f->tls, long_opts[li].name, optarg);
             break;
         case OPT_LEASE_MS:
             if (parse_uint(optarg, 500, 600000, &v) != 0) {

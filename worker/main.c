@@ -133,8 +133,8 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "%s-%ld", host, (long)getpid());
     const char *name_arg = name;
 
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    int opt, li = 0;
+    while ((opt = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
         char *end;
         enum sat_log_level lvl;
         enum sat_log_format fmt;
@@ -146,13 +146,9 @@ int main(int argc, char **argv)
             token_file = optarg;
             break;
         case OPT_TLS_CA:
-            tls_files.ca = optarg;
-            break;
         case OPT_TLS_CERT:
-            tls_files.cert = optarg;
-            break;
         case OPT_TLS_KEY:
-            tls_files.key = optarg;
+            rpc_tls_files_set(&tls_files, long_opts[li].name, optarg);
             break;
         case OPT_THREADS: {
             errno = 0;

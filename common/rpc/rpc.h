@@ -108,6 +108,11 @@ struct rpc_tls_files {
     bool server; /* saturnd: ca is --tls-client-ca; else ca is --tls-ca */
 };
 
+/* Records one command-line flag: name "tls-cert", "tls-key", "tls-ca" or
+ * "tls-client-ca" (the long option, without "--"), value a file name that
+ * must outlive f. Returns false for any other name. */
+bool rpc_tls_files_set(struct rpc_tls_files *f, const char *name, const char *path);
+
 /* Reads and checks the files: each readable, a regular PEM file of at most
  * RPC_TLS_FILE_MAX bytes; the key not accessible by other users, nor by its
  * group unless root owns it; the certificates parse; the key is unencrypted

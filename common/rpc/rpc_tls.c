@@ -142,6 +142,19 @@ static int check_pair(const struct rpc_tls_files *f, const struct rpc_tls *t, ch
     return 0;
 }
 
+bool rpc_tls_files_set(struct rpc_tls_files *f, const char *name, const char *path)
+{
+    if (strcmp(name, "tls-cert") == 0)
+        f->cert = path;
+    else if (strcmp(name, "tls-key") == 0)
+        f->key = path;
+    else if (strcmp(name, "tls-ca") == 0 || strcmp(name, "tls-client-ca") == 0)
+        f->ca = path;
+    else
+        return false;
+    return true;
+}
+
 int rpc_tls_load(struct rpc_tls *t, const struct rpc_tls_files *f, char err[SAT_ERR_LEN])
 {
     memset(t, 0, sizeof *t);
