@@ -46,6 +46,9 @@ import sys
 
 import yaml
 
+from deploy_lib import (StrictLoader, apt_packages, dig, dockerfile_instructions, exec_form,
+                        host_of, load_yaml_all, port_of)
+
 ROOT, BUILD, SATURND, WORKER, CLI, COMPOSE_OUT = sys.argv[1:7]
 DEPLOY = os.path.join(ROOT, "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
@@ -64,42 +67,6 @@ def check(cond, what, detail=""):
         n_failed += 1
         print(f"not ok {n_checks} - {what}" + (f": {detail}" if detail else ""))
     return cond
-
-
-# ---- YAML that refuses duplicate keys ------------------------------------
-
-class StrictLoader(yaml.SafeLoader):
-    pass
-
-
-def _no_dup_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_dup_mapping)
-
-
-def load_yaml_all(path):
-    with open(path) as f:
-        return [d for d in yaml.load_all(f, Loader=StrictLoader) if d is not None]
-
-
-def dig(d, *keys, default=None):
-    for k in keys:
-        if isinstance(d, dict) and k in d:
-            d = d[k]
-        elif isinstance(d, list) and isinstance(k, int) and -len(d) <= k < len(d):
-            d = d[k]
-        else:
-            return default
-    return d
 
 
 # ---- the binaries' flags, from --help -------------------------------------
@@ -220,15 +187,6 @@ def check_argv(where, argv, env_names=()):
     return values
 
 
-def port_of(addr):
-    m = re.fullmatch(r".*:([0-9]+)", str(addr))
-    return int(m.group(1)) if m else None
-
-
-def host_of(addr):
-    return str(addr).rsplit(":", 1)[0]
-
-
 PORTS = []  # (where, port): gRPC; all must agree
 HTTP_PORTS = []  # (where, port): saturnd's --http; all must agree
 EXPOSED = []  # (where, port, key): an exposed port, gRPC or HTTP as `key` is
@@ -249,53 +207,6 @@ def note_exposed(where, port, key=None):
 
 
 # ---- Dockerfile ---------------------------------------------------------
-
-def dockerfile_instructions(path):
-    """[(lineno, INSTRUCTION, rest)] with continuations joined, comments dropped."""
-    out, buf, start = [], "", 0
-    with open(path) as f:
-        for n, raw in enumerate(f, 1):
-            line = raw.rstrip("\n")
-            if not buf and (not line.strip() or line.lstrip().startswith("#")):
-                continue
-            if buf and line.lstrip().startswith("#"):
-                continue  # comment lines inside a continued instruction
-            if not buf:
-                start = n
-            if line.rstrip().endswith("\\"):
-                buf += line.rstrip()[:-1] + " "
-                continue
-            buf += line
-            word, _, rest = buf.strip().partition(" ")
-            out.append((start, word.upper(), rest.strip()))
-            buf = ""
-    return out
-
-
-def exec_form(rest):
-    rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            v = yaml.safe_load(rest)  # a JSON array is YAML
-            if isinstance(v, list) and all(isinstance(x, str) for x in v):
-                return v
-        except yaml.YAMLError:
-            pass
-        return None
-    return shlex.split(rest)
-
-
-def apt_packages(run_text):
-    """Packages named by `apt-get install` in a RUN line."""
-    pkgs = []
-    for part in re.split(r"&&|;", run_text):
-        words = part.split()
-        if "apt-get" in words and "install" in words:
-            for w in words[words.index("install") + 1:]:
-                if not w.startswith("-") and "=" not in w:
-                    pkgs.append(w)
-    return pkgs
-
 
 DF = os.path.join(DEPLOY, "Dockerfile")
 stages = []  # dicts: name, base, parent (stage dict or None), instructions

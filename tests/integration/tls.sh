@@ -10,8 +10,8 @@
 #   - a worker with --tls-ca registers and trains a small job to success;
 #   - --http serves HTTPS with the same certificate (curl --cacert), and
 #     plain HTTP on that port fails;
-#   - with --tls-client-ca a worker with a client certificate registers, one
-#     without is refused, and so is a CLI without one.
+#   - with --tls-client-ca a worker with a client certificate registers and
+#     trains a job, one without is refused, and so is a CLI without one.
 . "$(dirname "$0")/lib.sh"
 
 for tool in openssl curl; do
@@ -144,8 +144,10 @@ expect_exit 0 "submit a small job (mlp, synthetic data, 1 worker, 1 epoch)" "$SA
     --model mlp --dataset synthetic --workers 1 --epochs 1 --train_limit 512 --test_limit 128 \
     --batch_size 64 --warmup_epochs 0 --json
 J=$(echo "$OUT" | jq -r .job_id)
-job_ended() { jq_ok '.state == "succeeded" or .state == "failed" or .state == "cancelled"' \
-    "$SATURN" status "$1" --json; }
+job_ended() { # JOB [CLI FLAGS]
+    jq_ok '.state == "succeeded" or .state == "failed" or .state == "cancelled"' \
+        "$SATURN" status "$@" --json
+}
 check "the job ends within 120 s" wait_until 120 job_ended "$J"
 check "the job trained to success over TLS" jq_ok '.state == "succeeded" and .step > 0' \
     "$SATURN" status "$J" --json
@@ -171,6 +173,14 @@ sleep 2
 check "the worker without a client certificate is not registered" \
     jq_ok '[.[].name] == ["wc"]' "$SATURN" workers --all --json "${MTLS[@]}"
 check "it keeps running and retrying (it may be the network)" kill -0 "${WORKER_PID[wn]}"
+expect_exit 0 "submit a small job under mutual TLS" "$SATURN" submit "${MTLS[@]}" \
+    --model mlp --dataset synthetic --workers 1 --epochs 1 --train_limit 512 --test_limit 128 \
+    --batch_size 64 --warmup_epochs 0 --json
+J=$(echo "$OUT" | jq -r .job_id)
+check "the job ends within 120 s" wait_until 120 job_ended "$J" "${MTLS[@]}"
+check "the worker with a client certificate (the only one registered) trained it to success" \
+    jq_ok '.state == "succeeded" and (.worker_ids | length) == 1' \
+    "$SATURN" status "$J" --json "${MTLS[@]}"
 expect_exit 5 "a CLI without a client certificate is refused (unavailable)" \
     timeout 30 "$SATURN" list
 expect_exit 0 "a CLI with a client certificate is served" "$SATURN" list "${MTLS[@]}"
