@@ -24,7 +24,7 @@ enum cli_exit {
     EXIT_OK = 0,
     EXIT_USAGE = 1,      /* bad command line */
     EXIT_NOT_FOUND = 2,  /* NOT_FOUND: unknown job or worker */
-    EXIT_AUTH = 3,       /* UNAUTHENTICATED / PERMISSION_DENIED, or unreadable token file */
+    EXIT_AUTH = 3,       /* UNAUTHENTICATED / PERMISSION_DENIED, or a bad token or TLS file */
     EXIT_INVALID = 4,    /* INVALID_ARGUMENT / OUT_OF_RANGE, or a spec refused locally */
     EXIT_UNAVAIL = 5,    /* UNAVAILABLE / DEADLINE_EXCEEDED: coordinator unreachable or slow */
     EXIT_SERVER = 6,     /* INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS, CANCELLED, ABORTED */
@@ -47,6 +47,8 @@ struct cli {
     const char *addr;
     const char *token_file;
     char token[RPC_TOKEN_MAX];
+    struct rpc_tls_files tls_files; /* --tls-ca (SATURN_TLS_CA), --tls-cert, --tls-key */
+    struct rpc_tls tls;             /* loaded by cli_connect; freed by main */
     bool json;
     int timeout_ms;
     bool timeout_set; /* --timeout given (watch has no deadline otherwise) */
@@ -72,8 +74,9 @@ struct cli {
     struct rpc_client *rpc;
 };
 
-/* Creates cli->rpc from addr/token (reading the token file). Returns an
- * exit code (EXIT_OK on success) after printing the problem. */
+/* Creates cli->rpc from addr/token (reading the token file) and, with
+ * --tls-ca, TLS (reading the TLS files). Returns an exit code (EXIT_OK on
+ * success) after printing the problem. */
 int cli_connect(struct cli *c);
 
 /* Prints "saturn: <cmd>: <STATUS>: details" (with a hint for auth and

@@ -1,7 +1,7 @@
 /* cmd_run.c - saturn export and saturn run.
  *
  * `saturn run SPEC` is the embedded default: a private saturnd (temporary
- * state dir, 127.0.0.1 port 0, the token saturnd generates) and N
+ * state dir, 127.0.0.1 port 0, plaintext, the token saturnd generates) and N
  * saturn-worker children, the job submitted and followed with a progress
  * bar to its end, then everything stopped by PID (SIGTERM, SIGKILL after
  * STOP_GRACE_S; on Ctrl-C too) and the model copied to
@@ -387,6 +387,10 @@ static int run_main(struct cli *c, bool *grpc)
         cli_errorf("run: %s", err);
         return EXIT_INVALID;
     }
+    /* Plaintext on loopback: the private daemons get no TLS flags, and the
+     * workers must not pick up the caller's SATURN_TLS_CA either. */
+    c->tls_files = (struct rpc_tls_files){0};
+    unsetenv("SATURN_TLS_CA");
     int nw = r.spec.workers;
     if (r.spec.batch_size % nw != 0) {
         cli_errorf("run: batch_size %d (the global batch) is not divisible by %d workers",

@@ -77,6 +77,9 @@ static const struct cmd_spec commands[] = {
 enum opt_id {
     O_ADDR,
     O_TOKEN_FILE,
+    O_TLS_CA,
+    O_TLS_CERT,
+    O_TLS_KEY,
     O_JSON,
     O_TIMEOUT,
     O_HELP,
@@ -114,6 +117,11 @@ static const struct opt_spec options[] = {
      "coordinator address (env SATURN_ADDR; default " CLI_DEFAULT_ADDR ")"},
     {"token-file", O_TOKEN_FILE, "FILE", CM_ALL,
      "file holding the bearer token (env SATURN_TOKEN_FILE)"},
+    {"tls-ca", O_TLS_CA, "FILE", CM_ALL,
+     "use TLS; verify saturnd's certificate with this PEM CA (env SATURN_TLS_CA)"},
+    {"tls-cert", O_TLS_CERT, "FILE", CM_ALL,
+     "client certificate (PEM) for a saturnd with --tls-client-ca; needs --tls-key"},
+    {"tls-key", O_TLS_KEY, "FILE", CM_ALL, "the client certificate's private key (mode 0600)"},
     {"json", O_JSON, NULL, CM_ALL, "print JSON instead of text"},
     {"timeout", O_TIMEOUT, "MS", CM_ALL,
      "deadline of each call in milliseconds (default 10000; watch: none)"},
@@ -230,7 +238,11 @@ static void help_cmd(FILE *f, const struct cmd_spec *cmd)
         fprintf(f, "\njob spec fields as flags (applied after SPEC.json; docs/jobspec.md):\n");
         help_options(f, cmd->bit, true);
     }
-    fprintf(f, "\ncommon options: --addr, --token-file, --json, --timeout, --help\n");
+    if (cmd->bit == CM_RUN)
+        fprintf(f, "\nThe private saturnd and its workers talk plaintext gRPC on 127.0.0.1 only,\n"
+                   "with the token saturnd generates: --addr, --token-file, --tls-ca,\n"
+                   "--tls-cert, --tls-key and SATURN_TLS_CA are not used.\n");
+    fprintf(f, "\ncommon options: --addr, --token-file, --tls-ca, --json, --timeout, --help\n");
     fprintf(f, "\nexamples:\n%s\n%s", cmd->examples, exit_codes_text);
 }
 
@@ -271,6 +283,11 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         break;
     case O_TOKEN_FILE:
         c->token_file = val;
+        break;
+    case O_TLS_CA:
+    case O_TLS_CERT:
+    case O_TLS_KEY:
+        rpc_tls_files_set(&c->tls_files, o->name, val);
         break;
     case O_JSON:
         c->json = true;
@@ -380,6 +397,8 @@ int main(int argc, char **argv)
     c.addr = env && *env ? env : CLI_DEFAULT_ADDR;
     env = getenv("SATURN_TOKEN_FILE");
     c.token_file = env && *env ? env : NULL;
+    env = getenv("SATURN_TLS_CA");
+    c.tls_files.ca = env && *env ? env : NULL;
 
     const struct cmd_spec *cmd = NULL;
     const struct opt_spec *used[128];
@@ -483,6 +502,7 @@ int main(int argc, char **argv)
         rpc_init();
     int ex = cmd->run(&c);
     rpc_client_free(c.rpc);
+    rpc_tls_free(&c.tls);
     rpc_shutdown();
     return ex;
 }

@@ -45,6 +45,23 @@ int cli_exit_from_status(grpc_status_code code)
     }
 }
 
+/* A failed TLS handshake and a plaintext client talking to a TLS server
+ * both look like an unreachable server to gRPC: say which flags matter. */
+static const char *unavailable_hint(const struct cli *c, const struct rpc_status *st)
+{
+    if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
+        return " (saturnd did not answer within --timeout)";
+    if (!rpc_tls_on(&c->tls))
+        return " (is saturnd running there? --addr / SATURN_ADDR; if it serves TLS, pass "
+               "--tls-ca / SATURN_TLS_CA)";
+    if (strstr(st->details, "andshake") || strstr(st->details, "SSL") ||
+        strstr(st->details, "ertificate") || strstr(st->details, "TLS"))
+        return " (TLS handshake failed: is --tls-ca / SATURN_TLS_CA the CA that signed saturnd's "
+               "certificate, does that certificate name the --addr host, and does saturnd ask "
+               "for a client certificate (--tls-cert/--tls-key)?)";
+    return " (is saturnd running there, with TLS? --addr / SATURN_ADDR, --tls-ca)";
+}
+
 int cli_fail_status(const struct cli *c, const struct rpc_status *st)
 {
     const char *hint = "";
@@ -55,7 +72,8 @@ int cli_fail_status(const struct cli *c, const struct rpc_status *st)
                              : " (pass --token-file FILE or set SATURN_TOKEN_FILE)";
         break;
     case GRPC_STATUS_UNAVAILABLE:
-        hint = " (is saturnd running there? --addr / SATURN_ADDR)";
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+        hint = unavailable_hint(c, st);
         break;
     default:
         break;
@@ -75,7 +93,12 @@ int cli_connect(struct cli *c)
         cli_errorf("%s", err);
         return EXIT_AUTH;
     }
-    struct rpc_client_opts o = {.target = c->addr, .token = c->token_file ? c->token : NULL};
+    if (rpc_tls_load(&c->tls, &c->tls_files, err) != 0) {
+        cli_errorf("%s", err);
+        return EXIT_AUTH;
+    }
+    struct rpc_client_opts o = {
+        .target = c->addr, .token = c->token_file ? c->token : NULL, .tls = &c->tls};
     if (rpc_client_new(&c->rpc, &o, err) != 0) {
         cli_errorf("%s", err);
         return EXIT_USAGE;

@@ -1,8 +1,9 @@
 /* main.c - saturnd: flags, start-up, signals and the shutdown order.
  *
- * Start-up: parse flags -> lock the state dir -> token -> open the store
- * and load jobs (coord_init) -> start the RPC server -> with --http, the
- * HTTP server (http.c) -> write the port files -> run the loop.
+ * Start-up: parse flags -> lock the state dir -> token -> TLS files (with
+ * --tls-cert) -> open the store and load jobs (coord_init) -> start the
+ * RPC server -> with --http, the HTTP server (http.c; HTTPS with the same
+ * certificate under TLS) -> write the port files -> run the loop.
  * Shutdown on SIGINT/SIGTERM: the coordinator stops (watch streams end,
  * lease timer closes), the RPC server stops accepting, lets running calls
  * finish for a grace period and tears gRPC down; meanwhile /healthz says
@@ -73,6 +74,13 @@ static const char usage_text[] =
     "                           format) and a dashboard at / (jobs, workers, charts).\n"
     "                           No authentication: bind it to a trusted network\n"
     "  --http-port-file F       write the bound HTTP port to F once listening\n"
+    "  --tls-cert FILE          serve gRPC (and --http) over TLS with this PEM certificate\n"
+    "                           chain; needs --tls-key\n"
+    "  --tls-key FILE           the certificate's PEM private key, unencrypted, mode 0600\n"
+    "                           (0640 if root owns it)\n"
+    "  --tls-client-ca FILE     require client certificates signed by this PEM CA (mutual\n"
+    "                           TLS; workers pass --tls-cert/--tls-key); bearer tokens\n"
+    "                           are still checked\n"
     "  --shard-floats N         parameter-server shard size in float32 values (default\n"
     "                           1048576 = 4 MiB; a pull or push carries one shard)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
@@ -87,7 +95,8 @@ static const char usage_text[] =
     "examples:\n"
     "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070\n"
     "  saturnd --state-dir /tmp/s --listen 127.0.0.1:0 --port-file /tmp/s/port --lease-ms 2000\n"
-    "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --http 0.0.0.0:9090\n";
+    "  saturnd --state-dir /var/lib/saturn --listen 0.0.0.0:7070 --http 0.0.0.0:9090\n"
+    "  saturnd --listen 0.0.0.0:7070 --tls-cert tls.crt --tls-key tls.key  # docs/security.md\n";
 
 enum {
     OPT_LISTEN = 256,
@@ -99,6 +108,9 @@ enum {
     OPT_PORT_FILE,
     OPT_HTTP,
     OPT_HTTP_PORT_FILE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CLIENT_CA,
     OPT_SHARD_FLOATS,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
@@ -115,6 +127,9 @@ static const struct option long_opts[] = {
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
     {"http", required_argument, NULL, OPT_HTTP},
     {"http-port-file", required_argument, NULL, OPT_HTTP_PORT_FILE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"shard-floats", required_argument, NULL, OPT_SHARD_FLOATS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -126,6 +141,7 @@ static const struct option long_opts[] = {
 struct flags {
     const char *listen, *state_dir, *token_file, *port_file;
     const char *http, *http_port_file;
+    struct rpc_tls_files tls;
     bool no_auth;
     unsigned lease_ms;
     size_t max_msg;
@@ -151,11 +167,12 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     f->state_dir = DEFAULT_STATE_DIR;
     f->lease_ms = DEFAULT_LEASE_MS;
     f->max_msg = RPC_DEFAULT_MAX_MSG;
-    int opt;
+    f->tls.server = true;
+    int opt, li = 0;
     unsigned long long v;
     enum sat_log_level lvl;
     enum sat_log_format fmt;
-    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
         switch (opt) {
         case OPT_LISTEN:
             f->listen = optarg;
@@ -184,6 +201,11 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             break;
         case OPT_HTTP_PORT_FILE:
             f->http_port_file = optarg;
+            break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+        case OPT_TLS_CLIENT_CA:
+            rpc_tls_files_set(&f->tls, long_opts[li].name, optarg);
             break;
         case OPT_LEASE_MS:
             if (parse_uint(optarg, 500, 600000, &v) != 0) {
@@ -365,6 +387,7 @@ int main(int argc, char **argv)
     int status = 1;
     char token[RPC_TOKEN_MAX] = "";
     char err[SAT_ERR_LEN] = "";
+    struct rpc_tls tls = {0};
     if (lock_state_dir(f.state_dir, &d->lock_fd) != 0)
         goto out_free;
     if (f.no_auth) {
@@ -379,6 +402,10 @@ int main(int argc, char **argv)
         if (default_token(f.state_dir, token, path, sizeof path) != 0)
             goto out_free;
         log_info("clients and workers authenticate with the token in %s", path);
+    }
+    if (rpc_tls_load(&tls, &f.tls, err) != 0) {
+        log_error("%s", err);
+        goto out_free;
     }
 
     uv_loop_init(&d->loop);
@@ -398,6 +425,7 @@ int main(int argc, char **argv)
         .methods = coord_methods,
         .nmethods = coord_nmethods,
         .ud = &d->coord,
+        .tls = &tls,
     };
     int port = 0;
     if (rpc_server_start(&d->rpc, &d->loop, &so, &port, err) != 0) {
@@ -411,7 +439,7 @@ int main(int argc, char **argv)
     /* HTTP before the port files: a port file means everything asked for
      * is up. */
     int hport = 0;
-    if (f.http && http_server_start(&d->http, &d->coord, f.http, &hport, err) != 0) {
+    if (f.http && http_server_start(&d->http, &d->coord, f.http, &tls, &hport, err) != 0) {
         log_error("%s", err);
         coord_stop(&d->coord);
         rpc_server_stop(d->rpc, 0, on_rpc_stopped, d);
@@ -419,11 +447,16 @@ int main(int argc, char **argv)
         coord_close(&d->coord);
         goto out_grpc;
     }
-    log_info("saturnd %s listening on %s (port %d), state dir %s, lease %u ms, max message %zu "
+    log_info("saturnd %s listening on %s (port %d%s), state dir %s, lease %u ms, max message %zu "
              "bytes",
-             SATURN_VERSION, f.listen, port, f.state_dir, f.lease_ms, f.max_msg);
+             SATURN_VERSION, f.listen, port,
+             !tls.cert ? ", plaintext"
+             : tls.ca  ? ", TLS, client certificates required"
+                       : ", TLS",
+             f.state_dir, f.lease_ms, f.max_msg);
     if (f.http)
-        log_info("http on %s (port %d): /healthz, /metrics, dashboard at /", f.http, hport);
+        log_info("%s on %s (port %d): /healthz, /metrics, dashboard at /",
+                 tls.cert ? "https" : "http", f.http, hport);
     if (f.port_file && write_port_file(f.port_file, port) != 0)
         log_error("cannot write the port file %s", f.port_file);
     if (f.http_port_file && write_port_file(f.http_port_file, hport) != 0)
@@ -445,6 +478,7 @@ out_grpc:
         log_warn("event loop closed with handles still open");
     rpc_shutdown();
 out_free:
+    rpc_tls_free(&tls);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     sat_free(d);

@@ -39,6 +39,11 @@ static const char usage_text[] =
     "options:\n"
     "  --coordinator ADDR   saturnd address (env SATURN_ADDR; default 127.0.0.1:7070)\n"
     "  --token-file F       bearer token file (env SATURN_TOKEN_FILE)\n"
+    "  --tls-ca FILE        connect over TLS, verifying saturnd's certificate with this\n"
+    "                       PEM CA (env SATURN_TLS_CA)\n"
+    "  --tls-cert FILE      client certificate (PEM) for a saturnd with --tls-client-ca;\n"
+    "                       needs --tls-key and --tls-ca\n"
+    "  --tls-key FILE       the client certificate's private key (PEM, mode 0600)\n"
     "  --threads N          math threads (OpenMP) the engine uses, 1..1024 (default:\n"
     "                       the CPUs it may use: affinity, cgroup CPU quota)\n"
     "  --name NAME          shown by `saturn workers` (default HOSTNAME-PID)\n"
@@ -51,13 +56,28 @@ static const char usage_text[] =
     "3 the coordinator refused the token.\n"
     "\n"
     "example:\n"
-    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/token --threads 2\n";
+    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/token --threads 2\n"
+    "  saturn-worker --coordinator saturnd:7070 --tls-ca ca.crt --token-file token   # TLS\n";
 
-enum { OPT_COORD = 256, OPT_TOKEN, OPT_THREADS, OPT_NAME, OPT_LEVEL, OPT_FORMAT, OPT_VERSION };
+enum {
+    OPT_COORD = 256,
+    OPT_TOKEN,
+    OPT_TLS_CA,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_THREADS,
+    OPT_NAME,
+    OPT_LEVEL,
+    OPT_FORMAT,
+    OPT_VERSION
+};
 
 static const struct option long_opts[] = {
     {"coordinator", required_argument, NULL, OPT_COORD},
     {"token-file", required_argument, NULL, OPT_TOKEN},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"name", required_argument, NULL, OPT_NAME},
     {"log-level", required_argument, NULL, OPT_LEVEL},
@@ -100,6 +120,8 @@ int main(int argc, char **argv)
     const char *coord = env && *env ? env : "127.0.0.1:7070";
     env = getenv("SATURN_TOKEN_FILE");
     const char *token_file = env && *env ? env : NULL;
+    env = getenv("SATURN_TLS_CA");
+    struct rpc_tls_files tls_files = {.ca = env && *env ? env : NULL};
     unsigned threads = (unsigned)nn_cpus_available(); /* affinity and cgroup quota */
     char name[64];
     char host[48] = "worker";
@@ -111,8 +133,8 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "%s-%ld", host, (long)getpid());
     const char *name_arg = name;
 
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    int opt, li = 0;
+    while ((opt = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
         char *end;
         enum sat_log_level lvl;
         enum sat_log_format fmt;
@@ -122,6 +144,11 @@ int main(int argc, char **argv)
             break;
         case OPT_TOKEN:
             token_file = optarg;
+            break;
+        case OPT_TLS_CA:
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+            rpc_tls_files_set(&tls_files, long_opts[li].name, optarg);
             break;
         case OPT_THREADS: {
             errno = 0;
@@ -174,6 +201,11 @@ int main(int argc, char **argv)
     }
     if (!token_file)
         log_warn("no --token-file or SATURN_TOKEN_FILE: calling without a bearer token");
+    struct rpc_tls tls;
+    if (rpc_tls_load(&tls, &tls_files, err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
 
     struct run_ctl quit;
     if (run_ctl_init(&quit) != 0)
@@ -201,12 +233,14 @@ int main(int argc, char **argv)
     struct session_opts so = {
         .coordinator = coord,
         .token = token_file ? token : NULL,
+        .tls = &tls,
         .name = name_arg,
         .threads = threads,
         .version = SATURN_VERSION,
     };
     int status = session_run(&so, &quit);
     rpc_shutdown();
+    rpc_tls_free(&tls);
 
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);

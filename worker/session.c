@@ -89,8 +89,19 @@ static void call_failed(struct session *s, const char *what, const struct rpc_st
 {
     s->failures++;
     if (!s->reported_down) {
-        log_warn("session: %s failed: %s: %s; retrying with backoff", what,
-                 rpc_status_name(st->code), st->details);
+        /* Under TLS 1.3 a server that wants a client certificate refuses
+         * it after the client's side of the handshake is done: the client
+         * sees only a closed socket, so name the likely causes. */
+        const char *hint = "";
+        if (st->code == GRPC_STATUS_UNAVAILABLE)
+            hint = !rpc_tls_on(s->o->tls) ? " (if saturnd serves TLS, pass --tls-ca)"
+                   : s->o->tls->cert
+                       ? " (TLS: is --tls-ca the CA of saturnd's certificate, and is our "
+                         "--tls-cert signed by saturnd's --tls-client-ca?)"
+                       : " (TLS: is --tls-ca the CA of saturnd's certificate? if saturnd "
+                         "requires client certificates, pass --tls-cert and --tls-key)";
+        log_warn("session: %s failed: %s: %s%s; retrying with backoff", what,
+                 rpc_status_name(st->code), st->details, hint);
         s->reported_down = true;
     } else {
         log_debug("session: %s failed again: %s", what, rpc_status_name(st->code));
@@ -352,12 +363,15 @@ int session_run(const struct session_opts *o, struct run_ctl *quit)
         log_error("out of memory");
         return 1;
     }
-    struct rpc_client_opts co = {.target = o->coordinator, .token = o->token};
+    struct rpc_client_opts co = {.target = o->coordinator, .token = o->token, .tls = o->tls};
     if (rpc_client_new(&s->rpc, &co, err) != 0) {
         log_error("%s", err);
         goto out;
     }
-    log_info("session: worker %s (%u threads) joining %s", o->name, o->threads, o->coordinator);
+    log_info("session: worker %s (%u threads) joining %s%s", o->name, o->threads, o->coordinator,
+             !rpc_tls_on(o->tls) ? ""
+             : o->tls->cert      ? " over TLS with a client certificate"
+                                 : " over TLS");
     while (!run_ctl_stopped(quit)) {
         if (!s->registered) {
             int rc = do_register(s);

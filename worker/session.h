@@ -5,10 +5,11 @@
 #include "run.h"
 
 struct session_opts {
-    const char *coordinator; /* "host:port" */
-    const char *token;       /* bearer token, or NULL */
-    const char *name;        /* 1..63 chars of [A-Za-z0-9._-] */
-    unsigned threads;        /* 1..1024 */
+    const char *coordinator;   /* "host:port" */
+    const char *token;         /* bearer token, or NULL */
+    const struct rpc_tls *tls; /* NULL or empty: plaintext */
+    const char *name;          /* 1..63 chars of [A-Za-z0-9._-] */
+    unsigned threads;          /* 1..1024 */
     const char *version;
 };
 

@@ -16,6 +16,10 @@
  * and server-streaming reads, with a bearer token; each returns the gRPC
  * status and its details.
  *
+ * TLS (rpc_tls.c): a server or channel given a struct rpc_tls speaks
+ * gRPC over TLS (gRPC core's SSL credentials); the bearer token is still
+ * sent and checked as call metadata, exactly as in plaintext.
+ *
  * Status codes are mapped from SAT_E* codes in one place (rpc_status.c).
  *
  * Threads: rpc_server_* and rpc_call_* / rpc_reply* / rpc_stream_* functions
@@ -42,6 +46,7 @@
 #define RPC_DETAILS_LEN 512             /* bytes: status details kept by the client */
 #define RPC_STREAM_QUEUE_MAX 1024       /* messages queued on one server stream */
 #define RPC_CLIENT_MAX_THREADS 4        /* concurrent calls on one rpc_client */
+#define RPC_TLS_FILE_MAX (1u << 20)     /* bytes: largest PEM file read */
 
 /* ==== library lifecycle ==================================================== */
 
@@ -85,6 +90,43 @@ grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m);
 int rpc_msg_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
                    ProtobufCMessage **out);
 
+/* ==== TLS material (rpc_tls.c) ============================================= */
+
+/* PEM texts as gRPC core takes them; each NUL-terminated, sat_malloc'd, or
+ * NULL when not given. A server has cert + key, and ca when it requires
+ * client certificates signed by it; a client has ca (the CA that signed the
+ * server's certificate), and cert + key when it presents a certificate. */
+struct rpc_tls {
+    char *cert; /* certificate chain, leaf first */
+    char *key;  /* the leaf's private key (unencrypted) */
+    char *ca;   /* CA certificates to verify the peer with */
+};
+
+/* File names from a command line; NULL = flag not given. */
+struct rpc_tls_files {
+    const char *cert, *key, *ca;
+    bool server; /* saturnd: ca is --tls-client-ca; else ca is --tls-ca */
+};
+
+/* Records one command-line flag: name "tls-cert", "tls-key", "tls-ca" or
+ * "tls-client-ca" (the long option, without "--"), value a file name that
+ * must outlive f. Returns false for any other name. */
+bool rpc_tls_files_set(struct rpc_tls_files *f, const char *name, const char *path);
+
+/* Reads and checks the files: each readable, a regular PEM file of at most
+ * RPC_TLS_FILE_MAX bytes; the key not accessible by other users, nor by its
+ * group unless root owns it; the certificates parse; the key is unencrypted
+ * and belongs to the certificate; the flags come in valid combinations
+ * (cert and key together; a server's ca needs its cert; a client's cert
+ * needs a ca). Messages name the flag and the file, never its contents.
+ * Returns 0 with *t filled (all NULL when no file was given), or SAT_E*
+ * with err filled and *t empty. The caller frees *t with rpc_tls_free. */
+int rpc_tls_load(struct rpc_tls *t, const struct rpc_tls_files *f, char err[SAT_ERR_LEN]);
+/* true when t holds TLS material (a server cert or a client CA). */
+bool rpc_tls_on(const struct rpc_tls *t);
+/* Wipes the key and frees the texts; t is empty afterwards. NULL is a no-op. */
+void rpc_tls_free(struct rpc_tls *t);
+
 /* ==== server =============================================================== */
 
 struct rpc_server;
@@ -116,7 +158,8 @@ struct rpc_server_opts {
     size_t max_msg;                   /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
     const struct rpc_method *methods; /* must outlive the server */
     size_t nmethods;
-    void *ud; /* passed to every handler */
+    void *ud;                  /* passed to every handler */
+    const struct rpc_tls *tls; /* NULL or empty: plaintext; copied by the start */
 };
 
 /* Creates, binds and starts a server whose handlers run on `loop`. On
@@ -172,9 +215,10 @@ int rpc_stream_end(struct rpc_call *c);
 struct rpc_client;
 
 struct rpc_client_opts {
-    const char *target; /* "127.0.0.1:7070" (a bare host:port gets "ipv4:" for IPv4) */
-    const char *token;  /* bearer token; NULL = send none */
-    size_t max_msg;     /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
+    const char *target;        /* "127.0.0.1:7070" (a bare host:port gets "ipv4:" for IPv4) */
+    const char *token;         /* bearer token; NULL = send none */
+    size_t max_msg;            /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
+    const struct rpc_tls *tls; /* NULL or empty: plaintext; copied by rpc_client_new */
 };
 
 /* The outcome of a call as the client saw it. */

@@ -110,7 +110,16 @@ int rpc_client_new(struct rpc_client **out, const struct rpc_client_opts *o, cha
         args[i].value.integer = vals[i];
     }
     grpc_channel_args cargs = {.num_args = NARGS, .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds;
+    if (o->tls && o->tls->ca) {
+        /* The server's certificate must chain to tls->ca and name the
+         * target's host (its IP address for an "ipv4:" target). gRPC copies
+         * the PEM texts. */
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = o->tls->key, .cert_chain = o->tls->cert};
+        creds = grpc_ssl_credentials_create_ex(o->tls->ca, o->tls->cert ? &pair : NULL, NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
     c->ch = grpc_channel_create(target, creds, &cargs);
     grpc_channel_credentials_release(creds);
     sat_free(target);

@@ -368,7 +368,19 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
         s->slots[i].handle = grpc_server_register_method(
             s->server, o->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     }
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds;
+    if (o->tls && o->tls->cert) {
+        /* gRPC copies the PEM texts. With a client CA, every client must
+         * present a certificate that CA signed (mutual TLS). */
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = o->tls->key, .cert_chain = o->tls->cert};
+        creds = grpc_ssl_server_credentials_create_ex(
+            o->tls->ca, &pair, 1,
+            o->tls->ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
     int bound = grpc_server_add_http2_port(s->server, o->listen, creds);
     grpc_server_credentials_release(creds);
     int rc;

@@ -335,8 +335,8 @@ static void on_close(uv_handle_t *h)
         sat_free(s);
 }
 
-int http_server_start(struct http_server **out, struct coord *c, const char *listen, int *port,
-                      char err[SAT_ERR_LEN])
+int http_server_start(struct http_server **out, struct coord *c, const char *listen,
+                      const struct rpc_tls *tls, int *port, char err[SAT_ERR_LEN])
 {
     *out = NULL;
     struct sockaddr_storage ss;
@@ -351,13 +351,21 @@ int http_server_start(struct http_server **out, struct coord *c, const char *lis
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* HTTPS: MHD's GnuTLS, in the same epoll mode on the loop thread. */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (tls && tls->cert) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     /* The logger first: MHD logs through it from then on. */
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                               mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-                              MHD_OPTION_END);
+                              MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
         /* MHD says "Failed to bind to port 0: <strerror>" (port 0: it was
          * given an address, not a port): keep the reason. */

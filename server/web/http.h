@@ -36,10 +36,12 @@
 struct http_server;
 
 /* Starts serving on `listen` ("HOST:PORT" or "[V6]:PORT"; port 0 picks a
- * free port, *port is the bound one). Returns 0, or SAT_E* with a message
- * in err (nothing is left running then). */
-int http_server_start(struct http_server **out, struct coord *c, const char *listen, int *port,
-                      char err[SAT_ERR_LEN]);
+ * free port, *port is the bound one): HTTPS with tls->cert and tls->key
+ * when tls holds a certificate, else plain HTTP. tls must outlive the
+ * server. Returns 0, or SAT_E* with a message in err (nothing is left
+ * running then). */
+int http_server_start(struct http_server **out, struct coord *c, const char *listen,
+                      const struct rpc_tls *tls, int *port, char err[SAT_ERR_LEN]);
 /* Closes every connection and the listening socket at once; the handles
  * close on the loop and the server is freed from their close callbacks.
  * After the call the pointer is no longer valid. NULL is a no-op. */

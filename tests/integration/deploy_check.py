@@ -19,6 +19,12 @@ What is checked:
     that binary, parsed from its --help: known name, value present when the
     flag takes one and absent when not, enumerated values (text|json, ...)
     and numeric values valid, no stray positional argument;
+  * TLS is on everywhere saturnd runs: --tls-cert and --tls-key (and the
+    workers' --tls-ca, the CLI's SATURN_TLS_CA) point at files of mounted
+    secrets (compose file secrets, the Kubernetes Secret saturn-tls, whose
+    key volume is not world-readable), and saturnd's Kubernetes probes are
+    HTTPS GETs of /healthz on the --http port (the kubelet's gRPC probe
+    cannot speak TLS);
   * one gRPC port everywhere: saturnd's --listen, EXPOSE, published and
     container ports, Services, probes, the workers' --coordinator, SATURN_ADDR;
     and, where saturnd has --http, one HTTP port: the --http flags, and the
@@ -40,6 +46,9 @@ import sys
 
 import yaml
 
+from deploy_lib import (StrictLoader, apt_packages, dig, dockerfile_instructions, exec_form,
+                        host_of, load_yaml_all, port_of)
+
 ROOT, BUILD, SATURND, WORKER, CLI, COMPOSE_OUT = sys.argv[1:7]
 DEPLOY = os.path.join(ROOT, "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
@@ -58,42 +67,6 @@ def check(cond, what, detail=""):
         n_failed += 1
         print(f"not ok {n_checks} - {what}" + (f": {detail}" if detail else ""))
     return cond
-
-
-# ---- YAML that refuses duplicate keys ------------------------------------
-
-class StrictLoader(yaml.SafeLoader):
-    pass
-
-
-def _no_dup_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_dup_mapping)
-
-
-def load_yaml_all(path):
-    with open(path) as f:
-        return [d for d in yaml.load_all(f, Loader=StrictLoader) if d is not None]
-
-
-def dig(d, *keys, default=None):
-    for k in keys:
-        if isinstance(d, dict) and k in d:
-            d = d[k]
-        elif isinstance(d, list) and isinstance(k, int) and -len(d) <= k < len(d):
-            d = d[k]
-        else:
-            return default
-    return d
 
 
 # ---- the binaries' flags, from --help -------------------------------------
@@ -214,15 +187,6 @@ def check_argv(where, argv, env_names=()):
     return values
 
 
-def port_of(addr):
-    m = re.fullmatch(r".*:([0-9]+)", str(addr))
-    return int(m.group(1)) if m else None
-
-
-def host_of(addr):
-    return str(addr).rsplit(":", 1)[0]
-
-
 PORTS = []  # (where, port): gRPC; all must agree
 HTTP_PORTS = []  # (where, port): saturnd's --http; all must agree
 EXPOSED = []  # (where, port, key): an exposed port, gRPC or HTTP as `key` is
@@ -243,53 +207,6 @@ def note_exposed(where, port, key=None):
 
 
 # ---- Dockerfile ---------------------------------------------------------
-
-def dockerfile_instructions(path):
-    """[(lineno, INSTRUCTION, rest)] with continuations joined, comments dropped."""
-    out, buf, start = [], "", 0
-    with open(path) as f:
-        for n, raw in enumerate(f, 1):
-            line = raw.rstrip("\n")
-            if not buf and (not line.strip() or line.lstrip().startswith("#")):
-                continue
-            if buf and line.lstrip().startswith("#"):
-                continue  # comment lines inside a continued instruction
-            if not buf:
-                start = n
-            if line.rstrip().endswith("\\"):
-                buf += line.rstrip()[:-1] + " "
-                continue
-            buf += line
-            word, _, rest = buf.strip().partition(" ")
-            out.append((start, word.upper(), rest.strip()))
-            buf = ""
-    return out
-
-
-def exec_form(rest):
-    rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            v = yaml.safe_load(rest)  # a JSON array is YAML
-            if isinstance(v, list) and all(isinstance(x, str) for x in v):
-                return v
-        except yaml.YAMLError:
-            pass
-        return None
-    return shlex.split(rest)
-
-
-def apt_packages(run_text):
-    """Packages named by `apt-get install` in a RUN line."""
-    pkgs = []
-    for part in re.split(r"&&|;", run_text):
-        words = part.split()
-        if "apt-get" in words and "install" in words:
-            for w in words[words.index("install") + 1:]:
-                if not w.startswith("-") and "=" not in w:
-                    pkgs.append(w)
-    return pkgs
-
 
 DF = os.path.join(DEPLOY, "Dockerfile")
 stages = []  # dicts: name, base, parent (stage dict or None), instructions
@@ -446,6 +363,12 @@ if df_ok:
                       "Dockerfile: saturnd CMD listens on all interfaces", vals["--listen"])
             if vals and "--http" in vals:
                 note_http("Dockerfile CMD", vals["--http"])
+            if vals and "--listen" in vals:
+                check(all(str(vals.get(f, "")).startswith("/run/secrets/")
+                          for f in ("--tls-cert", "--tls-key")),
+                      "Dockerfile: saturnd CMD serves TLS from /run/secrets "
+                      "(--tls-cert, --tls-key)",
+                      f"--tls-cert {vals.get('--tls-cert')}, --tls-key {vals.get('--tls-key')}")
         hc = effective(s, "HEALTHCHECK")
         if hc and not hc.strip().upper().startswith("NONE"):
             m = re.search(r"\bCMD\s+(.*)$", hc)
@@ -456,6 +379,8 @@ if df_ok:
     env_df = effective(saturnd_stage, "ENV") if saturnd_stage else None
     for m in re.finditer(r"SATURN_ADDR=(\S+)", env_df or ""):
         note_port("Dockerfile ENV SATURN_ADDR", port_of(m.group(1)))
+    check(re.search(r"SATURN_TLS_CA=/run/secrets/\S+", env_df or "") is not None,
+          "Dockerfile: the saturnd image sets SATURN_TLS_CA (health check and CLI over TLS)")
 else:
     ENTRY, IMAGE_UID = {}, None
 
@@ -544,12 +469,24 @@ if compose:
             if not tgt_path.startswith("/"):
                 tgt_path = "/run/secrets/" + tgt_path
             targets[tgt_path] = s["source"]
+        def file_secret_at(path):
+            return path in targets and "file" in secrets.get(targets.get(path), {})
+
         tf = vals.get("--token-file")
-        check(tf in targets and "file" in secrets.get(targets.get(tf), {}),
-              f"compose {name}: --token-file is a file secret mounted at that path", f"{tf} vs {targets}")
+        check(file_secret_at(tf), f"compose {name}: --token-file is a file secret mounted at that path",
+              f"{tf} vs {targets}")
         env = svc.get("environment") or {}
         if isinstance(env, list):
             env = dict(e.split("=", 1) for e in env)
+        tls_flags = {"saturnd": ("--tls-cert", "--tls-key"), "saturn-worker": ("--tls-ca",)}
+        for flag in tls_flags.get(binary, ()):
+            check(file_secret_at(vals.get(flag)),
+                  f"compose {name}: {flag} is a file secret mounted at that path",
+                  f"{vals.get(flag)} vs {sorted(targets)}")
+        if binary == "saturnd":
+            check(file_secret_at(env.get("SATURN_TLS_CA")),
+                  f"compose {name}: SATURN_TLS_CA (the CLI's CA) is a file secret mounted there",
+                  str(env.get("SATURN_TLS_CA")))
         if "SATURN_TOKEN_FILE" in env:
             check(env["SATURN_TOKEN_FILE"] == tf, f"compose {name}: SATURN_TOKEN_FILE is the --token-file",
                   f"{env['SATURN_TOKEN_FILE']} vs {tf}")
@@ -633,10 +570,28 @@ def labels_match(selector, labels):
 
 services = by_kind.get("Service", [])
 secret_objs = {dig(s, "metadata", "name"): s for s in by_kind.get("Secret", [])}
-check(len(secret_objs) == 1, "k8s: one Secret (the token)", str(list(secret_objs)))
-for s in secret_objs.values():
+SECRET_KEYS = {"saturn-token": {"token"}, "saturn-tls": {"tls.crt", "tls.key", "ca.crt"}}
+check(set(secret_objs) == set(SECRET_KEYS), "k8s: the Secrets saturn-token and saturn-tls",
+      str(list(secret_objs)))
+for sname, s in secret_objs.items():
     data = {**(s.get("data") or {}), **(s.get("stringData") or {})}
-    check("token" in data, f"k8s: Secret {dig(s, 'metadata', 'name')} has the key `token`")
+    want = SECRET_KEYS.get(sname, set())
+    check(want <= set(data), f"k8s: Secret {sname} has the keys {', '.join(sorted(want))}",
+          f"has {sorted(data)}")
+
+
+def secret_item(path, mounts, vols):
+    """(secretName, key, defaultMode) of the Secret volume file mounted at path, or None."""
+    if not path:
+        return None
+    m = mounts.get(os.path.dirname(path))
+    sec = dig(vols.get(m["name"]), "secret") if m else None
+    if not sec or sec.get("secretName") not in secret_objs:
+        return None
+    f = os.path.basename(path)
+    items = sec.get("items")
+    key = next((i.get("key") for i in items if i.get("path") == f), None) if items else f
+    return (sec["secretName"], key, sec.get("defaultMode", 0o644)) if key else None
 
 sts = by_kind.get("StatefulSet", [])
 deps = by_kind.get("Deployment", [])
@@ -670,19 +625,24 @@ for w in sts + deps:
         check(all(dig(res, a, r) is not None for a in ("requests", "limits") for r in ("cpu", "memory")),
               f"{where}: resource requests and limits (cpu, memory)")
         mounts = {m["mountPath"]: m for m in c.get("volumeMounts") or []}
-        # token: a Secret volume item at --token-file
+        # token and TLS files: Secret volume items where the flags point
         tf = vals.get("--token-file")
-        tok_ok = False
-        if tf:
-            d, f = os.path.dirname(tf), os.path.basename(tf)
-            m = mounts.get(d)
-            v = vols.get(m["name"]) if m else None
-            sec = dig(v, "secret") if v else None
-            if sec and sec.get("secretName") in secret_objs:
-                items = sec.get("items")
-                tok_ok = (any(i.get("key") == "token" and i.get("path") == f for i in items)
-                          if items else f == "token")
-        check(tok_ok, f"{where}: --token-file is the Secret's `token` key mounted at that path", str(tf))
+        check((secret_item(tf, mounts, vols) or ())[:2] == ("saturn-token", "token"),
+              f"{where}: --token-file is the Secret's `token` key mounted at that path", str(tf))
+        env_vals = {e["name"]: e.get("value") for e in c.get("env") or []}
+        tls_files = {"saturnd": {"--tls-cert": "tls.crt", "--tls-key": "tls.key",
+                                 "SATURN_TLS_CA": "ca.crt"},
+                     "saturn-worker": {"--tls-ca": "ca.crt"}}.get(binary, {})
+        for flag, key in tls_files.items():
+            path = env_vals.get(flag) if flag.startswith("SATURN_") else vals.get(flag)
+            item = secret_item(path, mounts, vols)
+            check(item is not None and item[:2] == ("saturn-tls", key),
+                  f"{where}: {flag} is the Secret saturn-tls's `{key}` mounted at that path",
+                  f"{path}: {item}")
+            if key == "tls.key" and item:
+                check(isinstance(item[2], int) and item[2] & 0o007 == 0,
+                      f"{where}: the TLS key's volume is not world-readable (defaultMode)",
+                      oct(item[2]) if isinstance(item[2], int) else str(item[2]))
         ports = [p.get("containerPort") for p in c.get("ports") or []]
         probes = {p: c.get(p) for p in ("startupProbe", "readinessProbe", "livenessProbe") if c.get(p)}
         if binary == "saturnd":
@@ -711,8 +671,17 @@ for w in sts + deps:
             check(thr is not None and (src is None or dig(src, "valueFrom", "resourceFieldRef",
                                                           "resource") == "limits.cpu"),
                   f"{where}: --threads is given (from limits.cpu)", str(thr))
-        # every gRPC probe must hit this container's own gRPC server
+        # under TLS, probes are HTTPS GETs of /healthz on the --http port;
+        # otherwise gRPC probes that must hit this container's own gRPC server
+        tls_on = binary == "saturnd" and "--tls-cert" in vals
         for pn, p in probes.items():
+            if tls_on:
+                h = p.get("httpGet") or {}
+                check(h.get("scheme") == "HTTPS" and h.get("path") == "/healthz"
+                      and h.get("port") == port_of(vals.get("--http", "")),
+                      f"{where}: {pn} is an HTTPS GET of /healthz on the --http port (TLS on)",
+                      str(p))
+                continue
             g = p.get("grpc")
             if g is None:
                 check(binary != "saturnd", f"{where}: {pn} is a gRPC probe", str(list(p)))

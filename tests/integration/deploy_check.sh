@@ -6,7 +6,8 @@
 #      limit together;
 #   2. deploy_check.py: the manifests parse as YAML, their kinds and fields
 #      agree, every flag is a real flag of the binary (from its --help), one
-#      gRPC port everywhere, the Dockerfile's stages, users and packages, and
+#      gRPC port everywhere, TLS flags and their secrets wherever saturnd and
+#      the workers run, the Dockerfile's stages, users and packages, and
 #      .dockerignore lets in every file the meson build reads.
 # Never runs `docker build` (no engine here).
 #

@@ -17,7 +17,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/saturn-it.XXXXXX")
 PIDS=()
 NCHECK=0
 NFAIL=0
-unset SATURN_ADDR SATURN_TOKEN_FILE
+unset SATURN_ADDR SATURN_TOKEN_FILE SATURN_TLS_CA
 
 cleanup() {
     local pid
