@@ -2,7 +2,8 @@
  *
  * Writing builds the JSON header with a capped buffer (json_strict.h), pads
  * it with spaces to a multiple of 8 so that the data starts 8-aligned, and
- * writes PATH.tmp.PID, fsync, rename, fsync of the directory.
+ * replaces the file atomically (util/file.h: a temporary file, fsync,
+ * rename, fsync of the directory).
  *
  * Reading takes the whole file into memory. The header is validated before
  * the data is read: its length against ST_MAX_HEADER and the file size, then
@@ -17,8 +18,6 @@
 #include "safetensors.h"
 
 #include <cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,10 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../spec/json_strict.h"
+#include "../util/file.h"
 #include "../util/xalloc.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -127,57 +126,6 @@ static bool shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
 
 /* ==== Writing ==== */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* The directory that holds path ("." or "/" included), as a new string. */
-static char *dir_of(const char *path)
-{
-    size_t n = strlen(path);
-    char *dir = sat_malloc(n + 2);
-    if (!dir)
-        return NULL;
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        memcpy(dir, ".", 2);
-    } else if (slash == path) {
-        memcpy(dir, "/", 2);
-    } else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    return dir;
-}
-
-/* fsyncs a directory, so that a rename into it is durable. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    /* Some file systems cannot fsync a directory; nothing more can be done there. */
-    if (rc < 0 && e != EINVAL) {
-        errno = e;
-        return -1;
-    }
-    return 0;
-}
-
 /* Checks the arguments of st_write; fills bytes[i] with tensor i's size. */
 static int check_write_args(const struct st_tensor *t, int n, const struct st_meta *meta,
                             int n_meta, uint64_t *bytes, const char **scratch, const char *label,
@@ -270,31 +218,23 @@ static char *build_header(const struct st_tensor *t, int n, const struct st_meta
     return json_buf__take(&b);
 }
 
-/* Writes the file at tmp: length, header, data; fsync; close. */
-static int write_tmp(const char *tmp, const char *hdr, size_t hlen, const struct st_tensor *t,
-                     int n, const uint64_t *bytes)
+/* Writes the file atomically: length, header, data. */
+static int write_file(const char *path, const char *hdr, size_t hlen, const struct st_tensor *t,
+                      int n, const uint64_t *bytes, char err[SAT_ERR_LEN])
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
+    struct sat_file_atomic a;
+    int rc = sat_file_atomic_begin(&a, path, 0644, err);
+    if (rc != 0)
+        return rc;
     uint64_t h = hlen;
     unsigned char le[8];
     memcpy(le, &h, 8); /* little-endian host (static assert above) */
-    int rc = write_all(fd, le, 8);
-    if (rc == 0)
-        rc = write_all(fd, hdr, hlen);
-    for (int i = 0; rc == 0 && i < n; i++)
+    sat_file_atomic_write(&a, le, 8, NULL);
+    sat_file_atomic_write(&a, hdr, hlen, NULL);
+    for (int i = 0; i < n; i++)
         if (bytes[i] > 0)
-            rc = write_all(fd, t[i].data, (size_t)bytes[i]);
-    if (rc == 0)
-        rc = fsync(fd);
-    int e = errno;
-    if (close(fd) < 0 && rc == 0) {
-        rc = -1;
-        e = errno;
-    }
-    errno = e;
-    return rc;
+            sat_file_atomic_write(&a, t[i].data, (size_t)bytes[i], NULL);
+    return sat_file_atomic_commit(&a, err);
 }
 
 int st_write(const char *path, const struct st_tensor *t, int n, const struct st_meta *meta,
@@ -308,7 +248,7 @@ int st_write(const char *path, const struct st_tensor *t, int n, const struct st
         return st_err(err, SAT_EINVAL, label, "bad tensor or metadata list");
 
     int rc;
-    char *hdr = NULL, *tmp = NULL, *dir = NULL;
+    char *hdr = NULL;
     uint64_t *bytes = sat_malloc((size_t)n * sizeof(*bytes));
     const char **scratch = sat_malloc((size_t)(n > n_meta ? n : n_meta) * sizeof(*scratch));
     if (!bytes || !scratch) {
@@ -327,39 +267,14 @@ int st_write(const char *path, const struct st_tensor *t, int n, const struct st
                                  : st_err(err, SAT_ENOMEM, label, "out of memory");
         goto out;
     }
-    size_t tlen = strlen(path) + 32;
-    tmp = sat_malloc(tlen);
-    dir = dir_of(path); /* now: after the rename there must be nothing left to fail but I/O */
-    if (!tmp || !dir) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    if (write_tmp(tmp, hdr, hlen, t, n, bytes) < 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = st_err(err, sat_err_from_errno(e) == SAT_ENOENT ? SAT_ENOENT : SAT_EIO, label,
-                    "writing the temporary file: %s", strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = st_err(err, SAT_EIO, label, "rename: %s", strerror(e));
-        goto out;
-    }
-    if (fsync_dir(dir) < 0) {
-        rc = st_err(err, SAT_EIO, label, "written, but fsync of its directory failed: %s",
-                    strerror(errno));
-        goto out;
-    }
-    rc = 0;
+    char msg[SAT_ERR_LEN];
+    rc = write_file(path, hdr, hlen, t, n, bytes, msg);
+    if (rc != 0)
+        sat_errf(err, rc, "safetensors: %s", msg);
 out:
     sat_free(bytes);
     sat_free(scratch);
     sat_free(hdr);
-    sat_free(tmp);
-    sat_free(dir);
     return rc;
 }
 
@@ -731,61 +646,45 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     return 0;
 }
 
-/* Reads up to n bytes; returns how many were read (< n at end of file) or -1. */
-static ssize_t read_full(int fd, void *p, size_t n)
+/* Reads exactly n bytes: 0, SAT_EIO (a read error) or SAT_EFORMAT (the file
+ * ended early, as it may when it shrinks while being read). */
+static int read_exact(int fd, const char *path, void *p, size_t n, const char *label,
+                      char err[SAT_ERR_LEN])
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    return (ssize_t)got;
+    char msg[SAT_ERR_LEN];
+    size_t got;
+    int rc = sat_file_read_full(fd, path, p, n, &got, msg);
+    if (rc != 0)
+        return sat_errf(err, rc, "safetensors: %s", msg);
+    if (got != n)
+        return st_err(err, SAT_EFORMAT, label, "file shrank while being read");
+    return 0;
 }
 
 int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
 {
-    char label[112];
+    char label[112], msg[SAT_ERR_LEN];
     *out = NULL;
     if (!path)
         return sat_errf(err, SAT_EINVAL, "safetensors: no path to read");
     json_strict__show(path, 100, label, sizeof(label));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return st_err(err, sat_err_from_errno(e) == SAT_ENOENT ? SAT_ENOENT : SAT_EIO, label, "%s",
-                      strerror(e));
-    }
-    int rc;
+    int fd;
+    uint64_t size;
+    int rc = sat_file_open(path, &fd, &size, msg);
+    if (rc != 0)
+        return sat_errf(err, rc, "safetensors: %s", msg);
     char *hdr = NULL;
     void *data = NULL;
     struct st_file *f = NULL;
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        rc = st_err(err, SAT_EIO, label, "%s", strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        rc = st_err(err, SAT_EINVAL, label, "not a regular file");
-        goto out;
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    unsigned char le[8];
-    ssize_t k = read_full(fd, le, 8);
-    if (k < 0) {
-        rc = st_err(err, SAT_EIO, label, "%s", strerror(errno));
-        goto out;
-    }
-    if (k < 8 || size < 8) {
+    if (size < 8) {
         rc = st_err(err, SAT_EFORMAT, label,
                     "%" PRIu64 " bytes, too short for the 8-byte header length (truncated?)", size);
         goto out;
     }
+    unsigned char le[8];
+    rc = read_exact(fd, path, le, 8, label, err);
+    if (rc != 0)
+        goto out;
     uint64_t h;
     memcpy(&h, le, 8);
     rc = check_hlen(h, size, label, err);
@@ -797,12 +696,9 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
         goto out;
     }
     uint64_t dlen = size - 8 - h;
-    k = read_full(fd, hdr, (size_t)h);
-    if (k >= 0 && (uint64_t)k == h)
+    rc = read_exact(fd, path, hdr, (size_t)h, label, err);
+    if (rc == 0)
         rc = parse_header(&f, hdr, (size_t)h, dlen, label, err);
-    else
-        rc = k < 0 ? st_err(err, SAT_EIO, label, "%s", strerror(errno))
-                   : st_err(err, SAT_EFORMAT, label, "file shrank while being read");
     if (rc != 0)
         goto out;
     data = sat_malloc_aligned((size_t)dlen);
@@ -810,12 +706,9 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
         rc = st_err(err, SAT_ENOMEM, label, "out of memory (%" PRIu64 " data bytes)", dlen);
         goto out;
     }
-    k = read_full(fd, data, (size_t)dlen);
-    if (k < 0 || (uint64_t)k != dlen) {
-        rc = k < 0 ? st_err(err, SAT_EIO, label, "%s", strerror(errno))
-                   : st_err(err, SAT_EFORMAT, label, "file shrank while being read");
+    rc = read_exact(fd, path, data, (size_t)dlen, label, err);
+    if (rc != 0)
         goto out;
-    }
     rc = attach_data(f, data, label, err);
     data = NULL; /* f owns it now */
     if (rc != 0)

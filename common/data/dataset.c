@@ -1,74 +1,15 @@
-/* dataset.c - named data sets, the dataset lifecycle and the file helpers
- * shared by the readers (idx.c, cifar.c). */
+/* dataset.c - named data sets and the dataset lifecycle. */
 #include "dataset.h"
-#include "dataset_int.h"
 
 #include "../util/xalloc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define DATASET_ROOT "/usr/share/datasets"
 #define CIFAR_TRAIN_BATCHES 5
-
-/* ==== File helpers ==================================================== */
-
-int data__open(const char *path, int *fd, uint64_t *size, char err[SAT_ERR_LEN])
-{
-    char ebuf[128];
-    *fd = -1;
-    *size = 0;
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0) {
-        int e = errno;
-        return sat_errf(err, e == ENOENT ? SAT_ENOENT : SAT_EIO, "%s: %s", path,
-                        strerror_r(e, ebuf, sizeof ebuf));
-    }
-    struct stat st;
-    if (fstat(f, &st) != 0) {
-        int e = errno;
-        close(f);
-        return sat_errf(err, SAT_EIO, "%s: %s", path, strerror_r(e, ebuf, sizeof ebuf));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(f);
-        return sat_errf(err, SAT_EIO, "%s: not a regular file", path);
-    }
-    *fd = f;
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
-int data__read(int fd, const char *path, void *buf, size_t len, size_t *got, char err[SAT_ERR_LEN])
-{
-    char ebuf[128];
-    uint8_t *p = buf;
-    size_t done = 0;
-    while (done < len) {
-        size_t chunk = len - done;
-        if (chunk > (size_t)1 << 30)
-            chunk = (size_t)1 << 30;
-        ssize_t r = read(fd, p + done, chunk);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            *got = done;
-            return sat_errf(err, SAT_EIO, "%s: read failed: %s", path,
-                            strerror_r(e, ebuf, sizeof ebuf));
-        }
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
 
 /* ==== Named data sets ================================================= */
 

@@ -13,7 +13,6 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -22,9 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "../util/xalloc.h"
 #include "json_strict.h"
 
@@ -755,49 +754,31 @@ out:
     return rc;
 }
 
-/* Reads at most cap + 1 bytes of fd into buf; returns the count or -1. */
-static ssize_t read_upto(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    while (n < cap + 1) {
-        ssize_t k = read(fd, buf + n, cap + 1 - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    return (ssize_t)n;
-}
-
 int jobspec_load(struct job_spec *s, const char *path, char err[SAT_ERR_LEN])
 {
-    char shown[112];
+    char shown[112], msg[SAT_ERR_LEN];
     json_strict__show(path, 100, shown, sizeof(shown));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return spec_err(err, sat_err_from_errno(e), "%s: %s", shown, strerror(e));
-    }
+    int fd;
+    uint64_t size;
+    int rc = sat_file_open(path, &fd, &size, msg);
+    if (rc != 0)
+        return spec_err(err, rc, "%s", msg);
     char *buf = sat_malloc(SPEC_MAX_JSON + 1);
     if (!buf) {
         close(fd);
         return spec_err(err, SAT_ENOMEM, "%s: out of memory", shown);
     }
-    ssize_t n = read_upto(fd, buf, SPEC_MAX_JSON);
-    int e = errno;
+    /* One byte over the limit tells a file that is too large (or grew). */
+    size_t n;
+    rc = sat_file_read_full(fd, path, buf, SPEC_MAX_JSON + 1, &n, msg);
     close(fd);
-    int rc;
-    if (n < 0) {
-        rc = spec_err(err, sat_err_from_errno(e), "%s: %s", shown, strerror(e));
+    if (rc != 0) {
+        spec_err(err, rc, "%s", msg);
     } else if (n > SPEC_MAX_JSON) {
         rc =
             spec_err(err, SAT_ETOOBIG, "%s: more than the limit of %d bytes", shown, SPEC_MAX_JSON);
     } else {
-        char msg[SAT_ERR_LEN];
-        rc = jobspec_parse(s, buf, (size_t)n, msg);
+        rc = jobspec_parse(s, buf, n, msg);
         /* msg starts with "spec: "; put the file name after it. */
         if (rc != 0)
             spec_err(err, rc, "%s: %s", shown, msg + 6);
