@@ -31,6 +31,7 @@
 
 #include "../common/nn/threads.h"
 #include "../common/spec/jobspec.h"
+#include "../common/util/clock.h"
 #include "../common/util/file.h"
 #include "../common/util/xalloc.h"
 
@@ -282,13 +283,6 @@ static int copy_file(const char *from, const char *to, char err[SAT_ERR_LEN])
     return sat_file_atomic_commit(&out, err);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void log_tail(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -327,9 +321,9 @@ static int run_start(struct cli *c, struct run_state *r, int nworkers, int threa
         return EXIT_SERVER;
     }
     pid_t dpid = children[0];
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     int port = 0;
-    while (now_s() - t0 < START_TIMEOUT_S) {
+    while (sat_mono_s() - t0 < START_TIMEOUT_S) {
         FILE *f = fopen(port_file, "r");
         if (f) {
             if (fscanf(f, "%d", &port) != 1)
@@ -431,7 +425,7 @@ static int run_main(struct cli *c, bool *grpc)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     if (!c->json)
         printf(
             "saturn run: %s on %s, W%dA%d, %d epochs, %d worker%s x %d thread%s (state dir %s)\n",
@@ -477,7 +471,7 @@ static int run_main(struct cli *c, bool *grpc)
     rpc_client_free(c->rpc);
     c->rpc = NULL;
     stop_children();
-    double elapsed = now_s() - t0;
+    double elapsed = sat_mono_s() - t0;
 
     char model[PATH_MAX] = "";
     const Saturn__V1__Job *j = job ? job->job : NULL;

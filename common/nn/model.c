@@ -10,6 +10,7 @@
 #include "layers.h"
 #include "quant.h"
 
+#include "../util/clock.h"
 #include "../util/rng.h"
 #include "../util/xalloc.h"
 
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_NODES 256
 #define MAX_TENSORS 256
@@ -131,13 +131,6 @@ void model_cfg_defaults(struct model_cfg *cfg, const char *arch, int c, int h, i
     cfg->alpha_conv = 8.0f;
     cfg->alpha_fc = 10.0f;
     cfg->seed = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ===========================================================================
@@ -827,7 +820,7 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         struct node *nd = &m->nodes[i];
         struct tensor *ti = &m->t[nd->in], *to = &m->t[nd->out];
         size_t hw = (size_t)ti->h * ti->w;
-        double t0 = m->profile ? now_s() : 0;
+        double t0 = m->profile ? sat_mono_s() : 0;
         switch (nd->kind) {
         case N_CONV: {
             const float *w = weights_fwd(m, nd);
@@ -874,7 +867,7 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
             break;
         }
         if (m->profile)
-            nd->t_fwd += now_s() - t0;
+            nd->t_fwd += sat_mono_s() - t0;
     }
     return softmax_ce_forward(m->probs, correct, m->t[m->logits_t].val, m->labels, n,
                               m->cfg.nclass);
@@ -930,7 +923,7 @@ void model_backward(struct model *m, float loss_scale)
         float *dout = grad_of(m, nd->out);
         float *din = grad_of(m, nd->in);
         size_t hw = (size_t)ti->h * ti->w;
-        double t0 = m->profile ? now_s() : 0;
+        double t0 = m->profile ? sat_mono_s() : 0;
         switch (nd->kind) {
         case N_CONV: {
             float *dw = wgrad_begin(m, nd);
@@ -991,7 +984,7 @@ void model_backward(struct model *m, float loss_scale)
         }
         }
         if (m->profile)
-            nd->t_bwd += now_s() - t0;
+            nd->t_bwd += sat_mono_s() - t0;
     }
 }
 

@@ -7,6 +7,7 @@
  */
 #include "check.h"
 #include "data/dataset.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/xalloc.h"
 
@@ -530,22 +531,15 @@ static void test_named(void)
     dataset_free(&te);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* The real Fashion-MNIST: sizes, class balance and checksums computed
  * independently (Python's gzip module) from the installed files. */
 static void test_fashion_mnist(void)
 {
     struct dataset tr, te;
     char err[SAT_ERR_LEN] = "";
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     int rc = dataset_load_named(&tr, NULL, "fashion-mnist", NULL, err);
-    double t1 = now_s();
+    double t1 = sat_mono_s();
     if (rc)
         fprintf(stderr, "  Fashion-MNIST (%s) must be installed: %s\n", FMNIST_DIR, err);
     CHECK_EQ_INT(rc, 0);
@@ -593,14 +587,14 @@ static void test_fashion_mnist(void)
     uint32_t len = dataset_shard(shard, 60000, 7, 0, 1);
     dataset_epoch_order(order, shard, len, 7, 0, 0);
     struct augment aug = {.enabled = 1, .pad = 2, .flip = 1};
-    t0 = now_s();
+    t0 = sat_mono_s();
     double acc = 0;
     for (uint32_t p = 0; p < len; p += 256) {
         int b = len - p < 256 ? (int)(len - p) : 256;
         loader_fill(x, y, &tr, order + p, b, &aug, 7, 0, 0, p);
         acc += x[0];
     }
-    t1 = now_s();
+    t1 = sat_mono_s();
     fprintf(stderr, "  fashion-mnist: one augmented epoch filled in %.3f s (%g)\n", t1 - t0, acc);
     free(shard);
     free(order);
