@@ -22,6 +22,7 @@
 #include "session.h"
 
 #include "../common/nn/threads.h"
+#include "../common/rpc/rpc.h"
 #include "../common/util/file.h"
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"

@@ -2,7 +2,7 @@
  * lease, receive and acknowledge assignments, reconnect with backoff.
  *
  * The session runs on the main thread and makes blocking calls. An
- * assignment runs on a runner thread (worker_run_assignment, run.c), so
+ * assignment runs on a runner thread (worker_run_assignment, train_loop.h), so
  * heartbeats keep flowing while it works. Heartbeats are declarative: each
  * response says which assignment this worker should hold (saturn.proto,
  * HeartbeatResponse), and reconcile() makes it so: a different or absent
@@ -26,6 +26,7 @@
 
 #include "run.h"
 #include "saturn.pb-c.h"
+#include "train_loop.h"
 
 #include "../common/util/clock.h"
 #include "../common/util/log.h"

@@ -1,4 +1,4 @@
-/* train_loop.c - a worker's training loop for one assignment (run.h).
+/* train_loop.c - a worker's training loop for one assignment (train_loop.h).
  *
  *   GetLayout (waits while saturnd loads the data set) -> FetchData (the
  *   rank's train shard and test split, in windows) -> trainer_init(rank,
@@ -16,8 +16,12 @@
  * call says the job is gone (NOT_FOUND / FAILED_PRECONDITION). Every call
  * has a deadline; transient failures (UNAVAILABLE, DEADLINE_EXCEEDED) are
  * retried while the assignment lasts.
+ *
+ * When training ends by itself (all steps done, or saturnd says the job is
+ * over) worker_run_assignment returns, the session reaps the runner and
+ * keeps the lease: the worker is idle again once saturnd has ended the job.
  */
-#include "run.h"
+#include "train_loop.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -476,5 +480,18 @@ int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, stru
     }
     trainer_close(&w.t);
     rpc_msg_free(lm);
+    return rc;
+}
+
+int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
+                          struct run_ctl *ctl, char err[SAT_ERR_LEN])
+{
+    log_info("run: training %s rank %u/%u (attempt %u)", a->job_id, a->rank, a->world_size,
+             a->attempt);
+    int rc = worker_train(rpc, a, ctl, err);
+    log_info("run: %s rank %u %s", a->job_id, a->rank,
+             rc != 0                ? "failed"
+             : run_ctl_stopped(ctl) ? "stopped"
+                                    : "done");
     return rc;
 }
