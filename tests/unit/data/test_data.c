@@ -508,6 +508,22 @@ static void test_named(void)
     CHECK_EQ_INT(dataset_load_named(&tr, &te, "imagenet", NULL, err), SAT_EINVAL);
     CHECK_STR_CONTAINS(err, "unknown data set 'imagenet'");
 
+    /* Shapes by name, without loading; the same as what loading gives. */
+    int c = -1, h = -1, w = -1, ncls = -1;
+    CHECK_EQ_INT(dataset_named_shape("imagenet", &c, &h, &w, &ncls), SAT_EINVAL);
+    CHECK_EQ_INT(c, -1);
+    CHECK_EQ_INT(dataset_named_shape(NULL, &c, &h, &w, &ncls), SAT_EINVAL);
+    CHECK_EQ_INT(dataset_named_shape("cifar10", &c, &h, &w, &ncls), 0);
+    CHECK(c == 3 && h == 32 && w == 32 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("fashion-mnist", &c, &h, &w, &ncls), 0);
+    CHECK(c == 1 && h == 28 && w == 28 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("mnist", &c, &h, &w, &ncls), 0);
+    CHECK(c == 1 && h == 28 && w == 28 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("synthetic", &c, &h, &w, &ncls), 0);
+    CHECK_EQ_INT(dataset_load_named(&tr, NULL, "synthetic", NULL, err), 0);
+    CHECK(tr.c == c && tr.h == h && tr.w == w && tr.nclass == ncls && tr.n == 2048);
+    dataset_free(&tr);
+
     /* CIFAR-10 under its file names. */
     const char *cdir = tmp_path("cifar");
     CHECK(mkdir(cdir, 0700) == 0);
