@@ -137,8 +137,8 @@ static int check_write_args(const struct st_tensor *t, int n, const struct st_me
         const struct st_tensor *x = &t[i];
         if (!x->name)
             return st_err(err, SAT_EINVAL, label, "tensor %d has no name", i);
-        const char *nm = json_strict__show(x->name, 40, shown, sizeof(shown));
-        if (!json_strict__utf8_valid(x->name, strlen(x->name)))
+        const char *nm = json_strict_show(x->name, 40, shown, sizeof(shown));
+        if (!json_strict_utf8_valid(x->name, strlen(x->name)))
             return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" is not UTF-8", nm);
         if (strcmp(x->name, META_KEY) == 0)
             return st_err(err, SAT_EINVAL, label, "\"%s\" cannot name a tensor", META_KEY);
@@ -163,21 +163,21 @@ static int check_write_args(const struct st_tensor *t, int n, const struct st_me
     const char *dup = find_duplicate(scratch, (size_t)n);
     if (dup)
         return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" given twice",
-                      json_strict__show(dup, 40, shown, sizeof(shown)));
+                      json_strict_show(dup, 40, shown, sizeof(shown)));
     for (int i = 0; i < n_meta; i++) {
         const char *k = meta[i].key, *v = meta[i].value;
         if (!k || !v)
             return st_err(err, SAT_EINVAL, label, "metadata entry %d has no %s", i,
                           k ? "value" : "key");
-        if (!json_strict__utf8_valid(k, strlen(k)) || !json_strict__utf8_valid(v, strlen(v)))
+        if (!json_strict_utf8_valid(k, strlen(k)) || !json_strict_utf8_valid(v, strlen(v)))
             return st_err(err, SAT_EINVAL, label, "metadata \"%s\" is not UTF-8",
-                          json_strict__show(k, 40, shown, sizeof(shown)));
+                          json_strict_show(k, 40, shown, sizeof(shown)));
         scratch[i] = k;
     }
     dup = find_duplicate(scratch, (size_t)n_meta);
     if (dup)
         return st_err(err, SAT_EINVAL, label, "metadata key \"%s\" given twice",
-                      json_strict__show(dup, 40, shown, sizeof(shown)));
+                      json_strict_show(dup, 40, shown, sizeof(shown)));
     return 0;
 }
 
@@ -186,36 +186,36 @@ static char *build_header(const struct st_tensor *t, int n, const struct st_meta
                           const uint64_t *bytes, size_t *len, int *code)
 {
     struct json_buf b;
-    json_buf__init(&b, ST_MAX_HEADER);
-    json_buf__puts(&b, "{");
+    json_buf_init(&b, ST_MAX_HEADER);
+    json_buf_puts(&b, "{");
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         if (i)
-            json_buf__puts(&b, ",");
-        json_buf__string(&b, t[i].name);
-        json_buf__printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", dtypes[t[i].dtype].name);
+            json_buf_puts(&b, ",");
+        json_buf_string(&b, t[i].name);
+        json_buf_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", dtypes[t[i].dtype].name);
         for (int d = 0; d < t[i].ndim; d++)
-            json_buf__printf(&b, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
-        json_buf__printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes[i]);
+            json_buf_printf(&b, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
+        json_buf_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes[i]);
         off += bytes[i];
     }
     if (n_meta > 0) {
-        json_buf__puts(&b, n ? ",\"" META_KEY "\":{" : "\"" META_KEY "\":{");
+        json_buf_puts(&b, n ? ",\"" META_KEY "\":{" : "\"" META_KEY "\":{");
         for (int i = 0; i < n_meta; i++) {
             if (i)
-                json_buf__puts(&b, ",");
-            json_buf__string(&b, meta[i].key);
-            json_buf__puts(&b, ":");
-            json_buf__string(&b, meta[i].value);
+                json_buf_puts(&b, ",");
+            json_buf_string(&b, meta[i].key);
+            json_buf_puts(&b, ":");
+            json_buf_string(&b, meta[i].value);
         }
-        json_buf__puts(&b, "}");
+        json_buf_puts(&b, "}");
     }
-    json_buf__puts(&b, "}");
+    json_buf_puts(&b, "}");
     while (!b.err && b.len % 8)
-        json_buf__puts(&b, " ");
+        json_buf_puts(&b, " ");
     *len = b.len;
     *code = b.err;
-    return json_buf__take(&b);
+    return json_buf_take(&b);
 }
 
 /* Writes the file atomically: length, header, data. */
@@ -243,7 +243,7 @@ int st_write(const char *path, const struct st_tensor *t, int n, const struct st
     char label[112];
     if (!path || !*path)
         return sat_errf(err, SAT_EINVAL, "safetensors: no path to write to");
-    json_strict__show(path, 100, label, sizeof(label));
+    json_strict_show(path, 100, label, sizeof(label));
     if (n < 0 || n_meta < 0 || (n > 0 && !t) || (n_meta > 0 && !meta))
         return st_err(err, SAT_EINVAL, label, "bad tensor or metadata list");
 
@@ -305,10 +305,10 @@ struct entry {
 static int parse_entry(const cJSON *obj, struct entry *e, const char *label, char *err)
 {
     char nm[64], shown[64];
-    json_strict__show(obj->string, 40, nm, sizeof(nm));
+    json_strict_show(obj->string, 40, nm, sizeof(nm));
     if (!cJSON_IsObject(obj))
         return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": expected an object, got %s", nm,
-                      json_strict__type_name(obj));
+                      json_strict_type_name(obj));
     const cJSON *dt = NULL, *shape = NULL, *offs = NULL;
     for (const cJSON *c = obj->child; c; c = c->next) {
         const cJSON **slot = strcmp(c->string, "dtype") == 0          ? &dt
@@ -317,7 +317,7 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
                                                                       : NULL;
         if (!slot)
             return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": unknown key \"%s\"", nm,
-                          json_strict__show(c->string, 40, shown, sizeof(shown)));
+                          json_strict_show(c->string, 40, shown, sizeof(shown)));
         if (*slot)
             return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": key \"%s\" given twice", nm,
                           c->string);
@@ -338,7 +338,7 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
         return st_err(
             err, SAT_EFORMAT, label,
             "tensor \"%s\": unsupported dtype \"%s\" (F32, F64, I8, U8, I16, I32, I64)", nm,
-            cJSON_IsString(dt) ? json_strict__show(dt->valuestring, 16, shown, sizeof(shown))
+            cJSON_IsString(dt) ? json_strict_show(dt->valuestring, 16, shown, sizeof(shown))
                                : "(not a string)");
 
     int nd = cJSON_GetArraySize(shape);
@@ -395,13 +395,13 @@ static int check_meta(const cJSON *m, const char *label, char *err)
     char shown[64];
     if (!cJSON_IsObject(m))
         return st_err(err, SAT_EFORMAT, label, "%s must be an object, got %s", META_KEY,
-                      json_strict__type_name(m));
+                      json_strict_type_name(m));
     int n = 0;
     for (const cJSON *c = m->child; c; c = c->next, n++)
         if (!cJSON_IsString(c))
             return st_err(err, SAT_EFORMAT, label, "metadata \"%s\": expected a string, got %s",
-                          json_strict__show(c->string, 40, shown, sizeof(shown)),
-                          json_strict__type_name(c));
+                          json_strict_show(c->string, 40, shown, sizeof(shown)),
+                          json_strict_type_name(c));
     const char **keys = sat_malloc((size_t)n * sizeof(*keys));
     if (!keys)
         return st_err(err, SAT_ENOMEM, label, "out of memory");
@@ -410,7 +410,7 @@ static int check_meta(const cJSON *m, const char *label, char *err)
         keys[i++] = c->string;
     const char *dup = find_duplicate(keys, (size_t)n);
     int rc = dup ? st_err(err, SAT_EFORMAT, label, "metadata key \"%s\" given twice",
-                          json_strict__show(dup, 40, shown, sizeof(shown)))
+                          json_strict_show(dup, 40, shown, sizeof(shown)))
                  : n;
     sat_free(keys);
     return rc;
@@ -478,7 +478,7 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
         return st_err(err, SAT_EFORMAT, label, "header does not start with '{'");
     const char *why;
     size_t off;
-    cJSON *root = json_strict__parse(hdr, hlen, &why, &off);
+    cJSON *root = json_strict_parse(hdr, hlen, &why, &off);
     if (!root)
         return st_err(err, SAT_EFORMAT, label, "header is not valid JSON at byte %zu: %s", 8 + off,
                       why);
@@ -526,7 +526,7 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     for (i = 0; i < n; i++) {
         const struct span *sp = &ents[i].span;
         if (sp->begin != pos) {
-            json_strict__show(ents[i].name, 40, nm, sizeof(nm));
+            json_strict_show(ents[i].name, 40, nm, sizeof(nm));
             rc = st_err(err, SAT_EFORMAT, label,
                         sp->begin < pos ? "tensor \"%s\" at offset %" PRIu64 " overlaps the one "
                                           "before it (ending at %" PRIu64 ")"
@@ -552,7 +552,7 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     for (i = 1; i < n; i++) {
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0) {
             rc = st_err(err, SAT_EFORMAT, label, "tensor \"%s\" appears twice",
-                        json_strict__show(f->by_name[i]->name, 40, nm, sizeof(nm)));
+                        json_strict_show(f->by_name[i]->name, 40, nm, sizeof(nm)));
             st_close(f);
             goto out;
         }
@@ -667,7 +667,7 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
     *out = NULL;
     if (!path)
         return sat_errf(err, SAT_EINVAL, "safetensors: no path to read");
-    json_strict__show(path, 100, label, sizeof(label));
+    json_strict_show(path, 100, label, sizeof(label));
     int fd;
     uint64_t size;
     int rc = sat_file_open(path, &fd, &size, msg);

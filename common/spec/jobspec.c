@@ -281,7 +281,7 @@ struct fout {
 static const char *show_num(const struct fval *v, char *buf, size_t cap)
 {
     if (v->text)
-        return json_strict__show(v->text, 40, buf, cap);
+        return json_strict_show(v->text, 40, buf, cap);
     snprintf(buf, cap, "%.15g", v->num);
     return buf;
 }
@@ -312,7 +312,7 @@ static int from_json(const struct field *f, const cJSON *it, struct fval *v, cha
     }
     if (!ok)
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected %s, got %s", f->name, type_word(f),
-                        json_strict__type_name(it));
+                        json_strict_type_name(it));
     return 0;
 }
 
@@ -364,13 +364,13 @@ static int from_text(const struct field *f, const char *t, struct fval *v, char 
         if (text_int(t, &v->num))
             return 0;
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected an integer, got \"%s\"", f->name,
-                        json_strict__show(t, 40, shown, sizeof(shown)));
+                        json_strict_show(t, 40, shown, sizeof(shown)));
     case FT_FLOAT:
         v->kind = V_NUM;
         if (text_num(t, &v->num))
             return 0;
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected a number, got \"%s\"", f->name,
-                        json_strict__show(t, 40, shown, sizeof(shown)));
+                        json_strict_show(t, 40, shown, sizeof(shown)));
     case FT_BOOL:
         v->kind = V_BOOL;
         if (strcmp(t, "true") == 0 || strcmp(t, "false") == 0) {
@@ -378,7 +378,7 @@ static int from_text(const struct field *f, const char *t, struct fval *v, char 
             return 0;
         }
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected true or false, got \"%s\"",
-                        f->name, json_strict__show(t, 40, shown, sizeof(shown)));
+                        f->name, json_strict_show(t, 40, shown, sizeof(shown)));
     default:
         v->kind = V_STR;
         v->str = t;
@@ -393,7 +393,7 @@ static int check_string(const struct field *f, const char *str, struct fout *out
     if (len >= f->size)
         return spec_err(err, SAT_EINVAL, "field \"%s\": too long (%zu bytes; at most %zu)", f->name,
                         len, f->size - 1);
-    if (!json_strict__utf8_valid(str, len))
+    if (!json_strict_utf8_valid(str, len))
         return spec_err(err, SAT_EINVAL, "field \"%s\": not valid UTF-8", f->name);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)str[i] < 0x20 || str[i] == 0x7f)
@@ -408,7 +408,7 @@ static int check_string(const struct field *f, const char *str, struct fout *out
             k++;
         if (!f->names[k])
             return spec_err(err, SAT_EINVAL, "field \"%s\": unknown %s \"%s\" (known: %s)", f->name,
-                            f->what, json_strict__show(str, 40, shown, sizeof(shown)),
+                            f->what, json_strict_show(str, 40, shown, sizeof(shown)),
                             join_names(f->names, ", ", list, sizeof(list)));
     }
     out->str = str;
@@ -431,7 +431,7 @@ static int check_cons(const struct field *f, const char *str, struct fout *out, 
         if (s < 1 || s > 1000)
             return spec_err(err, SAT_EINVAL,
                             "field \"%s\": staleness %s in \"%s\" is out of range (1..1000)",
-                            f->name, json_strict__show(d, 12, shown, sizeof(shown)), str);
+                            f->name, json_strict_show(d, 12, shown, sizeof(shown)), str);
         out->i = CONS_SSP;
         out->staleness = (int)s;
         return 0;
@@ -439,7 +439,7 @@ static int check_cons(const struct field *f, const char *str, struct fout *out, 
     return spec_err(err, SAT_EINVAL,
                     "field \"%s\": unknown value \"%s\" (expected bsp, asp or ssp:S with S in "
                     "1..1000)",
-                    f->name, json_strict__show(str, 40, shown, sizeof(shown)));
+                    f->name, json_strict_show(str, 40, shown, sizeof(shown)));
 }
 
 /* Checks a value against its field; on success fills out. */
@@ -460,7 +460,7 @@ static int check(const struct field *f, const struct fval *v, struct fout *out, 
             }
         }
         return spec_err(err, SAT_EINVAL, "field \"%s\": unknown value \"%s\" (expected %s)",
-                        f->name, json_strict__show(v->str, 40, shown, sizeof(shown)),
+                        f->name, json_strict_show(v->str, 40, shown, sizeof(shown)),
                         join_names(f->names, " or ", list, sizeof(list)));
     case FT_BOOL:
         out->b = v->b;
@@ -642,7 +642,7 @@ static int unknown_field(const char *key, char *err)
             best = i;
         }
     }
-    json_strict__show(key, 40, shown, sizeof(shown));
+    json_strict_show(key, 40, shown, sizeof(shown));
     if (best >= 0 && best_d <= (int)((len + 1) / 2))
         return spec_err(err, SAT_EINVAL, "unknown field \"%s\" (did you mean \"%s\"?)", shown,
                         fields[best].name);
@@ -716,17 +716,17 @@ int jobspec_parse(struct job_spec *s, const char *json, size_t len, char err[SAT
     jobspec_defaults(s);
     const char *why;
     size_t off;
-    cJSON *root = json_strict__parse(json, len, &why, &off);
+    cJSON *root = json_strict_parse(json, len, &why, &off);
     if (!root) {
         int line, col;
-        json_strict__locate(json, off, &line, &col);
+        json_strict_locate(json, off, &line, &col);
         return spec_err(err, SAT_EINVAL, "invalid JSON at line %d, column %d (byte %zu): %s", line,
                         col, off, why);
     }
     int rc = 0;
     if (!cJSON_IsObject(root)) {
         rc = spec_err(err, SAT_EINVAL, "the spec must be a JSON object, got %s",
-                      json_strict__type_name(root));
+                      json_strict_type_name(root));
         goto out;
     }
     uint64_t seen = 0;
@@ -757,7 +757,7 @@ out:
 int jobspec_load(struct job_spec *s, const char *path, char err[SAT_ERR_LEN])
 {
     char shown[112], msg[SAT_ERR_LEN];
-    json_strict__show(path, 100, shown, sizeof(shown));
+    json_strict_show(path, 100, shown, sizeof(shown));
     int fd;
     uint64_t size;
     int rc = sat_file_open(path, &fd, &size, msg);
@@ -843,23 +843,23 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
         size_t n = strnlen(p, f->size);
         memcpy(tmp, p, n);
         tmp[n] = '\0';
-        json_buf__string(b, tmp);
+        json_buf_string(b, tmp);
         break;
     }
     case FT_INT:
     case FT_BITS:
-        json_buf__printf(b, "%d", *(const int *)p);
+        json_buf_printf(b, "%d", *(const int *)p);
         break;
     case FT_SEED:
-        json_buf__printf(b, "%" PRIu64, *(const uint64_t *)p);
+        json_buf_printf(b, "%" PRIu64, *(const uint64_t *)p);
         break;
     case FT_FLOAT: {
         float x = *(const float *)p;
-        json_buf__puts(b, isfinite(x) ? fmt_float(x, num, sizeof(num)) : "null");
+        json_buf_puts(b, isfinite(x) ? fmt_float(x, num, sizeof(num)) : "null");
         break;
     }
     case FT_BOOL:
-        json_buf__puts(b, *(const bool *)p ? "true" : "false");
+        json_buf_puts(b, *(const bool *)p ? "true" : "false");
         break;
     case FT_ENUM: {
         int e = *(const int *)p;
@@ -867,13 +867,13 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
         while (f->names[n])
             n++;
         if (e >= 0 && e < n)
-            json_buf__string(b, f->names[e]);
+            json_buf_string(b, f->names[e]);
         else
-            json_buf__puts(b, "null");
+            json_buf_puts(b, "null");
         break;
     }
     case FT_CONS:
-        json_buf__string(b, jobspec_consistency_str(s, num, sizeof(num)));
+        json_buf_string(b, jobspec_consistency_str(s, num, sizeof(num)));
         break;
     }
 }
@@ -881,15 +881,15 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
 char *jobspec_to_json(const struct job_spec *s)
 {
     struct json_buf b;
-    json_buf__init(&b, SPEC_MAX_JSON);
-    json_buf__puts(&b, "{\n");
+    json_buf_init(&b, SPEC_MAX_JSON);
+    json_buf_puts(&b, "{\n");
     for (int i = 0; i < NFIELDS; i++) {
-        json_buf__printf(&b, "  \"%s\": ", fields[i].name);
+        json_buf_printf(&b, "  \"%s\": ", fields[i].name);
         put_value(&b, &fields[i], s);
-        json_buf__puts(&b, i + 1 < NFIELDS ? ",\n" : "\n");
+        json_buf_puts(&b, i + 1 < NFIELDS ? ",\n" : "\n");
     }
-    json_buf__puts(&b, "}\n");
-    return json_buf__take(&b);
+    json_buf_puts(&b, "}\n");
+    return json_buf_take(&b);
 }
 
 const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t cap)
@@ -917,47 +917,47 @@ const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t 
 static void put_code_list(struct json_buf *b, const char *const *names)
 {
     for (int k = 0; names[k]; k++)
-        json_buf__printf(b, "%s`%s`", k ? ", " : "", names[k]);
+        json_buf_printf(b, "%s`%s`", k ? ", " : "", names[k]);
 }
 
 char *jobspec_doc_table(void)
 {
     struct json_buf b;
     char range[48];
-    json_buf__init(&b, 1 << 20);
-    json_buf__puts(&b, "| Field | Type | Range | Default | Meaning |\n");
-    json_buf__puts(&b, "|---|---|---|---|---|\n");
+    json_buf_init(&b, 1 << 20);
+    json_buf_puts(&b, "| Field | Type | Range | Default | Meaning |\n");
+    json_buf_puts(&b, "|---|---|---|---|---|\n");
     for (int i = 0; i < NFIELDS; i++) {
         const struct field *f = &fields[i];
         const char *tw = type_word(f);
-        json_buf__printf(&b, "| `%s` | %s | ", f->name, strchr(tw, ' ') + 1);
+        json_buf_printf(&b, "| `%s` | %s | ", f->name, strchr(tw, ' ') + 1);
         switch (f->type) {
         case FT_STRING:
             if (f->names)
                 put_code_list(&b, f->names);
             else
-                json_buf__printf(&b, "at most %zu bytes", f->size - 1);
+                json_buf_printf(&b, "at most %zu bytes", f->size - 1);
             break;
         case FT_ENUM:
             put_code_list(&b, f->names);
             break;
         case FT_BOOL:
-            json_buf__puts(&b, "`true`, `false`");
+            json_buf_puts(&b, "`true`, `false`");
             break;
         case FT_CONS:
-            json_buf__puts(&b, "`bsp`, `asp`, `ssp:S` (S in 1..1000)");
+            json_buf_puts(&b, "`bsp`, `asp`, `ssp:S` (S in 1..1000)");
             break;
         default:
-            json_buf__puts(&b, range_text(f, range, sizeof(range)));
+            json_buf_puts(&b, range_text(f, range, sizeof(range)));
             break;
         }
-        json_buf__puts(&b, " | ");
+        json_buf_puts(&b, " | ");
         bool quoted = f->type == FT_STRING || f->type == FT_ENUM || f->type == FT_CONS;
         if (f->def_doc)
-            json_buf__puts(&b, f->def_doc);
+            json_buf_puts(&b, f->def_doc);
         else
-            json_buf__printf(&b, quoted ? "`\"%s\"`" : "`%s`", f->def);
-        json_buf__printf(&b, " | %s |\n", f->doc);
+            json_buf_printf(&b, quoted ? "`\"%s\"`" : "`%s`", f->def);
+        json_buf_printf(&b, " | %s |\n", f->doc);
     }
-    return json_buf__take(&b);
+    return json_buf_take(&b);
 }
