@@ -385,12 +385,7 @@ static int run_main(struct cli *c, bool *grpc)
         cli_errorf("run: %s", err);
         return EXIT_INVALID;
     }
-    int nw = r.spec.workers;
-    if (r.spec.batch_size % nw != 0) {
-        cli_errorf("run: batch_size %d (the global batch) is not divisible by %d workers",
-                   r.spec.batch_size, nw);
-        return EXIT_INVALID;
-    }
+    int nw = r.spec.workers; /* jobspec_validate: batch_size is a multiple of it */
     long ncpu = nn_cpus_available();
     int threads = c->threads > 0 ? c->threads : (int)(ncpu / nw > 1 ? ncpu / nw : 1);
     if (find_bin("saturnd", "server/saturnd", r.saturnd, sizeof r.saturnd) != 0 ||

@@ -116,7 +116,7 @@ static const struct field fields[] = {
     {"epochs", FT_INT, MEMBER(epochs), 1, 10000, .def = "10",
      .doc = "Number of passes over the training set."},
     {"batch_size", FT_INT, MEMBER(batch_size), 1, 65536, .def = "128",
-     .doc = "Global batch size, split over the workers (at least one image each)."},
+     .doc = "Global batch size, split evenly over the workers (a multiple of workers)."},
     {"lr", FT_FLOAT, MEMBER(lr), 0, 100, LO_OPEN, .def = "0.1",
      .doc = "Peak learning rate of SGD (cosine decay to 0, per iteration)."},
     {"momentum", FT_FLOAT, MEMBER(momentum), 0, 1, HI_OPEN, .def = "0.9",
@@ -810,6 +810,13 @@ int jobspec_validate(struct job_spec *s, char err[SAT_ERR_LEN])
         return spec_err(err, SAT_EINVAL,
                         "field \"batch_size\": %d is less than workers (%d): "
                         "every worker needs at least one image per step",
+                        s->batch_size, s->workers);
+    /* Each rank takes batch_size / workers images per step; a remainder
+     * would make the ranks' batches, and so the step, depend on the split. */
+    if (s->batch_size % s->workers != 0)
+        return spec_err(err, SAT_EINVAL,
+                        "field \"batch_size\": %d is the global batch and must be divisible by "
+                        "\"workers\" (%d)",
                         s->batch_size, s->workers);
     return 0;
 }
