@@ -1,9 +1,5 @@
-/* safetensors.c - reading and writing the safetensors format (see safetensors.h).
- *
- * Writing builds the JSON header with a capped buffer (json_strict.h), pads
- * it with spaces to a multiple of 8 so that the data starts 8-aligned, and
- * replaces the file atomically (util/file.h: a temporary file, fsync,
- * rename, fsync of the directory).
+/* safetensors.c - reading the safetensors format (see safetensors.h), and
+ * the helpers the writer (safetensors_write.c) shares (safetensors_int.h).
  *
  * Reading takes the whole file into memory. The header is validated before
  * the data is read: its length against ST_MAX_HEADER and the file size, then
@@ -15,7 +11,7 @@
  * element size (possible in files from other writers) is copied to an
  * aligned arena so that callers may read it through a typed pointer.
  */
-#include "safetensors.h"
+#include "safetensors_int.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
@@ -31,17 +27,9 @@
 #include "../util/file.h"
 #include "../util/xalloc.h"
 
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-               "safetensors.c stores and reads tensors in host order, which must be little-endian");
+/* ==== Shared with the writer (safetensors_int.h) ==== */
 
-#define NDTYPES 7
-#define MAX_EXACT (1ULL << 53) /* integers above this do not survive a JSON double */
-#define META_KEY "__metadata__"
-
-static const struct {
-    const char *name;
-    size_t size;
-} dtypes[NDTYPES] = {
+const struct st__dtype st__dtypes[NDTYPES] = {
     [ST_F32] = {"F32", 4}, [ST_F64] = {"F64", 8}, [ST_I8] = {"I8", 1},   [ST_U8] = {"U8", 1},
     [ST_I16] = {"I16", 2}, [ST_I32] = {"I32", 4}, [ST_I64] = {"I64", 8},
 };
@@ -64,19 +52,15 @@ struct st_file {
 
 size_t st_dtype_size(enum st_dtype dt)
 {
-    return (unsigned)dt < NDTYPES ? dtypes[dt].size : 0;
+    return (unsigned)dt < NDTYPES ? st__dtypes[dt].size : 0;
 }
 
 const char *st_dtype_name(enum st_dtype dt)
 {
-    return (unsigned)dt < NDTYPES ? dtypes[dt].name : "?";
+    return (unsigned)dt < NDTYPES ? st__dtypes[dt].name : "?";
 }
 
-/* "safetensors: LABEL: message"; LABEL is the file (or "(buffer)"). */
-static int st_err(char *err, int code, const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int st_err(char *err, int code, const char *label, const char *fmt, ...)
+int st__err(char *err, int code, const char *label, const char *fmt, ...)
 {
     if (err) {
         char msg[SAT_ERR_LEN];
@@ -95,7 +79,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Sorts v (n strings) and returns one that occurs twice, or NULL. */
-static const char *find_duplicate(const char **v, size_t n)
+const char *st__find_duplicate(const char **v, size_t n)
 {
     if (n < 2)
         return NULL;
@@ -108,7 +92,7 @@ static const char *find_duplicate(const char **v, size_t n)
 
 /* Byte size of a tensor of dtype dt and the given shape; false on overflow
  * past 2^53 (no file can hold it, and offsets above it are not exact). */
-static bool shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
+bool st__shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
 {
     uint64_t n = 1;
     for (int d = 0; d < ndim; d++)
@@ -118,164 +102,10 @@ static bool shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
         if (__builtin_mul_overflow(n, (uint64_t)shape[d], &n) || n > MAX_EXACT)
             return false;
     }
-    if (__builtin_mul_overflow(n, (uint64_t)dtypes[dt].size, &n) || n > MAX_EXACT)
+    if (__builtin_mul_overflow(n, (uint64_t)st__dtypes[dt].size, &n) || n > MAX_EXACT)
         return false;
     *out = n;
     return true;
-}
-
-/* ==== Writing ==== */
-
-/* Checks the arguments of st_write; fills bytes[i] with tensor i's size. */
-static int check_write_args(const struct st_tensor *t, int n, const struct st_meta *meta,
-                            int n_meta, uint64_t *bytes, const char **scratch, const char *label,
-                            char *err)
-{
-    char shown[64];
-    uint64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const struct st_tensor *x = &t[i];
-        if (!x->name)
-            return st_err(err, SAT_EINVAL, label, "tensor %d has no name", i);
-        const char *nm = json_strict_show(x->name, 40, shown, sizeof(shown));
-        if (!json_strict_utf8_valid(x->name, strlen(x->name)))
-            return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" is not UTF-8", nm);
-        if (strcmp(x->name, META_KEY) == 0)
-            return st_err(err, SAT_EINVAL, label, "\"%s\" cannot name a tensor", META_KEY);
-        if ((unsigned)x->dtype >= NDTYPES)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\": invalid dtype %d", nm,
-                          (int)x->dtype);
-        if (x->ndim < 0 || x->ndim > ST_MAX_DIMS)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\": ndim %d is out of range (0..%d)",
-                          nm, x->ndim, ST_MAX_DIMS);
-        for (int d = 0; d < x->ndim; d++)
-            if (x->shape[d] < 0 || (uint64_t)x->shape[d] > MAX_EXACT)
-                return st_err(err, SAT_EINVAL, label, "tensor \"%s\": dimension %d is %" PRId64, nm,
-                              d, x->shape[d]);
-        if (!shape_bytes((int)x->dtype, x->ndim, x->shape, &bytes[i]) ||
-            total + bytes[i] > MAX_EXACT)
-            return st_err(err, SAT_ETOOBIG, label, "tensor \"%s\" is too large", nm);
-        total += bytes[i];
-        if (bytes[i] > 0 && !x->data)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\" has no data", nm);
-        scratch[i] = x->name;
-    }
-    const char *dup = find_duplicate(scratch, (size_t)n);
-    if (dup)
-        return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" given twice",
-                      json_strict_show(dup, 40, shown, sizeof(shown)));
-    for (int i = 0; i < n_meta; i++) {
-        const char *k = meta[i].key, *v = meta[i].value;
-        if (!k || !v)
-            return st_err(err, SAT_EINVAL, label, "metadata entry %d has no %s", i,
-                          k ? "value" : "key");
-        if (!json_strict_utf8_valid(k, strlen(k)) || !json_strict_utf8_valid(v, strlen(v)))
-            return st_err(err, SAT_EINVAL, label, "metadata \"%s\" is not UTF-8",
-                          json_strict_show(k, 40, shown, sizeof(shown)));
-        scratch[i] = k;
-    }
-    dup = find_duplicate(scratch, (size_t)n_meta);
-    if (dup)
-        return st_err(err, SAT_EINVAL, label, "metadata key \"%s\" given twice",
-                      json_strict_show(dup, 40, shown, sizeof(shown)));
-    return 0;
-}
-
-/* The header text: JSON padded with spaces to a multiple of 8 bytes. */
-static char *build_header(const struct st_tensor *t, int n, const struct st_meta *meta, int n_meta,
-                          const uint64_t *bytes, size_t *len, int *code)
-{
-    struct json_buf b;
-    json_buf_init(&b, ST_MAX_HEADER);
-    json_buf_puts(&b, "{");
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        if (i)
-            json_buf_puts(&b, ",");
-        json_buf_string(&b, t[i].name);
-        json_buf_printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", dtypes[t[i].dtype].name);
-        for (int d = 0; d < t[i].ndim; d++)
-            json_buf_printf(&b, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
-        json_buf_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes[i]);
-        off += bytes[i];
-    }
-    if (n_meta > 0) {
-        json_buf_puts(&b, n ? ",\"" META_KEY "\":{" : "\"" META_KEY "\":{");
-        for (int i = 0; i < n_meta; i++) {
-            if (i)
-                json_buf_puts(&b, ",");
-            json_buf_string(&b, meta[i].key);
-            json_buf_puts(&b, ":");
-            json_buf_string(&b, meta[i].value);
-        }
-        json_buf_puts(&b, "}");
-    }
-    json_buf_puts(&b, "}");
-    while (!b.err && b.len % 8)
-        json_buf_puts(&b, " ");
-    *len = b.len;
-    *code = b.err;
-    return json_buf_take(&b);
-}
-
-/* Writes the file atomically: length, header, data. */
-static int write_file(const char *path, const char *hdr, size_t hlen, const struct st_tensor *t,
-                      int n, const uint64_t *bytes, char err[SAT_ERR_LEN])
-{
-    struct sat_file_atomic a;
-    int rc = sat_file_atomic_begin(&a, path, 0644, err);
-    if (rc != 0)
-        return rc;
-    uint64_t h = hlen;
-    unsigned char le[8];
-    memcpy(le, &h, 8); /* little-endian host (static assert above) */
-    sat_file_atomic_write(&a, le, 8, NULL);
-    sat_file_atomic_write(&a, hdr, hlen, NULL);
-    for (int i = 0; i < n; i++)
-        if (bytes[i] > 0)
-            sat_file_atomic_write(&a, t[i].data, (size_t)bytes[i], NULL);
-    return sat_file_atomic_commit(&a, err);
-}
-
-int st_write(const char *path, const struct st_tensor *t, int n, const struct st_meta *meta,
-             int n_meta, char err[SAT_ERR_LEN])
-{
-    char label[112];
-    if (!path || !*path)
-        return sat_errf(err, SAT_EINVAL, "safetensors: no path to write to");
-    json_strict_show(path, 100, label, sizeof(label));
-    if (n < 0 || n_meta < 0 || (n > 0 && !t) || (n_meta > 0 && !meta))
-        return st_err(err, SAT_EINVAL, label, "bad tensor or metadata list");
-
-    int rc;
-    char *hdr = NULL;
-    uint64_t *bytes = sat_malloc((size_t)n * sizeof(*bytes));
-    const char **scratch = sat_malloc((size_t)(n > n_meta ? n : n_meta) * sizeof(*scratch));
-    if (!bytes || !scratch) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    rc = check_write_args(t, n, meta, n_meta, bytes, scratch, label, err);
-    if (rc != 0)
-        goto out;
-    size_t hlen;
-    int code;
-    hdr = build_header(t, n, meta, n_meta, bytes, &hlen, &code);
-    if (!hdr) {
-        rc = code == SAT_ETOOBIG ? st_err(err, SAT_ETOOBIG, label,
-                                          "header over the limit of %u bytes", ST_MAX_HEADER)
-                                 : st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    char msg[SAT_ERR_LEN];
-    rc = write_file(path, hdr, hlen, t, n, bytes, msg);
-    if (rc != 0)
-        sat_errf(err, rc, "safetensors: %s", msg);
-out:
-    sat_free(bytes);
-    sat_free(scratch);
-    sat_free(hdr);
-    return rc;
 }
 
 /* ==== Reading: the header ==== */
@@ -307,8 +137,8 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
     char nm[64], shown[64];
     json_strict_show(obj->string, 40, nm, sizeof(nm));
     if (!cJSON_IsObject(obj))
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": expected an object, got %s", nm,
-                      json_strict_type_name(obj));
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": expected an object, got %s", nm,
+                       json_strict_type_name(obj));
     const cJSON *dt = NULL, *shape = NULL, *offs = NULL;
     for (const cJSON *c = obj->child; c; c = c->next) {
         const cJSON **slot = strcmp(c->string, "dtype") == 0          ? &dt
@@ -316,26 +146,26 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
                              : strcmp(c->string, "data_offsets") == 0 ? &offs
                                                                       : NULL;
         if (!slot)
-            return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": unknown key \"%s\"", nm,
-                          json_strict_show(c->string, 40, shown, sizeof(shown)));
+            return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": unknown key \"%s\"", nm,
+                           json_strict_show(c->string, 40, shown, sizeof(shown)));
         if (*slot)
-            return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": key \"%s\" given twice", nm,
-                          c->string);
+            return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": key \"%s\" given twice", nm,
+                           c->string);
         *slot = c;
     }
     if (!dt || !shape || !offs)
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\" has no \"%s\"", nm,
-                      !dt      ? "dtype"
-                      : !shape ? "shape"
-                               : "data_offsets");
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\" has no \"%s\"", nm,
+                       !dt      ? "dtype"
+                       : !shape ? "shape"
+                                : "data_offsets");
 
     e->name = obj->string;
     e->dtype = -1;
     for (int k = 0; cJSON_IsString(dt) && k < NDTYPES; k++)
-        if (strcmp(dt->valuestring, dtypes[k].name) == 0)
+        if (strcmp(dt->valuestring, st__dtypes[k].name) == 0)
             e->dtype = k;
     if (e->dtype < 0)
-        return st_err(
+        return st__err(
             err, SAT_EFORMAT, label,
             "tensor \"%s\": unsupported dtype \"%s\" (F32, F64, I8, U8, I16, I32, I64)", nm,
             cJSON_IsString(dt) ? json_strict_show(dt->valuestring, 16, shown, sizeof(shown))
@@ -343,32 +173,32 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
 
     int nd = cJSON_GetArraySize(shape);
     if (!cJSON_IsArray(shape) || nd > ST_MAX_DIMS)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": shape must be an array of at most %d integers", nm,
-                      ST_MAX_DIMS);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": shape must be an array of at most %d integers", nm,
+                       ST_MAX_DIMS);
     e->ndim = 0;
     for (const cJSON *c = shape->child; c; c = c->next) {
         uint64_t v;
         if (!get_u53(c, &v))
-            return st_err(err, SAT_EFORMAT, label,
-                          "tensor \"%s\": shape entries must be integers in 0..2^53", nm);
+            return st__err(err, SAT_EFORMAT, label,
+                           "tensor \"%s\": shape entries must be integers in 0..2^53", nm);
         e->shape[e->ndim++] = (int64_t)v;
     }
 
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         !get_u53(offs->child, &e->span.begin) || !get_u53(offs->child->next, &e->span.end) ||
         e->span.begin > e->span.end)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end",
-                      nm);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end",
+                       nm);
     uint64_t bytes;
-    if (!shape_bytes(e->dtype, e->ndim, e->shape, &bytes))
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": shape too large", nm);
+    if (!st__shape_bytes(e->dtype, e->ndim, e->shape, &bytes))
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": shape too large", nm);
     if (bytes != e->span.end - e->span.begin)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": its shape and dtype make %" PRIu64
-                      " bytes but data_offsets span %" PRIu64,
-                      nm, bytes, e->span.end - e->span.begin);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": its shape and dtype make %" PRIu64
+                       " bytes but data_offsets span %" PRIu64,
+                       nm, bytes, e->span.end - e->span.begin);
     return 0;
 }
 
@@ -394,23 +224,23 @@ static int check_meta(const cJSON *m, const char *label, char *err)
 {
     char shown[64];
     if (!cJSON_IsObject(m))
-        return st_err(err, SAT_EFORMAT, label, "%s must be an object, got %s", META_KEY,
-                      json_strict_type_name(m));
+        return st__err(err, SAT_EFORMAT, label, "%s must be an object, got %s", META_KEY,
+                       json_strict_type_name(m));
     int n = 0;
     for (const cJSON *c = m->child; c; c = c->next, n++)
         if (!cJSON_IsString(c))
-            return st_err(err, SAT_EFORMAT, label, "metadata \"%s\": expected a string, got %s",
-                          json_strict_show(c->string, 40, shown, sizeof(shown)),
-                          json_strict_type_name(c));
+            return st__err(err, SAT_EFORMAT, label, "metadata \"%s\": expected a string, got %s",
+                           json_strict_show(c->string, 40, shown, sizeof(shown)),
+                           json_strict_type_name(c));
     const char **keys = sat_malloc((size_t)n * sizeof(*keys));
     if (!keys)
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     int i = 0;
     for (const cJSON *c = m->child; c; c = c->next)
         keys[i++] = c->string;
-    const char *dup = find_duplicate(keys, (size_t)n);
-    int rc = dup ? st_err(err, SAT_EFORMAT, label, "metadata key \"%s\" given twice",
-                          json_strict_show(dup, 40, shown, sizeof(shown)))
+    const char *dup = st__find_duplicate(keys, (size_t)n);
+    int rc = dup ? st__err(err, SAT_EFORMAT, label, "metadata key \"%s\" given twice",
+                           json_strict_show(dup, 40, shown, sizeof(shown)))
                  : n;
     sat_free(keys);
     return rc;
@@ -428,7 +258,7 @@ static int build_file(struct st_file **out, struct entry *ents, int n, const cJS
         pool += strlen(c->string) + strlen(c->valuestring) + 2;
     struct st_file *f = sat_calloc(1, sizeof(*f));
     if (!f)
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     f->t = sat_calloc((size_t)n, sizeof(*f->t));
     f->span = sat_calloc((size_t)n, sizeof(*f->span));
     f->by_name = sat_calloc((size_t)n, sizeof(*f->by_name));
@@ -436,7 +266,7 @@ static int build_file(struct st_file **out, struct entry *ents, int n, const cJS
     f->strings = sat_malloc(pool);
     if (!f->t || !f->span || !f->by_name || !f->meta || !f->strings) {
         st_close(f);
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     char *s = f->strings;
     for (int i = 0; i < n; i++) {
@@ -475,25 +305,25 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     char nm[64];
     *out = NULL;
     if (hlen == 0 || hdr[0] != '{')
-        return st_err(err, SAT_EFORMAT, label, "header does not start with '{'");
+        return st__err(err, SAT_EFORMAT, label, "header does not start with '{'");
     const char *why;
     size_t off;
     cJSON *root = json_strict_parse(hdr, hlen, &why, &off);
     if (!root)
-        return st_err(err, SAT_EFORMAT, label, "header is not valid JSON at byte %zu: %s", 8 + off,
-                      why);
+        return st__err(err, SAT_EFORMAT, label, "header is not valid JSON at byte %zu: %s", 8 + off,
+                       why);
     int rc = 0, n = 0, n_meta = 0;
     struct entry *ents = NULL;
     const cJSON *meta = NULL;
     if (!cJSON_IsObject(root)) {
-        rc = st_err(err, SAT_EFORMAT, label, "header is not a JSON object");
+        rc = st__err(err, SAT_EFORMAT, label, "header is not a JSON object");
         goto out;
     }
     for (const cJSON *c = root->child; c; c = c->next) {
         if (strcmp(c->string, META_KEY) != 0) {
             n++;
         } else if (meta) {
-            rc = st_err(err, SAT_EFORMAT, label, "%s given twice", META_KEY);
+            rc = st__err(err, SAT_EFORMAT, label, "%s given twice", META_KEY);
             goto out;
         } else {
             meta = c;
@@ -508,7 +338,7 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     }
     ents = sat_calloc((size_t)n, sizeof(*ents));
     if (!ents) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory");
         goto out;
     }
     int i = 0;
@@ -527,22 +357,22 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
         const struct span *sp = &ents[i].span;
         if (sp->begin != pos) {
             json_strict_show(ents[i].name, 40, nm, sizeof(nm));
-            rc = st_err(err, SAT_EFORMAT, label,
-                        sp->begin < pos ? "tensor \"%s\" at offset %" PRIu64 " overlaps the one "
-                                          "before it (ending at %" PRIu64 ")"
-                                        : "tensor \"%s\" at offset %" PRIu64 " leaves a hole "
-                                          "after offset %" PRIu64,
-                        nm, sp->begin, pos);
+            rc = st__err(err, SAT_EFORMAT, label,
+                         sp->begin < pos ? "tensor \"%s\" at offset %" PRIu64 " overlaps the one "
+                                           "before it (ending at %" PRIu64 ")"
+                                         : "tensor \"%s\" at offset %" PRIu64 " leaves a hole "
+                                           "after offset %" PRIu64,
+                         nm, sp->begin, pos);
             goto out;
         }
         pos = sp->end;
     }
     if (pos != dlen) {
-        rc = st_err(err, SAT_EFORMAT, label,
-                    pos > dlen ? "tensors need %" PRIu64 " data bytes but the file has %" PRIu64
-                                 " (truncated?)"
-                               : "tensors cover %" PRIu64 " data bytes but the file has %" PRIu64,
-                    pos, dlen);
+        rc = st__err(err, SAT_EFORMAT, label,
+                     pos > dlen ? "tensors need %" PRIu64 " data bytes but the file has %" PRIu64
+                                  " (truncated?)"
+                                : "tensors cover %" PRIu64 " data bytes but the file has %" PRIu64,
+                     pos, dlen);
         goto out;
     }
     struct st_file *f = NULL;
@@ -551,8 +381,8 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
         goto out;
     for (i = 1; i < n; i++) {
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0) {
-            rc = st_err(err, SAT_EFORMAT, label, "tensor \"%s\" appears twice",
-                        json_strict_show(f->by_name[i]->name, 40, nm, sizeof(nm)));
+            rc = st__err(err, SAT_EFORMAT, label, "tensor \"%s\" appears twice",
+                         json_strict_show(f->by_name[i]->name, 40, nm, sizeof(nm)));
             st_close(f);
             goto out;
         }
@@ -578,7 +408,7 @@ static int attach_data(struct st_file *f, void *data, const char *label, char *e
     if (extra) {
         f->arena = sat_malloc_aligned(extra);
         if (!f->arena)
-            return st_err(err, SAT_ENOMEM, label, "out of memory");
+            return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     size_t pos = 0;
     for (int i = 0; i < f->n; i++) {
@@ -600,13 +430,13 @@ static int attach_data(struct st_file *f, void *data, const char *label, char *e
 static int check_hlen(uint64_t h, uint64_t size, const char *label, char *err)
 {
     if (h > ST_MAX_HEADER)
-        return st_err(err, SAT_EFORMAT, label, "header length %" PRIu64 " is over the limit of %u",
-                      h, ST_MAX_HEADER);
+        return st__err(err, SAT_EFORMAT, label, "header length %" PRIu64 " is over the limit of %u",
+                       h, ST_MAX_HEADER);
     if (h > size - 8)
-        return st_err(err, SAT_EFORMAT, label,
-                      "header length %" PRIu64 " runs past the end of the file (%" PRIu64
-                      " bytes; truncated?)",
-                      h, size);
+        return st__err(err, SAT_EFORMAT, label,
+                       "header length %" PRIu64 " runs past the end of the file (%" PRIu64
+                       " bytes; truncated?)",
+                       h, size);
     return 0;
 }
 
@@ -617,10 +447,10 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     const char *label = "(buffer)";
     *out = NULL;
     if (!buf && len)
-        return st_err(err, SAT_EINVAL, label, "NULL buffer");
+        return st__err(err, SAT_EINVAL, label, "NULL buffer");
     if (len < 8)
-        return st_err(err, SAT_EFORMAT, label,
-                      "%zu bytes, too short for the 8-byte header length (truncated?)", len);
+        return st__err(err, SAT_EFORMAT, label,
+                       "%zu bytes, too short for the 8-byte header length (truncated?)", len);
     uint64_t h;
     memcpy(&h, buf, 8);
     int rc = check_hlen(h, len, label, err);
@@ -634,7 +464,7 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     void *data = sat_malloc_aligned((size_t)dlen);
     if (!data) {
         st_close(f);
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     memcpy(data, (const char *)buf + 8 + h, (size_t)dlen);
     rc = attach_data(f, data, label, err);
@@ -657,7 +487,7 @@ static int read_exact(int fd, const char *path, void *p, size_t n, const char *l
     if (rc != 0)
         return sat_errf(err, rc, "safetensors: %s", msg);
     if (got != n)
-        return st_err(err, SAT_EFORMAT, label, "file shrank while being read");
+        return st__err(err, SAT_EFORMAT, label, "file shrank while being read");
     return 0;
 }
 
@@ -677,7 +507,8 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
     void *data = NULL;
     struct st_file *f = NULL;
     if (size < 8) {
-        rc = st_err(err, SAT_EFORMAT, label,
+        rc =
+            st__err(err, SAT_EFORMAT, label,
                     "%" PRIu64 " bytes, too short for the 8-byte header length (truncated?)", size);
         goto out;
     }
@@ -692,7 +523,7 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
         goto out;
     hdr = sat_malloc((size_t)h);
     if (!hdr) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory");
         goto out;
     }
     uint64_t dlen = size - 8 - h;
@@ -703,7 +534,7 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
         goto out;
     data = sat_malloc_aligned((size_t)dlen);
     if (!data) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory (%" PRIu64 " data bytes)", dlen);
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory (%" PRIu64 " data bytes)", dlen);
         goto out;
     }
     rc = read_exact(fd, path, data, (size_t)dlen, label, err);
