@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../util/file.h"
 #include "../util/suggest.h"
@@ -553,31 +552,17 @@ int jobspec_load(struct job_spec *s, const char *path, char err[SAT_ERR_LEN])
 {
     char shown[112], msg[SAT_ERR_LEN];
     json_strict_show(path, 100, shown, sizeof(shown));
-    int fd;
-    uint64_t size;
-    int rc = sat_file_open(path, &fd, &size, msg);
+    char *buf;
+    size_t n;
+    int rc = sat_file_read_all(path, SPEC_MAX_JSON, &buf, &n, msg);
+    if (rc == SAT_ETOOBIG)
+        return spec_err(err, rc, "%s: more than the limit of %d bytes", shown, SPEC_MAX_JSON);
     if (rc != 0)
         return spec_err(err, rc, "%s", msg);
-    char *buf = sat_malloc(SPEC_MAX_JSON + 1);
-    if (!buf) {
-        close(fd);
-        return spec_err(err, SAT_ENOMEM, "%s: out of memory", shown);
-    }
-    /* One byte over the limit tells a file that is too large (or grew). */
-    size_t n;
-    rc = sat_file_read_full(fd, path, buf, SPEC_MAX_JSON + 1, &n, msg);
-    close(fd);
-    if (rc != 0) {
-        spec_err(err, rc, "%s", msg);
-    } else if (n > SPEC_MAX_JSON) {
-        rc =
-            spec_err(err, SAT_ETOOBIG, "%s: more than the limit of %d bytes", shown, SPEC_MAX_JSON);
-    } else {
-        rc = jobspec_parse(s, buf, n, msg);
-        /* msg starts with "spec: "; put the file name after it. */
-        if (rc != 0)
-            spec_err(err, rc, "%s: %s", shown, msg + 6);
-    }
+    rc = jobspec_parse(s, buf, n, msg);
+    /* msg starts with "spec: "; put the file name after it. */
+    if (rc != 0)
+        spec_err(err, rc, "%s: %s", shown, msg + 6);
     sat_free(buf);
     return rc;
 }

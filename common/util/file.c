@@ -90,6 +90,41 @@ int sat_file_read_full(int fd, const char *path, void *buf, size_t len, size_t *
     return 0;
 }
 
+int sat_file_read_all(const char *path, size_t max, char **buf, size_t *len, char err[SAT_ERR_LEN])
+{
+    *buf = NULL;
+    *len = 0;
+    int fd;
+    uint64_t size;
+    int rc = sat_file_open(path, &fd, &size, err);
+    if (rc != 0)
+        return rc;
+    if (size > max) {
+        close(fd);
+        return sat_errf(err, SAT_ETOOBIG, "%s: more than the limit of %zu bytes", path, max);
+    }
+    /* One byte more than the size tells a file that grew past max meanwhile. */
+    size_t want = (size_t)size + 1;
+    char *p = sat_malloc(want + 1);
+    if (!p) {
+        close(fd);
+        return sat_errf(err, SAT_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got;
+    rc = sat_file_read_full(fd, path, p, want, &got, err);
+    close(fd);
+    if (rc == 0 && got > max)
+        rc = sat_errf(err, SAT_ETOOBIG, "%s: more than the limit of %zu bytes", path, max);
+    if (rc != 0) {
+        sat_free(p);
+        return rc;
+    }
+    p[got] = '\0';
+    *buf = p;
+    *len = got;
+    return 0;
+}
+
 /* ==== Writing ========================================================= */
 
 int sat_file_write_full(int fd, const char *path, const void *buf, size_t len,

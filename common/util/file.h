@@ -33,6 +33,13 @@ int sat_file_open(const char *path, int *fd, uint64_t *size, char err[SAT_ERR_LE
 int sat_file_read_full(int fd, const char *path, void *buf, size_t len, size_t *got,
                        char err[SAT_ERR_LEN]);
 
+/* Reads the whole regular file at `path`, of at most `max` bytes, into a new
+ * buffer with a NUL after the last byte: *buf (free with sat_free) and *len.
+ * Returns 0, or the errors of sat_file_open, SAT_ETOOBIG (more than max
+ * bytes), SAT_ENOMEM or SAT_EIO, with a message naming the path; *buf is
+ * then NULL. */
+int sat_file_read_all(const char *path, size_t max, char **buf, size_t *len, char err[SAT_ERR_LEN]);
+
 /* Writes all len bytes to fd, retrying short writes and EINTR. Returns 0, or
  * SAT_EIO (SAT_ETOOBIG: the file system is full or the file too large) with
  * a message naming `path`. */

@@ -194,6 +194,25 @@ static void test_reading(void)
     CHECK_EQ_INT(got, 5);
     CHECK(memcmp(buf, "abcde", 5) == 0);
     close(p[0]);
+    /* A whole file into a NUL-terminated buffer, with a size limit. */
+    char *all;
+    size_t n;
+    CHECK_EQ_INT(sat_file_read_all(path, 10, &all, &n, err), 0);
+    CHECK(all && n == 10 && memcmp(all, "0123456789", 11) == 0);
+    sat_free(all);
+    CHECK_EQ_INT(sat_file_read_all(path, 9, &all, &n, err), SAT_ETOOBIG);
+    CHECK(all == NULL);
+    CHECK_STR_CONTAINS(err, "r.bin: more than the limit of 9 bytes");
+    CHECK_EQ_INT(sat_file_read_all(in_dir("empty.bin"), 0, &all, &n, err), 0);
+    CHECK(all && n == 0 && all[0] == '\0');
+    sat_free(all);
+    CHECK_EQ_INT(sat_file_read_all(in_dir("missing"), 10, &all, &n, err), SAT_ENOENT);
+    CHECK_EQ_INT(sat_file_read_all(dir, 10, &all, &n, err), SAT_EIO);
+    sat_alloc_fail_after(0);
+    CHECK_EQ_INT(sat_file_read_all(path, 10, &all, &n, err), SAT_ENOMEM);
+    sat_alloc_fail_after(-1);
+    CHECK(all == NULL);
+
     /* A descriptor that cannot be read names the path. */
     CHECK_EQ_INT(sat_file_read_full(-1, "nofd", buf, 1, &got, err), SAT_EIO);
     CHECK_STR_CONTAINS(err, "nofd: read failed");
