@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "xalloc.h"
 
 /* Temporary-name attempts before giving up on EEXIST (a stale PATH.tmp.PID.N
@@ -28,13 +29,7 @@ void sat_file_fail_writes_after(long n)
 
 static int write_should_fail(void)
 {
-    long n = atomic_load(&fail_writes_after);
-    if (n < 0)
-        return 0;
-    if (n == 0)
-        return 1;
-    atomic_fetch_sub(&fail_writes_after, 1);
-    return 0;
+    return sat__fault_tick(&fail_writes_after);
 }
 
 /* ==== Reading ========================================================= */
