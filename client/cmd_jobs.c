@@ -1,6 +1,5 @@
 /* cmd_jobs.c - saturn submit, status, list, cancel and watch. */
 #include <cJSON.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "saturn.pb-c.h"
 
 #include "../common/spec/jobspec.h"
+#include "../common/util/file.h"
 #include "../common/util/xalloc.h"
 
 #define RAW_SPEC_MAX (64u << 20) /* --no-local-check sends at most this much */
@@ -71,36 +71,11 @@ static cJSON *job_json(const Saturn__V1__Job *j)
 
 static int read_file(const char *path, char **out, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_errorf("submit: %s: %s", path, strerror(errno));
+    char err[SAT_ERR_LEN];
+    if (sat_file_read_all(path, RAW_SPEC_MAX, out, len, err) != 0) {
+        cli_errorf("submit: %s", err);
         return EXIT_INVALID;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = sat_malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || cap >= RAW_SPEC_MAX)
-            break;
-        char *nb = sat_realloc(buf, cap * 2 + 1);
-        if (!nb) {
-            sat_free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf || rerr) {
-        sat_free(buf);
-        cli_errorf("submit: %s: cannot read", path);
-        return EXIT_INVALID;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
     return EXIT_OK;
 }
 

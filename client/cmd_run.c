@@ -31,6 +31,8 @@
 
 #include "../common/nn/threads.h"
 #include "../common/spec/jobspec.h"
+#include "../common/util/clock.h"
+#include "../common/util/file.h"
 #include "../common/util/xalloc.h"
 
 #define STOP_GRACE_S 5
@@ -57,11 +59,10 @@ int cmd_export(struct cli *c)
     if (rpc_stream_open(c->rpc, "/saturn.v1.Client/ExportModel", &req.base,
                         c->timeout_set ? c->timeout_ms : 300000, &s, &st) != 0)
         return cli_fail_status(c, &st);
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", c->output, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cli_errorf("export: %s: %s", tmp, strerror(errno));
+    char err[SAT_ERR_LEN];
+    struct sat_file_atomic out;
+    if (sat_file_atomic_begin(&out, c->output, 0644, err) != 0) {
+        cli_errorf("export: %s", err);
         rpc_stream_close(s);
         return EXIT_INVALID;
     }
@@ -83,9 +84,9 @@ int cmd_export(struct cli *c)
             break;
         }
         total = ch->total_size;
-        if (fwrite(ch->data.data, 1, ch->data.len, f) != ch->data.len) {
+        if (sat_file_atomic_write(&out, ch->data.data, ch->data.len, err) != 0) {
             rpc_msg_free(m);
-            cli_errorf("export: %s: write error", tmp);
+            cli_errorf("export: %s", err);
             ex = EXIT_INVALID;
             break;
         }
@@ -93,22 +94,22 @@ int cmd_export(struct cli *c)
         rpc_msg_free(m);
     }
     rpc_stream_close(s);
-    bool ok = ex == EXIT_OK && rc == 0 && written == total && total > 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        ok = false;
-    fclose(f);
     if (ex == EXIT_OK && rc < 0) {
-        unlink(tmp);
+        sat_file_atomic_abort(&out);
         return cli_fail_status(c, &st);
     }
-    if (!ok || rename(tmp, c->output) != 0) {
-        unlink(tmp);
+    if (ex != EXIT_OK || rc != 0 || written != total || total == 0) {
+        sat_file_atomic_abort(&out);
         if (ex == EXIT_OK) {
             cli_errorf("export: incomplete file (%" PRIu64 " of %" PRIu64 " bytes)", written,
                        total);
             ex = EXIT_SERVER;
         }
         return ex;
+    }
+    if (sat_file_atomic_commit(&out, err) != 0) {
+        cli_errorf("export: %s", err);
+        return EXIT_INVALID;
     }
     if (c->json) {
         cJSON *o = cJSON_CreateObject();
@@ -252,37 +253,34 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int copy_file(const char *from, const char *to)
+/* Copies from to `to`, replacing it atomically. Returns 0 or a SAT_E* code
+ * with a message naming the file in err. */
+static int copy_file(const char *from, const char *to, char err[SAT_ERR_LEN])
 {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
-    int rc = in && out ? 0 : -1;
-    char buf[1 << 16];
-    size_t n;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = -1;
-    if (in && ferror(in))
-        rc = -1;
-    if (out && (fflush(out) != 0 || fsync(fileno(out)) != 0))
-        rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, to) != 0)
-        rc = -1;
+    int in;
+    uint64_t size;
+    int rc = sat_file_open(from, &in, &size, err);
     if (rc != 0)
-        unlink(tmp);
-    return rc;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+        return rc;
+    struct sat_file_atomic out;
+    rc = sat_file_atomic_begin(&out, to, 0644, err);
+    if (rc != 0) {
+        close(in);
+        return rc;
+    }
+    char buf[1 << 16];
+    size_t n = sizeof buf;
+    while (rc == 0 && n == sizeof buf) {
+        rc = sat_file_read_full(in, from, buf, sizeof buf, &n, err);
+        if (rc == 0)
+            rc = sat_file_atomic_write(&out, buf, n, err);
+    }
+    close(in);
+    if (rc != 0) {
+        sat_file_atomic_abort(&out);
+        return rc;
+    }
+    return sat_file_atomic_commit(&out, err);
 }
 
 static void log_tail(const char *path)
@@ -323,9 +321,9 @@ static int run_start(struct cli *c, struct run_state *r, int nworkers, int threa
         return EXIT_SERVER;
     }
     pid_t dpid = children[0];
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     int port = 0;
-    while (now_s() - t0 < START_TIMEOUT_S) {
+    while (sat_mono_s() - t0 < START_TIMEOUT_S) {
         FILE *f = fopen(port_file, "r");
         if (f) {
             if (fscanf(f, "%d", &port) != 1)
@@ -391,12 +389,7 @@ static int run_main(struct cli *c, bool *grpc)
      * workers must not pick up the caller's SATURN_TLS_CA either. */
     c->tls_files = (struct rpc_tls_files){0};
     unsetenv("SATURN_TLS_CA");
-    int nw = r.spec.workers;
-    if (r.spec.batch_size % nw != 0) {
-        cli_errorf("run: batch_size %d (the global batch) is not divisible by %d workers",
-                   r.spec.batch_size, nw);
-        return EXIT_INVALID;
-    }
+    int nw = r.spec.workers; /* jobspec_validate: batch_size is a multiple of it */
     long ncpu = nn_cpus_available();
     int threads = c->threads > 0 ? c->threads : (int)(ncpu / nw > 1 ? ncpu / nw : 1);
     if (find_bin("saturnd", "server/saturnd", r.saturnd, sizeof r.saturnd) != 0 ||
@@ -431,7 +424,7 @@ static int run_main(struct cli *c, bool *grpc)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     if (!c->json)
         printf(
             "saturn run: %s on %s, W%dA%d, %d epochs, %d worker%s x %d thread%s (state dir %s)\n",
@@ -477,7 +470,7 @@ static int run_main(struct cli *c, bool *grpc)
     rpc_client_free(c->rpc);
     c->rpc = NULL;
     stop_children();
-    double elapsed = now_s() - t0;
+    double elapsed = sat_mono_s() - t0;
 
     char model[PATH_MAX] = "";
     const Saturn__V1__Job *j = job ? job->job : NULL;
@@ -487,8 +480,10 @@ static int run_main(struct cli *c, bool *grpc)
         snprintf(src, sizeof src, "%s/jobs/%s/model.safetensors", r.dir, j->id);
         snprintf(dir, sizeof dir, "runs/%s", *j->name ? j->name : j->id);
         snprintf(model, sizeof model, "%.3000s/model.safetensors", dir);
-        if (mkdir_p(dir) != 0 || copy_file(src, model) != 0) {
-            cli_errorf("run: cannot copy %s to %s: %s", src, model, strerror(errno));
+        int crc = mkdir_p(dir) != 0 ? sat_errf(err, SAT_EIO, "%s: %s", dir, strerror(errno))
+                                    : copy_file(src, model, err);
+        if (crc != 0) {
+            cli_errorf("run: cannot copy %s to %s: %s", src, model, err);
             ex = EXIT_SERVER;
             model[0] = 0;
             c->keep = true;

@@ -2,10 +2,11 @@
 #include <cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "cli.h"
 #include "saturn.pb-c.h"
+
+#include "../common/util/clock.h"
 
 int cmd_workers(struct cli *c)
 {
@@ -40,9 +41,7 @@ int cmd_workers(struct cli *c)
         }
         cli_print_json(a);
     } else {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        int64_t now_ms = sat_wall_ms();
         printf("%-8s %-20s %-9s %-10s %-5s %-7s %-9s %s\n", "ID", "NAME", "STATE", "JOB", "RANK",
                "THREADS", "LAST-SEEN", "PEER / REASON");
         for (size_t i = 0; i < r->n_workers; i++) {

@@ -11,11 +11,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "saturn.pb-c.h"
+
+#include "../common/util/clock.h"
 
 #define PLAIN_EVERY_S 5.0 /* plain progress lines at most this often */
 #define BAR_WIDTH 24
@@ -97,13 +98,6 @@ static void progress_text(const Saturn__V1__JobProgress *p, bool bar, char *out,
                  fmt_dur(p->eta_s, eta, sizeof eta));
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int cli_follow(struct cli *c, const char *job_id, int *last_state)
 {
     Saturn__V1__WatchJobRequest req = SATURN__V1__WATCH_JOB_REQUEST__INIT;
@@ -151,12 +145,12 @@ int cli_follow(struct cli *c, const char *job_id, int *last_state)
                 printf("\r%s\033[K", bar);
                 bar_shown = true;
                 fflush(stdout);
-            } else if (mono_s() - last_plain >= PLAIN_EVERY_S) {
+            } else if (sat_mono_s() - last_plain >= PLAIN_EVERY_S) {
                 char line[256];
                 progress_text(e->progress, false, line, sizeof line);
                 printf("%s  %s\n", e->job_id, line);
                 fflush(stdout);
-                last_plain = mono_s();
+                last_plain = sat_mono_s();
             }
         } else if (!progress) {
             char t[64];

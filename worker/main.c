@@ -22,6 +22,8 @@
 #include "session.h"
 
 #include "../common/nn/threads.h"
+#include "../common/rpc/rpc.h"
+#include "../common/util/file.h"
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
 
@@ -103,11 +105,9 @@ static void *sig_main(void *arg)
 {
     struct run_ctl *quit = arg;
     unsigned char b = 0;
-    ssize_t r;
-    do
-        r = read(sig_pipe[0], &b, 1);
-    while (r < 0 && errno == EINTR);
-    if (r == 1 && b != 0)
+    size_t got = 0;
+    sat_file_read_full(sig_pipe[0], "signal pipe", &b, 1, &got, NULL);
+    if (got == 1 && b != 0)
         log_info("%s received: shutting down", b == SIGINT ? "SIGINT" : "SIGTERM");
     run_ctl_set_stop(quit, true);
     return NULL;

@@ -1,16 +1,9 @@
-/* run.c - worker_run_assignment: the trainer's hook (see run.h), and the
- * run_ctl plumbing between the session and the runner thread.
- *
- * An assignment is trained by worker_train (train_loop.c). When training
- * ends by itself (all steps done, or saturnd says the job is over) the
- * function returns, the session reaps the runner and keeps the lease: the
- * worker is idle again once saturnd has ended the job. */
+/* run.c - the run_ctl plumbing between the session and the runner thread
+ * (see run.h). */
 #include "run.h"
 
 #include <errno.h>
 #include <time.h>
-
-#include "../common/util/log.h"
 
 int run_ctl_init(struct run_ctl *ctl)
 {
@@ -69,15 +62,4 @@ bool run_ctl_wait(struct run_ctl *ctl, unsigned ms)
     bool s = ctl->stop;
     pthread_mutex_unlock(&ctl->lock);
     return s;
-}
-
-int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
-                          struct run_ctl *ctl, char err[SAT_ERR_LEN])
-{
-    log_info("run: training %s rank %u/%u (attempt %u)", a->job_id, a->rank, a->world_size,
-             a->attempt);
-    int rc = worker_train(rpc, a, ctl, err);
-    log_info("run: %s rank %u %s", a->job_id, a->rank,
-             rc != 0 ? "failed" : run_ctl_stopped(ctl) ? "stopped" : "done");
-    return rc;
 }

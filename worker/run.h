@@ -1,16 +1,13 @@
-/* run.h - what a worker does with an assignment: the hook the trainer
- * plugs into.
+/* run.h - an assignment as the session hands it to the runner thread, and
+ * the run_ctl that tells the runner to stop.
  *
- * The session (session.c) acknowledges an assignment, then calls
- * worker_run_assignment on a runner thread of its own, and keeps the lease
- * with heartbeats on its thread meanwhile. When the coordinator revokes the
- * assignment, the lease is lost or the worker shuts down, the session sets
- * the stop flag of the run_ctl; worker_run_assignment must then return
- * promptly (check run_ctl_stopped between steps, or sleep in run_ctl_wait).
- *
- * worker_run_assignment trains the assignment (worker_train, the loop of
- * train_loop.c: pull -> forward/backward on the shard -> push), using
- * `rpc` for the ParameterServer and Worker.FetchData / ReportMetrics calls.
+ * The session (session.c) acknowledges an assignment, then runs it
+ * (worker_run_assignment, train_loop.h) on a runner thread of its own, and
+ * keeps the lease with heartbeats on its thread meanwhile. When the
+ * coordinator revokes the assignment, the lease is lost or the worker shuts
+ * down, the session sets the stop flag of the run_ctl; the runner must then
+ * return promptly (check run_ctl_stopped between steps, or sleep in
+ * run_ctl_wait). This header is a leaf: it knows neither side.
  */
 #ifndef SATURN_WORKER_RUN_H
 #define SATURN_WORKER_RUN_H
@@ -19,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../common/rpc/rpc.h"
+#include "../common/util/err.h"
 
 #define WORKER_ID_LEN 64
 
@@ -50,20 +47,5 @@ void run_ctl_set_stop(struct run_ctl *ctl, bool stop);
 bool run_ctl_stopped(struct run_ctl *ctl);
 /* Sleeps up to ms milliseconds or until stop is set; returns run_ctl_stopped. */
 bool run_ctl_wait(struct run_ctl *ctl, unsigned ms);
-
-/* Runs one assignment on the runner thread. Returns 0 when it stopped
- * because it was told to (or, issue 4, finished its work), else SAT_E* with
- * a reason in err (the session then logs it). `rpc` may be used from this
- * thread while the session heartbeats on the same client. */
-int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
-                          struct run_ctl *ctl, char err[SAT_ERR_LEN]);
-
-/* The training loop (train_loop.c): sets the engine's thread count to
- * a->threads (nn_set_threads), fetches the rank's data from saturnd and
- * trains from the job's current step. Returns 0 when training is done or
- * the job is over (stopped by the session, by ReportMetrics, or by a PS
- * status saying the job is gone), else SAT_E* with err. */
-int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, struct run_ctl *ctl,
-                 char err[SAT_ERR_LEN]);
 
 #endif

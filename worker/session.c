@@ -2,7 +2,7 @@
  * lease, receive and acknowledge assignments, reconnect with backoff.
  *
  * The session runs on the main thread and makes blocking calls. An
- * assignment runs on a runner thread (worker_run_assignment, run.c), so
+ * assignment runs on a runner thread (worker_run_assignment, train_loop.h), so
  * heartbeats keep flowing while it works. Heartbeats are declarative: each
  * response says which assignment this worker should hold (saturn.proto,
  * HeartbeatResponse), and reconcile() makes it so: a different or absent
@@ -26,7 +26,9 @@
 
 #include "run.h"
 #include "saturn.pb-c.h"
+#include "train_loop.h"
 
+#include "../common/util/clock.h"
 #include "../common/util/log.h"
 #include "../common/util/rng.h"
 #include "../common/util/xalloc.h"
@@ -61,13 +63,6 @@ struct session {
     char finished_job[WORKER_ID_LEN];
     uint32_t finished_attempt;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Sleeps ms or until quit; returns true if quitting. */
 static bool nap(struct session *s, unsigned ms)
@@ -227,7 +222,7 @@ static int do_register(struct session *s)
         s->hb_ms = s->lease_ms / 2;
     rpc_msg_free(m);
     s->registered = true;
-    s->last_ok_ms = mono_ms();
+    s->last_ok_ms = sat_mono_ms();
     call_ok(s);
     log_info("session: registered as %s (lease %u ms, heartbeat every %u ms)", s->worker_id,
              s->lease_ms, s->hb_ms);
@@ -314,12 +309,12 @@ static int do_heartbeat(struct session *s)
             return 0;
         }
         call_failed(s, "heartbeat", &st);
-        if (s->running && mono_ms() - s->last_ok_ms >= s->lease_ms)
+        if (s->running && sat_mono_ms() - s->last_ok_ms >= s->lease_ms)
             runner_stop(s, "no heartbeat got through for a whole lease");
         return -1;
     }
     const Saturn__V1__HeartbeatResponse *r = (const Saturn__V1__HeartbeatResponse *)m;
-    s->last_ok_ms = mono_ms();
+    s->last_ok_ms = sat_mono_ms();
     if (r->lease_ms)
         s->lease_ms = r->lease_ms;
     call_ok(s);

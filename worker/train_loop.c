@@ -1,4 +1,4 @@
-/* train_loop.c - a worker's training loop for one assignment (run.h).
+/* train_loop.c - a worker's training loop for one assignment (train_loop.h).
  *
  *   GetLayout (waits while saturnd loads the data set) -> FetchData (the
  *   rank's train shard and test split, in windows) -> trainer_init(rank,
@@ -16,19 +16,23 @@
  * call says the job is gone (NOT_FOUND / FAILED_PRECONDITION). Every call
  * has a deadline; transient failures (UNAVAILABLE, DEADLINE_EXCEEDED) are
  * retried while the assignment lasts.
+ *
+ * When training ends by itself (all steps done, or saturnd says the job is
+ * over) worker_run_assignment returns, the session reaps the runner and
+ * keeps the lease: the worker is idle again once saturnd has ended the job.
  */
-#include "run.h"
+#include "train_loop.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "saturn.pb-c.h"
 
 #include "../common/nn/threads.h"
 #include "../common/train/trainer.h"
+#include "../common/util/clock.h"
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
 
@@ -51,13 +55,6 @@ struct wt {
     bool have_trainer;
     char *err;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Sorts a failed call: the job is gone (stop), a transient problem
  * (retry), or an error (the loop ends with it). */
@@ -291,7 +288,7 @@ struct window {
 static void window_reset(struct window *x)
 {
     memset(x, 0, sizeof *x);
-    x->t0 = now_s();
+    x->t0 = sat_mono_s();
 }
 
 static int report(struct wt *w, uint64_t step, int epoch, const struct window *x, bool epoch_end,
@@ -304,7 +301,7 @@ static int report(struct wt *w, uint64_t step, int epoch, const struct window *x
     req.rank = w->a->rank;
     req.step = step;
     req.epoch = (uint32_t)epoch;
-    double dt = now_s() - x->t0;
+    double dt = sat_mono_s() - x->t0;
     if (x->steps > 0) {
         req.loss = (float)(x->loss_sum / x->steps);
         req.train_correct = x->correct;
@@ -371,22 +368,22 @@ static int train(struct wt *w)
     while (it < total) {
         if (run_ctl_stopped(w->ctl))
             return CALL_STOP;
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         int k = CALL_OK;
         if (held != it)
             k = pull_all(w, it, false);
         if (k != CALL_OK)
             return k;
         held = UINT64_MAX;
-        double t1 = now_s();
+        double t1 = sat_mono_s();
         double loss;
         int correct;
         train_compute(t, (long)it, &loss, &correct);
-        double t2 = now_s();
+        double t2 = sat_mono_s();
         k = push_all(w, it);
         if (k != CALL_OK)
             return k;
-        double t3 = now_s();
+        double t3 = sat_mono_s();
         struct window *xs[2] = {&win, &ep};
         for (int i = 0; i < 2; i++) {
             struct window *x = xs[i];
@@ -445,7 +442,7 @@ int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, stru
     }
 
     struct dataset train_ds, test_ds;
-    double f0 = now_s();
+    double f0 = sat_mono_s();
     k = fetch_split(&w, "train", &train_ds);
     if (k == CALL_OK) {
         k = fetch_split(&w, "test", &test_ds);
@@ -457,7 +454,7 @@ int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, stru
         return k == CALL_ERROR ? SAT_EIO : 0;
     }
     log_info("train: %s rank %" PRIu32 ": %d training and %d test images fetched in %.2f s",
-             a->job_id, a->rank, train_ds.n, test_ds.n, now_s() - f0);
+             a->job_id, a->rank, train_ds.n, test_ds.n, sat_mono_s() - f0);
     rc = trainer_init(&w.t, &w.spec, &train_ds, &test_ds, (int)a->rank, (int)a->world_size, err);
     if (rc != 0) {
         rpc_msg_free(lm);
@@ -483,5 +480,18 @@ int worker_train(struct rpc_client *rpc, const struct worker_assignment *a, stru
     }
     trainer_close(&w.t);
     rpc_msg_free(lm);
+    return rc;
+}
+
+int worker_run_assignment(struct rpc_client *rpc, const struct worker_assignment *a,
+                          struct run_ctl *ctl, char err[SAT_ERR_LEN])
+{
+    log_info("run: training %s rank %u/%u (attempt %u)", a->job_id, a->rank, a->world_size,
+             a->attempt);
+    int rc = worker_train(rpc, a, ctl, err);
+    log_info("run: %s rank %u %s", a->job_id, a->rank,
+             rc != 0                ? "failed"
+             : run_ctl_stopped(ctl) ? "stopped"
+                                    : "done");
     return rc;
 }

@@ -1,8 +1,5 @@
-/* safetensors.c - reading and writing the safetensors format (see safetensors.h).
- *
- * Writing builds the JSON header with a capped buffer (json_strict.h), pads
- * it with spaces to a multiple of 8 so that the data starts 8-aligned, and
- * writes PATH.tmp.PID, fsync, rename, fsync of the directory.
+/* safetensors.c - reading the safetensors format (see safetensors.h), and
+ * the helpers the writer (safetensors_write.c) shares (safetensors_int.h).
  *
  * Reading takes the whole file into memory. The header is validated before
  * the data is read: its length against ST_MAX_HEADER and the file size, then
@@ -14,11 +11,9 @@
  * element size (possible in files from other writers) is copied to an
  * aligned arena so that callers may read it through a typed pointer.
  */
-#include "safetensors.h"
+#include "safetensors_int.h"
 
 #include <cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,23 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../spec/json_strict.h"
+#include "../util/file.h"
 #include "../util/xalloc.h"
 
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-               "safetensors.c stores and reads tensors in host order, which must be little-endian");
+/* ==== Shared with the writer (safetensors_int.h) ==== */
 
-#define NDTYPES 7
-#define MAX_EXACT (1ULL << 53) /* integers above this do not survive a JSON double */
-#define META_KEY "__metadata__"
-
-static const struct {
-    const char *name;
-    size_t size;
-} dtypes[NDTYPES] = {
+const struct st__dtype st__dtypes[NDTYPES] = {
     [ST_F32] = {"F32", 4}, [ST_F64] = {"F64", 8}, [ST_I8] = {"I8", 1},   [ST_U8] = {"U8", 1},
     [ST_I16] = {"I16", 2}, [ST_I32] = {"I32", 4}, [ST_I64] = {"I64", 8},
 };
@@ -65,19 +52,15 @@ struct st_file {
 
 size_t st_dtype_size(enum st_dtype dt)
 {
-    return (unsigned)dt < NDTYPES ? dtypes[dt].size : 0;
+    return (unsigned)dt < NDTYPES ? st__dtypes[dt].size : 0;
 }
 
 const char *st_dtype_name(enum st_dtype dt)
 {
-    return (unsigned)dt < NDTYPES ? dtypes[dt].name : "?";
+    return (unsigned)dt < NDTYPES ? st__dtypes[dt].name : "?";
 }
 
-/* "safetensors: LABEL: message"; LABEL is the file (or "(buffer)"). */
-static int st_err(char *err, int code, const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int st_err(char *err, int code, const char *label, const char *fmt, ...)
+int st__err(char *err, int code, const char *label, const char *fmt, ...)
 {
     if (err) {
         char msg[SAT_ERR_LEN];
@@ -96,7 +79,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Sorts v (n strings) and returns one that occurs twice, or NULL. */
-static const char *find_duplicate(const char **v, size_t n)
+const char *st__find_duplicate(const char **v, size_t n)
 {
     if (n < 2)
         return NULL;
@@ -109,7 +92,7 @@ static const char *find_duplicate(const char **v, size_t n)
 
 /* Byte size of a tensor of dtype dt and the given shape; false on overflow
  * past 2^53 (no file can hold it, and offsets above it are not exact). */
-static bool shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
+bool st__shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
 {
     uint64_t n = 1;
     for (int d = 0; d < ndim; d++)
@@ -119,248 +102,10 @@ static bool shape_bytes(int dt, int ndim, const int64_t *shape, uint64_t *out)
         if (__builtin_mul_overflow(n, (uint64_t)shape[d], &n) || n > MAX_EXACT)
             return false;
     }
-    if (__builtin_mul_overflow(n, (uint64_t)dtypes[dt].size, &n) || n > MAX_EXACT)
+    if (__builtin_mul_overflow(n, (uint64_t)st__dtypes[dt].size, &n) || n > MAX_EXACT)
         return false;
     *out = n;
     return true;
-}
-
-/* ==== Writing ==== */
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* The directory that holds path ("." or "/" included), as a new string. */
-static char *dir_of(const char *path)
-{
-    size_t n = strlen(path);
-    char *dir = sat_malloc(n + 2);
-    if (!dir)
-        return NULL;
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        memcpy(dir, ".", 2);
-    } else if (slash == path) {
-        memcpy(dir, "/", 2);
-    } else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    return dir;
-}
-
-/* fsyncs a directory, so that a rename into it is durable. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    /* Some file systems cannot fsync a directory; nothing more can be done there. */
-    if (rc < 0 && e != EINVAL) {
-        errno = e;
-        return -1;
-    }
-    return 0;
-}
-
-/* Checks the arguments of st_write; fills bytes[i] with tensor i's size. */
-static int check_write_args(const struct st_tensor *t, int n, const struct st_meta *meta,
-                            int n_meta, uint64_t *bytes, const char **scratch, const char *label,
-                            char *err)
-{
-    char shown[64];
-    uint64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const struct st_tensor *x = &t[i];
-        if (!x->name)
-            return st_err(err, SAT_EINVAL, label, "tensor %d has no name", i);
-        const char *nm = json_strict__show(x->name, 40, shown, sizeof(shown));
-        if (!json_strict__utf8_valid(x->name, strlen(x->name)))
-            return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" is not UTF-8", nm);
-        if (strcmp(x->name, META_KEY) == 0)
-            return st_err(err, SAT_EINVAL, label, "\"%s\" cannot name a tensor", META_KEY);
-        if ((unsigned)x->dtype >= NDTYPES)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\": invalid dtype %d", nm,
-                          (int)x->dtype);
-        if (x->ndim < 0 || x->ndim > ST_MAX_DIMS)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\": ndim %d is out of range (0..%d)",
-                          nm, x->ndim, ST_MAX_DIMS);
-        for (int d = 0; d < x->ndim; d++)
-            if (x->shape[d] < 0 || (uint64_t)x->shape[d] > MAX_EXACT)
-                return st_err(err, SAT_EINVAL, label, "tensor \"%s\": dimension %d is %" PRId64, nm,
-                              d, x->shape[d]);
-        if (!shape_bytes((int)x->dtype, x->ndim, x->shape, &bytes[i]) ||
-            total + bytes[i] > MAX_EXACT)
-            return st_err(err, SAT_ETOOBIG, label, "tensor \"%s\" is too large", nm);
-        total += bytes[i];
-        if (bytes[i] > 0 && !x->data)
-            return st_err(err, SAT_EINVAL, label, "tensor \"%s\" has no data", nm);
-        scratch[i] = x->name;
-    }
-    const char *dup = find_duplicate(scratch, (size_t)n);
-    if (dup)
-        return st_err(err, SAT_EINVAL, label, "tensor name \"%s\" given twice",
-                      json_strict__show(dup, 40, shown, sizeof(shown)));
-    for (int i = 0; i < n_meta; i++) {
-        const char *k = meta[i].key, *v = meta[i].value;
-        if (!k || !v)
-            return st_err(err, SAT_EINVAL, label, "metadata entry %d has no %s", i,
-                          k ? "value" : "key");
-        if (!json_strict__utf8_valid(k, strlen(k)) || !json_strict__utf8_valid(v, strlen(v)))
-            return st_err(err, SAT_EINVAL, label, "metadata \"%s\" is not UTF-8",
-                          json_strict__show(k, 40, shown, sizeof(shown)));
-        scratch[i] = k;
-    }
-    dup = find_duplicate(scratch, (size_t)n_meta);
-    if (dup)
-        return st_err(err, SAT_EINVAL, label, "metadata key \"%s\" given twice",
-                      json_strict__show(dup, 40, shown, sizeof(shown)));
-    return 0;
-}
-
-/* The header text: JSON padded with spaces to a multiple of 8 bytes. */
-static char *build_header(const struct st_tensor *t, int n, const struct st_meta *meta, int n_meta,
-                          const uint64_t *bytes, size_t *len, int *code)
-{
-    struct json_buf b;
-    json_buf__init(&b, ST_MAX_HEADER);
-    json_buf__puts(&b, "{");
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        if (i)
-            json_buf__puts(&b, ",");
-        json_buf__string(&b, t[i].name);
-        json_buf__printf(&b, ":{\"dtype\":\"%s\",\"shape\":[", dtypes[t[i].dtype].name);
-        for (int d = 0; d < t[i].ndim; d++)
-            json_buf__printf(&b, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
-        json_buf__printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes[i]);
-        off += bytes[i];
-    }
-    if (n_meta > 0) {
-        json_buf__puts(&b, n ? ",\"" META_KEY "\":{" : "\"" META_KEY "\":{");
-        for (int i = 0; i < n_meta; i++) {
-            if (i)
-                json_buf__puts(&b, ",");
-            json_buf__string(&b, meta[i].key);
-            json_buf__puts(&b, ":");
-            json_buf__string(&b, meta[i].value);
-        }
-        json_buf__puts(&b, "}");
-    }
-    json_buf__puts(&b, "}");
-    while (!b.err && b.len % 8)
-        json_buf__puts(&b, " ");
-    *len = b.len;
-    *code = b.err;
-    return json_buf__take(&b);
-}
-
-/* Writes the file at tmp: length, header, data; fsync; close. */
-static int write_tmp(const char *tmp, const char *hdr, size_t hlen, const struct st_tensor *t,
-                     int n, const uint64_t *bytes)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    uint64_t h = hlen;
-    unsigned char le[8];
-    memcpy(le, &h, 8); /* little-endian host (static assert above) */
-    int rc = write_all(fd, le, 8);
-    if (rc == 0)
-        rc = write_all(fd, hdr, hlen);
-    for (int i = 0; rc == 0 && i < n; i++)
-        if (bytes[i] > 0)
-            rc = write_all(fd, t[i].data, (size_t)bytes[i]);
-    if (rc == 0)
-        rc = fsync(fd);
-    int e = errno;
-    if (close(fd) < 0 && rc == 0) {
-        rc = -1;
-        e = errno;
-    }
-    errno = e;
-    return rc;
-}
-
-int st_write(const char *path, const struct st_tensor *t, int n, const struct st_meta *meta,
-             int n_meta, char err[SAT_ERR_LEN])
-{
-    char label[112];
-    if (!path || !*path)
-        return sat_errf(err, SAT_EINVAL, "safetensors: no path to write to");
-    json_strict__show(path, 100, label, sizeof(label));
-    if (n < 0 || n_meta < 0 || (n > 0 && !t) || (n_meta > 0 && !meta))
-        return st_err(err, SAT_EINVAL, label, "bad tensor or metadata list");
-
-    int rc;
-    char *hdr = NULL, *tmp = NULL, *dir = NULL;
-    uint64_t *bytes = sat_malloc((size_t)n * sizeof(*bytes));
-    const char **scratch = sat_malloc((size_t)(n > n_meta ? n : n_meta) * sizeof(*scratch));
-    if (!bytes || !scratch) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    rc = check_write_args(t, n, meta, n_meta, bytes, scratch, label, err);
-    if (rc != 0)
-        goto out;
-    size_t hlen;
-    int code;
-    hdr = build_header(t, n, meta, n_meta, bytes, &hlen, &code);
-    if (!hdr) {
-        rc = code == SAT_ETOOBIG ? st_err(err, SAT_ETOOBIG, label,
-                                          "header over the limit of %u bytes", ST_MAX_HEADER)
-                                 : st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    size_t tlen = strlen(path) + 32;
-    tmp = sat_malloc(tlen);
-    dir = dir_of(path); /* now: after the rename there must be nothing left to fail but I/O */
-    if (!tmp || !dir) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
-        goto out;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    if (write_tmp(tmp, hdr, hlen, t, n, bytes) < 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = st_err(err, sat_err_from_errno(e) == SAT_ENOENT ? SAT_ENOENT : SAT_EIO, label,
-                    "writing the temporary file: %s", strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = st_err(err, SAT_EIO, label, "rename: %s", strerror(e));
-        goto out;
-    }
-    if (fsync_dir(dir) < 0) {
-        rc = st_err(err, SAT_EIO, label, "written, but fsync of its directory failed: %s",
-                    strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    sat_free(bytes);
-    sat_free(scratch);
-    sat_free(hdr);
-    sat_free(tmp);
-    sat_free(dir);
-    return rc;
 }
 
 /* ==== Reading: the header ==== */
@@ -390,10 +135,10 @@ struct entry {
 static int parse_entry(const cJSON *obj, struct entry *e, const char *label, char *err)
 {
     char nm[64], shown[64];
-    json_strict__show(obj->string, 40, nm, sizeof(nm));
+    json_strict_show(obj->string, 40, nm, sizeof(nm));
     if (!cJSON_IsObject(obj))
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": expected an object, got %s", nm,
-                      json_strict__type_name(obj));
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": expected an object, got %s", nm,
+                       json_strict_type_name(obj));
     const cJSON *dt = NULL, *shape = NULL, *offs = NULL;
     for (const cJSON *c = obj->child; c; c = c->next) {
         const cJSON **slot = strcmp(c->string, "dtype") == 0          ? &dt
@@ -401,59 +146,59 @@ static int parse_entry(const cJSON *obj, struct entry *e, const char *label, cha
                              : strcmp(c->string, "data_offsets") == 0 ? &offs
                                                                       : NULL;
         if (!slot)
-            return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": unknown key \"%s\"", nm,
-                          json_strict__show(c->string, 40, shown, sizeof(shown)));
+            return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": unknown key \"%s\"", nm,
+                           json_strict_show(c->string, 40, shown, sizeof(shown)));
         if (*slot)
-            return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": key \"%s\" given twice", nm,
-                          c->string);
+            return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": key \"%s\" given twice", nm,
+                           c->string);
         *slot = c;
     }
     if (!dt || !shape || !offs)
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\" has no \"%s\"", nm,
-                      !dt      ? "dtype"
-                      : !shape ? "shape"
-                               : "data_offsets");
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\" has no \"%s\"", nm,
+                       !dt      ? "dtype"
+                       : !shape ? "shape"
+                                : "data_offsets");
 
     e->name = obj->string;
     e->dtype = -1;
     for (int k = 0; cJSON_IsString(dt) && k < NDTYPES; k++)
-        if (strcmp(dt->valuestring, dtypes[k].name) == 0)
+        if (strcmp(dt->valuestring, st__dtypes[k].name) == 0)
             e->dtype = k;
     if (e->dtype < 0)
-        return st_err(
+        return st__err(
             err, SAT_EFORMAT, label,
             "tensor \"%s\": unsupported dtype \"%s\" (F32, F64, I8, U8, I16, I32, I64)", nm,
-            cJSON_IsString(dt) ? json_strict__show(dt->valuestring, 16, shown, sizeof(shown))
+            cJSON_IsString(dt) ? json_strict_show(dt->valuestring, 16, shown, sizeof(shown))
                                : "(not a string)");
 
     int nd = cJSON_GetArraySize(shape);
     if (!cJSON_IsArray(shape) || nd > ST_MAX_DIMS)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": shape must be an array of at most %d integers", nm,
-                      ST_MAX_DIMS);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": shape must be an array of at most %d integers", nm,
+                       ST_MAX_DIMS);
     e->ndim = 0;
     for (const cJSON *c = shape->child; c; c = c->next) {
         uint64_t v;
         if (!get_u53(c, &v))
-            return st_err(err, SAT_EFORMAT, label,
-                          "tensor \"%s\": shape entries must be integers in 0..2^53", nm);
+            return st__err(err, SAT_EFORMAT, label,
+                           "tensor \"%s\": shape entries must be integers in 0..2^53", nm);
         e->shape[e->ndim++] = (int64_t)v;
     }
 
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         !get_u53(offs->child, &e->span.begin) || !get_u53(offs->child->next, &e->span.end) ||
         e->span.begin > e->span.end)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end",
-                      nm);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end",
+                       nm);
     uint64_t bytes;
-    if (!shape_bytes(e->dtype, e->ndim, e->shape, &bytes))
-        return st_err(err, SAT_EFORMAT, label, "tensor \"%s\": shape too large", nm);
+    if (!st__shape_bytes(e->dtype, e->ndim, e->shape, &bytes))
+        return st__err(err, SAT_EFORMAT, label, "tensor \"%s\": shape too large", nm);
     if (bytes != e->span.end - e->span.begin)
-        return st_err(err, SAT_EFORMAT, label,
-                      "tensor \"%s\": its shape and dtype make %" PRIu64
-                      " bytes but data_offsets span %" PRIu64,
-                      nm, bytes, e->span.end - e->span.begin);
+        return st__err(err, SAT_EFORMAT, label,
+                       "tensor \"%s\": its shape and dtype make %" PRIu64
+                       " bytes but data_offsets span %" PRIu64,
+                       nm, bytes, e->span.end - e->span.begin);
     return 0;
 }
 
@@ -479,23 +224,23 @@ static int check_meta(const cJSON *m, const char *label, char *err)
 {
     char shown[64];
     if (!cJSON_IsObject(m))
-        return st_err(err, SAT_EFORMAT, label, "%s must be an object, got %s", META_KEY,
-                      json_strict__type_name(m));
+        return st__err(err, SAT_EFORMAT, label, "%s must be an object, got %s", META_KEY,
+                       json_strict_type_name(m));
     int n = 0;
     for (const cJSON *c = m->child; c; c = c->next, n++)
         if (!cJSON_IsString(c))
-            return st_err(err, SAT_EFORMAT, label, "metadata \"%s\": expected a string, got %s",
-                          json_strict__show(c->string, 40, shown, sizeof(shown)),
-                          json_strict__type_name(c));
+            return st__err(err, SAT_EFORMAT, label, "metadata \"%s\": expected a string, got %s",
+                           json_strict_show(c->string, 40, shown, sizeof(shown)),
+                           json_strict_type_name(c));
     const char **keys = sat_malloc((size_t)n * sizeof(*keys));
     if (!keys)
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     int i = 0;
     for (const cJSON *c = m->child; c; c = c->next)
         keys[i++] = c->string;
-    const char *dup = find_duplicate(keys, (size_t)n);
-    int rc = dup ? st_err(err, SAT_EFORMAT, label, "metadata key \"%s\" given twice",
-                          json_strict__show(dup, 40, shown, sizeof(shown)))
+    const char *dup = st__find_duplicate(keys, (size_t)n);
+    int rc = dup ? st__err(err, SAT_EFORMAT, label, "metadata key \"%s\" given twice",
+                           json_strict_show(dup, 40, shown, sizeof(shown)))
                  : n;
     sat_free(keys);
     return rc;
@@ -513,7 +258,7 @@ static int build_file(struct st_file **out, struct entry *ents, int n, const cJS
         pool += strlen(c->string) + strlen(c->valuestring) + 2;
     struct st_file *f = sat_calloc(1, sizeof(*f));
     if (!f)
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     f->t = sat_calloc((size_t)n, sizeof(*f->t));
     f->span = sat_calloc((size_t)n, sizeof(*f->span));
     f->by_name = sat_calloc((size_t)n, sizeof(*f->by_name));
@@ -521,7 +266,7 @@ static int build_file(struct st_file **out, struct entry *ents, int n, const cJS
     f->strings = sat_malloc(pool);
     if (!f->t || !f->span || !f->by_name || !f->meta || !f->strings) {
         st_close(f);
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     char *s = f->strings;
     for (int i = 0; i < n; i++) {
@@ -560,25 +305,25 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     char nm[64];
     *out = NULL;
     if (hlen == 0 || hdr[0] != '{')
-        return st_err(err, SAT_EFORMAT, label, "header does not start with '{'");
+        return st__err(err, SAT_EFORMAT, label, "header does not start with '{'");
     const char *why;
     size_t off;
-    cJSON *root = json_strict__parse(hdr, hlen, &why, &off);
+    cJSON *root = json_strict_parse(hdr, hlen, &why, &off);
     if (!root)
-        return st_err(err, SAT_EFORMAT, label, "header is not valid JSON at byte %zu: %s", 8 + off,
-                      why);
+        return st__err(err, SAT_EFORMAT, label, "header is not valid JSON at byte %zu: %s", 8 + off,
+                       why);
     int rc = 0, n = 0, n_meta = 0;
     struct entry *ents = NULL;
     const cJSON *meta = NULL;
     if (!cJSON_IsObject(root)) {
-        rc = st_err(err, SAT_EFORMAT, label, "header is not a JSON object");
+        rc = st__err(err, SAT_EFORMAT, label, "header is not a JSON object");
         goto out;
     }
     for (const cJSON *c = root->child; c; c = c->next) {
         if (strcmp(c->string, META_KEY) != 0) {
             n++;
         } else if (meta) {
-            rc = st_err(err, SAT_EFORMAT, label, "%s given twice", META_KEY);
+            rc = st__err(err, SAT_EFORMAT, label, "%s given twice", META_KEY);
             goto out;
         } else {
             meta = c;
@@ -593,7 +338,7 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     }
     ents = sat_calloc((size_t)n, sizeof(*ents));
     if (!ents) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory");
         goto out;
     }
     int i = 0;
@@ -611,23 +356,23 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
     for (i = 0; i < n; i++) {
         const struct span *sp = &ents[i].span;
         if (sp->begin != pos) {
-            json_strict__show(ents[i].name, 40, nm, sizeof(nm));
-            rc = st_err(err, SAT_EFORMAT, label,
-                        sp->begin < pos ? "tensor \"%s\" at offset %" PRIu64 " overlaps the one "
-                                          "before it (ending at %" PRIu64 ")"
-                                        : "tensor \"%s\" at offset %" PRIu64 " leaves a hole "
-                                          "after offset %" PRIu64,
-                        nm, sp->begin, pos);
+            json_strict_show(ents[i].name, 40, nm, sizeof(nm));
+            rc = st__err(err, SAT_EFORMAT, label,
+                         sp->begin < pos ? "tensor \"%s\" at offset %" PRIu64 " overlaps the one "
+                                           "before it (ending at %" PRIu64 ")"
+                                         : "tensor \"%s\" at offset %" PRIu64 " leaves a hole "
+                                           "after offset %" PRIu64,
+                         nm, sp->begin, pos);
             goto out;
         }
         pos = sp->end;
     }
     if (pos != dlen) {
-        rc = st_err(err, SAT_EFORMAT, label,
-                    pos > dlen ? "tensors need %" PRIu64 " data bytes but the file has %" PRIu64
-                                 " (truncated?)"
-                               : "tensors cover %" PRIu64 " data bytes but the file has %" PRIu64,
-                    pos, dlen);
+        rc = st__err(err, SAT_EFORMAT, label,
+                     pos > dlen ? "tensors need %" PRIu64 " data bytes but the file has %" PRIu64
+                                  " (truncated?)"
+                                : "tensors cover %" PRIu64 " data bytes but the file has %" PRIu64,
+                     pos, dlen);
         goto out;
     }
     struct st_file *f = NULL;
@@ -636,8 +381,8 @@ static int parse_header(struct st_file **out, const char *hdr, size_t hlen, uint
         goto out;
     for (i = 1; i < n; i++) {
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0) {
-            rc = st_err(err, SAT_EFORMAT, label, "tensor \"%s\" appears twice",
-                        json_strict__show(f->by_name[i]->name, 40, nm, sizeof(nm)));
+            rc = st__err(err, SAT_EFORMAT, label, "tensor \"%s\" appears twice",
+                         json_strict_show(f->by_name[i]->name, 40, nm, sizeof(nm)));
             st_close(f);
             goto out;
         }
@@ -663,7 +408,7 @@ static int attach_data(struct st_file *f, void *data, const char *label, char *e
     if (extra) {
         f->arena = sat_malloc_aligned(extra);
         if (!f->arena)
-            return st_err(err, SAT_ENOMEM, label, "out of memory");
+            return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     size_t pos = 0;
     for (int i = 0; i < f->n; i++) {
@@ -685,13 +430,13 @@ static int attach_data(struct st_file *f, void *data, const char *label, char *e
 static int check_hlen(uint64_t h, uint64_t size, const char *label, char *err)
 {
     if (h > ST_MAX_HEADER)
-        return st_err(err, SAT_EFORMAT, label, "header length %" PRIu64 " is over the limit of %u",
-                      h, ST_MAX_HEADER);
+        return st__err(err, SAT_EFORMAT, label, "header length %" PRIu64 " is over the limit of %u",
+                       h, ST_MAX_HEADER);
     if (h > size - 8)
-        return st_err(err, SAT_EFORMAT, label,
-                      "header length %" PRIu64 " runs past the end of the file (%" PRIu64
-                      " bytes; truncated?)",
-                      h, size);
+        return st__err(err, SAT_EFORMAT, label,
+                       "header length %" PRIu64 " runs past the end of the file (%" PRIu64
+                       " bytes; truncated?)",
+                       h, size);
     return 0;
 }
 
@@ -702,10 +447,10 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     const char *label = "(buffer)";
     *out = NULL;
     if (!buf && len)
-        return st_err(err, SAT_EINVAL, label, "NULL buffer");
+        return st__err(err, SAT_EINVAL, label, "NULL buffer");
     if (len < 8)
-        return st_err(err, SAT_EFORMAT, label,
-                      "%zu bytes, too short for the 8-byte header length (truncated?)", len);
+        return st__err(err, SAT_EFORMAT, label,
+                       "%zu bytes, too short for the 8-byte header length (truncated?)", len);
     uint64_t h;
     memcpy(&h, buf, 8);
     int rc = check_hlen(h, len, label, err);
@@ -719,7 +464,7 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     void *data = sat_malloc_aligned((size_t)dlen);
     if (!data) {
         st_close(f);
-        return st_err(err, SAT_ENOMEM, label, "out of memory");
+        return st__err(err, SAT_ENOMEM, label, "out of memory");
     }
     memcpy(data, (const char *)buf + 8 + h, (size_t)dlen);
     rc = attach_data(f, data, label, err);
@@ -731,61 +476,46 @@ int st_open_mem(struct st_file **out, const void *buf, size_t len, char err[SAT_
     return 0;
 }
 
-/* Reads up to n bytes; returns how many were read (< n at end of file) or -1. */
-static ssize_t read_full(int fd, void *p, size_t n)
+/* Reads exactly n bytes: 0, SAT_EIO (a read error) or SAT_EFORMAT (the file
+ * ended early, as it may when it shrinks while being read). */
+static int read_exact(int fd, const char *path, void *p, size_t n, const char *label,
+                      char err[SAT_ERR_LEN])
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    return (ssize_t)got;
+    char msg[SAT_ERR_LEN];
+    size_t got;
+    int rc = sat_file_read_full(fd, path, p, n, &got, msg);
+    if (rc != 0)
+        return sat_errf(err, rc, "safetensors: %s", msg);
+    if (got != n)
+        return st__err(err, SAT_EFORMAT, label, "file shrank while being read");
+    return 0;
 }
 
 int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
 {
-    char label[112];
+    char label[112], msg[SAT_ERR_LEN];
     *out = NULL;
     if (!path)
         return sat_errf(err, SAT_EINVAL, "safetensors: no path to read");
-    json_strict__show(path, 100, label, sizeof(label));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return st_err(err, sat_err_from_errno(e) == SAT_ENOENT ? SAT_ENOENT : SAT_EIO, label, "%s",
-                      strerror(e));
-    }
-    int rc;
+    json_strict_show(path, 100, label, sizeof(label));
+    int fd;
+    uint64_t size;
+    int rc = sat_file_open(path, &fd, &size, msg);
+    if (rc != 0)
+        return sat_errf(err, rc, "safetensors: %s", msg);
     char *hdr = NULL;
     void *data = NULL;
     struct st_file *f = NULL;
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        rc = st_err(err, SAT_EIO, label, "%s", strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        rc = st_err(err, SAT_EINVAL, label, "not a regular file");
-        goto out;
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    unsigned char le[8];
-    ssize_t k = read_full(fd, le, 8);
-    if (k < 0) {
-        rc = st_err(err, SAT_EIO, label, "%s", strerror(errno));
-        goto out;
-    }
-    if (k < 8 || size < 8) {
-        rc = st_err(err, SAT_EFORMAT, label,
+    if (size < 8) {
+        rc =
+            st__err(err, SAT_EFORMAT, label,
                     "%" PRIu64 " bytes, too short for the 8-byte header length (truncated?)", size);
         goto out;
     }
+    unsigned char le[8];
+    rc = read_exact(fd, path, le, 8, label, err);
+    if (rc != 0)
+        goto out;
     uint64_t h;
     memcpy(&h, le, 8);
     rc = check_hlen(h, size, label, err);
@@ -793,29 +523,23 @@ int st_open(struct st_file **out, const char *path, char err[SAT_ERR_LEN])
         goto out;
     hdr = sat_malloc((size_t)h);
     if (!hdr) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory");
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory");
         goto out;
     }
     uint64_t dlen = size - 8 - h;
-    k = read_full(fd, hdr, (size_t)h);
-    if (k >= 0 && (uint64_t)k == h)
+    rc = read_exact(fd, path, hdr, (size_t)h, label, err);
+    if (rc == 0)
         rc = parse_header(&f, hdr, (size_t)h, dlen, label, err);
-    else
-        rc = k < 0 ? st_err(err, SAT_EIO, label, "%s", strerror(errno))
-                   : st_err(err, SAT_EFORMAT, label, "file shrank while being read");
     if (rc != 0)
         goto out;
     data = sat_malloc_aligned((size_t)dlen);
     if (!data) {
-        rc = st_err(err, SAT_ENOMEM, label, "out of memory (%" PRIu64 " data bytes)", dlen);
+        rc = st__err(err, SAT_ENOMEM, label, "out of memory (%" PRIu64 " data bytes)", dlen);
         goto out;
     }
-    k = read_full(fd, data, (size_t)dlen);
-    if (k < 0 || (uint64_t)k != dlen) {
-        rc = k < 0 ? st_err(err, SAT_EIO, label, "%s", strerror(errno))
-                   : st_err(err, SAT_EFORMAT, label, "file shrank while being read");
+    rc = read_exact(fd, path, data, (size_t)dlen, label, err);
+    if (rc != 0)
         goto out;
-    }
     rc = attach_data(f, data, label, err);
     data = NULL; /* f owns it now */
     if (rc != 0)

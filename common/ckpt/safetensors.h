@@ -6,7 +6,7 @@
  * (padded with spaces to a multiple of 8), then the raw little-endian
  * tensor bytes; offsets are relative to the end of the header.
  *
- * Writes are atomic: the file is written to "PATH.tmp.PID", fsync'ed, and
+ * Writes are atomic (util/file.h): the file is written to "PATH.tmp.PID.N", fsync'ed, and
  * renamed over PATH, then the directory is fsync'ed; a crash leaves either
  * the old file or the new one. Reads validate everything (header length
  * against file size, JSON, dtypes, shape products against offsets, offsets

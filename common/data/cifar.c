@@ -7,8 +7,8 @@
  * split into the dataset's pixel and label arrays.
  */
 #include "dataset.h"
-#include "dataset_int.h"
 
+#include "../util/file.h"
 #include "../util/xalloc.h"
 
 #include <string.h>
@@ -29,7 +29,7 @@ static int cifar_read_file(const char *path, uint64_t room, uint8_t *pixels, uin
 {
     int fd;
     uint64_t size;
-    int rc = data__open(path, &fd, &size, err);
+    int rc = sat_file_open(path, &fd, &size, err);
     if (rc)
         return rc;
     uint64_t nrec = size / CIFAR_RECORD, done = 0;
@@ -41,7 +41,7 @@ static int cifar_read_file(const char *path, uint64_t room, uint8_t *pixels, uin
     while (done < nrec) {
         size_t want = nrec - done < CIFAR_CHUNK ? (size_t)(nrec - done) : CIFAR_CHUNK;
         size_t got;
-        rc = data__read(fd, path, scratch, want * CIFAR_RECORD, &got, err);
+        rc = sat_file_read_full(fd, path, scratch, want * CIFAR_RECORD, &got, err);
         if (rc)
             goto out;
         if (got < want * CIFAR_RECORD) {
@@ -63,7 +63,7 @@ static int cifar_read_file(const char *path, uint64_t room, uint8_t *pixels, uin
     }
     uint8_t extra;
     size_t got;
-    rc = data__read(fd, path, &extra, 1, &got, err);
+    rc = sat_file_read_full(fd, path, &extra, 1, &got, err);
     if (!rc && got)
         rc = sat_errf(err, SAT_EIO, "%s: file grew while reading", path);
 out:
@@ -83,7 +83,7 @@ int dataset_load_cifar(struct dataset *ds, const char *const *paths, int nfiles,
     for (int f = 0; f < nfiles; f++) {
         int fd;
         uint64_t size;
-        int rc = data__open(paths[f], &fd, &size, err);
+        int rc = sat_file_open(paths[f], &fd, &size, err);
         if (rc)
             return rc;
         close(fd);

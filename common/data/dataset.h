@@ -76,6 +76,11 @@ int dataset_load_named(struct dataset *train, struct dataset *test, const char *
 int dataset_load_named_n(struct dataset *train, struct dataset *test, const char *name,
                          const char *dir, int max_train, int max_test, char err[SAT_ERR_LEN]);
 
+/* The image shape (c, h, w) and number of classes of a named data set (the
+ * names of dataset_load_named), without loading it. Returns 0, or
+ * SAT_EINVAL for an unknown name (the outputs are then untouched). */
+int dataset_named_shape(const char *name, int *c, int *h, int *w, int *nclass);
+
 /* A learnable synthetic data set for tests: each class has its own smooth
  * random template; an image is its class template plus seed-keyed noise,
  * quantised to 0..255. Deterministic in (n, c, h, w, nclass, seed). Image i

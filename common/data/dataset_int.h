@@ -1,8 +1,7 @@
 /* dataset_int.h - internals shared by the files of common/data; not a public API.
  *
- * File access (open a regular file, read fully, close) and the purposes that
- * keep the data module's random streams apart from each other and from the
- * streams of other modules.
+ * The purposes that keep the data module's random streams apart from each
+ * other and from the streams of other modules.
  */
 #ifndef SATURN_DATASET_INT_H
 #define SATURN_DATASET_INT_H
@@ -25,15 +24,5 @@ static inline uint64_t data__stream_seed(uint64_t seed, uint64_t purpose)
 {
     return sat_rng_key(seed, purpose, 0, 0);
 }
-
-/* Opens `path` read-only and checks that it is a regular file. On success
- * *fd is owned by the caller (close it with close()) and *size holds the
- * file's size. On failure returns SAT_ENOENT / SAT_EIO with a message naming
- * the file, and no descriptor is left open. */
-int data__open(const char *path, int *fd, uint64_t *size, char err[SAT_ERR_LEN]);
-
-/* Reads up to len bytes, retrying short reads and EINTR; *got < len only at
- * end of file. Returns 0 or SAT_EIO with a message naming `path`. */
-int data__read(int fd, const char *path, void *buf, size_t len, size_t *got, char err[SAT_ERR_LEN]);
 
 #endif

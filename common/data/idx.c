@@ -10,8 +10,8 @@
  * bytes and, for gzip, a stream cut before its CRC/length trailer.
  */
 #include "dataset.h"
-#include "dataset_int.h"
 
+#include "../util/file.h"
 #include "../util/xalloc.h"
 
 #include <string.h>
@@ -55,7 +55,7 @@ static int src_open(struct idx_src *s, const char *path, char err[SAT_ERR_LEN])
     memset(s, 0, sizeof *s);
     s->path = path;
     s->fd = -1;
-    int rc = data__open(path, &s->fd, &s->size, err);
+    int rc = sat_file_open(path, &s->fd, &s->size, err);
     if (rc)
         return rc;
     uint8_t magic[2];
@@ -78,7 +78,7 @@ static int src_open(struct idx_src *s, const char *path, char err[SAT_ERR_LEN])
 static int src_read(struct idx_src *s, void *buf, size_t len, size_t *got, char err[SAT_ERR_LEN])
 {
     if (!s->gz)
-        return data__read(s->fd, s->path, buf, len, got, err);
+        return sat_file_read_full(s->fd, s->path, buf, len, got, err);
     uint8_t *p = buf;
     size_t done = 0;
     while (done < len) {

@@ -13,15 +13,13 @@
 #include "onnx_build.h"
 
 #include "../nn/quant.h"
+#include "../util/file.h"
 #include "../util/xalloc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ===========================================================================
  * Translation of the engine's nodes
@@ -502,21 +500,6 @@ int onnx_export_buf(struct model *m, const struct onnx_export_opts *o, uint8_t *
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int onnx_export(struct model *m, const char *path, const struct onnx_export_opts *o,
                 char err[SAT_ERR_LEN])
 {
@@ -525,39 +508,12 @@ int onnx_export(struct model *m, const char *path, const struct onnx_export_opts
     int rc = onnx_export_buf(m, o, &buf, &len, err);
     if (rc != 0)
         return rc;
-    char tmp[4096];
-    int tn = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (tn < 0 || (size_t)tn >= sizeof tmp) {
-        sat_free(buf);
-        return sat_errf(err, SAT_EINVAL, "onnx export: path too long: %s", path);
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
-        sat_free(buf);
-        return sat_errf(err, SAT_EIO, "onnx export: %s: %s", tmp, strerror(e));
-    }
-    const char *what = "write";
-    int ok = write_all(fd, buf, len) == 0;
-    if (ok && fsync(fd) != 0) {
-        what = "fsync";
-        ok = 0;
-    }
-    int e = errno;
-    if (close(fd) != 0 && ok) {
-        e = errno;
-        what = "close";
-        ok = 0;
-    }
+    char msg[SAT_ERR_LEN];
+    rc = sat_file_write_atomic(path, buf, len, 0644, msg);
     sat_free(buf);
-    if (ok && rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename";
-        ok = 0;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return sat_errf(err, SAT_EIO, "onnx export: %s %s: %s", what, path, strerror(e));
-    }
+    /* Every file error is SAT_EIO here (saturn-export's "I/O" exit code),
+     * a missing directory included. */
+    if (rc != 0)
+        return sat_errf(err, rc == SAT_ENOMEM ? rc : SAT_EIO, "onnx export: %s", msg);
     return 0;
 }

@@ -72,9 +72,10 @@ struct onnx_export_opts {
 int onnx_export_buf(struct model *m, const struct onnx_export_opts *o, uint8_t **buf, size_t *len,
                     char err[SAT_ERR_LEN]);
 
-/* onnx_export_buf, then writes the bytes to path atomically (path.tmp.PID,
- * fsync, rename). Returns 0 or an error as above, or SAT_EIO naming the
- * file; on failure no file is left at path.tmp.PID and path is untouched. */
+/* onnx_export_buf, then writes the bytes to path atomically
+ * (sat_file_write_atomic: a temporary file, fsync, rename, fsync of the
+ * directory). Returns 0 or an error as above, or SAT_EIO naming the file; on
+ * failure no temporary file is left and path is untouched. */
 int onnx_export(struct model *m, const char *path, const struct onnx_export_opts *o,
                 char err[SAT_ERR_LEN]);
 

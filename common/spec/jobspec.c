@@ -1,164 +1,35 @@
-/* jobspec.c - the job spec: parsing, validation, canonical JSON and docs.
+/* jobspec.c - the job spec: parsing, validation and canonical JSON.
  *
- * One table (`fields` below) describes every field: its name, type, place
- * in struct job_spec, range, default and meaning. The JSON parser, the
- * flag-style setter, jobspec_validate, jobspec_to_json and the Markdown
- * table in docs/jobspec.md are all driven by it, so a field is added in one
- * row. Values arrive either as cJSON items or as flag text; both are turned
- * into a `struct fval`, checked by one function per type (`check`) and then
- * stored (`store`), which is why the two entry points give the same
- * messages.
+ * One table (jobspec__fields, jobspec_fields.c) describes every field: its
+ * name, type, place in struct job_spec, range, default and meaning. The
+ * JSON parser, the flag-style setter, jobspec_validate, jobspec_to_json and
+ * the Markdown table in docs/jobspec.md (jobspec_doc.c) are all driven by
+ * it, so a field is added in one row. Values arrive either as cJSON items or
+ * as flag text; both are turned into a `struct fval`, checked by one
+ * function per type (`check`) and then stored (`store`), which is why the
+ * two entry points give the same messages.
  */
-#include "jobspec.h"
+#include "jobspec_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../util/file.h"
+#include "../util/suggest.h"
 #include "../util/xalloc.h"
 #include "json_strict.h"
 
-/* ==== The table ==== */
-
-enum ftype {
-    FT_STRING, /* char[size]; optionally one of `names` */
-    FT_INT,    /* int in [lo, hi] */
-    FT_BITS,   /* int in 2..8 or 32 */
-    FT_SEED,   /* uint64_t in 0..2^53 */
-    FT_FLOAT,  /* float in the interval lo..hi, ends open or closed */
-    FT_BOOL,   /* bool */
-    FT_ENUM,   /* an enum stored as int; names[value] */
-    FT_CONS,   /* "bsp" | "asp" | "ssp:S": consistency + staleness */
-};
-
-#define LO_OPEN 1
-#define HI_OPEN 2
-#define SEED_MAX 9007199254740992.0 /* 2^53: every integer up to it is exact in a double */
-
-struct field {
-    const char *name;
-    enum ftype type;
-    size_t off;  /* offsetof(struct job_spec, member) */
-    size_t size; /* sizeof the member */
-    double lo, hi;
-    int open;                 /* LO_OPEN | HI_OPEN, for FT_FLOAT */
-    const char *const *names; /* FT_ENUM: by value; FT_STRING: the allowed values; NULL-ended */
-    const char *what;         /* FT_STRING with names: "model", "data set" (messages) */
-    bool required;            /* FT_STRING: "" is refused by jobspec_validate */
-    const char *range_doc;    /* range as documented, when not generated */
-    const char *def;          /* default, as flag text (applied by jobspec_defaults) */
-    const char *def_doc;      /* default as documented, when it is not `def` */
-    const char *doc;          /* meaning, one sentence, no '|' */
-};
-
-static const char *const zoo_names[] = {"mlp",         "cnn-small",   "preresnet20",
-                                        "mobilenetv1", "mobilenetv2", NULL};
-static const char *const dataset_names[] = {"fashion-mnist", "mnist", "cifar10", "synthetic", NULL};
-static const char *const sat_names[] = {
-    [SAT_OFF] = "off", [SAT_LAST] = "last", [SAT_ALL] = "all", NULL};
-static const char *const fan_names[] = {[SAT_FAN_IN] = "in", [SAT_FAN_OUT] = "out", NULL};
-static const char *const actq_names[] = {[ACTQ_CGPACT] = "cgpact", [ACTQ_PACT] = "pact", NULL};
-static const char *const cons_names[] = {
-    [CONS_BSP] = "bsp", [CONS_SSP] = "ssp", [CONS_ASP] = "asp", NULL};
-
-#define MEMBER(m) offsetof(struct job_spec, m), sizeof(((struct job_spec *)0)->m)
-
-/* clang-format off */
-static const struct field fields[] = {
-    {"name", FT_STRING, MEMBER(name), .def = "",
-     .doc = "Free text naming the job, shown by status and in logs."},
-    {"model", FT_STRING, MEMBER(model), .names = zoo_names, .what = "model", .required = true,
-     .def = "", .def_doc = "required",
-     .doc = "Network from the model zoo (spec/models.md)."},
-    {"dataset", FT_STRING, MEMBER(dataset), .names = dataset_names, .what = "data set",
-     .required = true, .def = "", .def_doc = "required",
-     .doc = "Data set to train and evaluate on."},
-    {"data_dir", FT_STRING, MEMBER(data_dir), .def = "",
-     .doc = "Directory holding the data set files; \"\" means the data set's default directory."},
-    {"train_limit", FT_INT, MEMBER(train_limit), 0, INT_MAX, .def = "0",
-     .doc = "Use only the first N training images; 0 means all."},
-    {"test_limit", FT_INT, MEMBER(test_limit), 0, INT_MAX, .def = "0",
-     .doc = "Use only the first N test images; 0 means all."},
-    {"wbits", FT_BITS, MEMBER(wbits), .def = "32",
-     .doc = "Weight bit width k of the layers between the first and the last; 32 = float."},
-    {"abits", FT_BITS, MEMBER(abits), .def = "32",
-     .doc = "Activation bit width of the quantized layer inputs (PACT); 32 = float (ReLU)."},
-    {"first_wbits", FT_BITS, MEMBER(first_wbits), .def = "32",
-     .def_doc = "8 (32 when `wbits` is 32)",
-     .doc = "Weight bit width of the first layer (its input is never quantized)."},
-    {"last_wbits", FT_BITS, MEMBER(last_wbits), .def = "32",
-     .def_doc = "8 (32 when `wbits` is 32)",
-     .doc = "Weight bit width of the last layer (the FC)."},
-    {"last_abits", FT_BITS, MEMBER(last_abits), .def = "32", .def_doc = "same as `abits`",
-     .doc = "Bit width of the FC's input."},
-    {"clamp", FT_BOOL, MEMBER(clamp), .def = "false",
-     .doc = "With wbits 32, use tanh-clamped float weights (with SAT): the stage-one model of "
-            "the two-stage recipe. Quantized weights are always clamped."},
-    {"sat", FT_ENUM, MEMBER(sat), .names = sat_names, .def = "last",
-     .doc = "Where SAT rescales weights: off, the last FC only, or every layer."},
-    {"sat_fan", FT_ENUM, MEMBER(sat_fan), .names = fan_names, .def = "in",
-     .doc = "The n of the SAT factor 1/sqrt(n var(Q)): fan-in, or fan-out as the authors' code."},
-    {"act_quant", FT_ENUM, MEMBER(act_quant), .names = actq_names, .def = "cgpact",
-     .doc = "Gradient of the activation clip alpha: CG-PACT or plain PACT."},
-    {"alpha_init_conv", FT_FLOAT, MEMBER(alpha_init_conv), 0, 1000, LO_OPEN, .def = "8",
-     .doc = "Initial alpha of the activation quantizers that feed convolutions."},
-    {"alpha_init_fc", FT_FLOAT, MEMBER(alpha_init_fc), 0, 1000, LO_OPEN, .def = "10",
-     .doc = "Initial alpha of the FC's input quantizer."},
-    {"epochs", FT_INT, MEMBER(epochs), 1, 10000, .def = "10",
-     .doc = "Number of passes over the training set."},
-    {"batch_size", FT_INT, MEMBER(batch_size), 1, 65536, .def = "128",
-     .doc = "Global batch size, split over the workers (at least one image each)."},
-    {"lr", FT_FLOAT, MEMBER(lr), 0, 100, LO_OPEN, .def = "0.1",
-     .doc = "Peak learning rate of SGD (cosine decay to 0, per iteration)."},
-    {"momentum", FT_FLOAT, MEMBER(momentum), 0, 1, HI_OPEN, .def = "0.9",
-     .doc = "SGD momentum."},
-    {"nesterov", FT_BOOL, MEMBER(nesterov), .def = "true",
-     .doc = "Use Nesterov momentum."},
-    {"weight_decay", FT_FLOAT, MEMBER(weight_decay), 0, 1, HI_OPEN, .def = "0.0001",
-     .doc = "L2 weight decay (not applied to alphas, BN, biases or depthwise weights)."},
-    {"warmup_epochs", FT_FLOAT, MEMBER(warmup_epochs), 0, 10000, HI_OPEN,
-     .range_doc = "[0, epochs)", .def = "0",
-     .doc = "Linear learning-rate warm-up length in epochs (fractions allowed)."},
-    {"augment", FT_BOOL, MEMBER(augment), .def = "true",
-     .doc = "Random crop (padding 2) and horizontal flip of training images."},
-    {"seed", FT_SEED, MEMBER(seed), 0, SEED_MAX, .range_doc = "0..2^53", .def = "1",
-     .doc = "Seed of every random choice (initialisation, shuffling, augmentation)."},
-    {"workers", FT_INT, MEMBER(workers), 1, 256, .def = "1",
-     .doc = "Number of workers the job runs on (gang-started)."},
-    {"consistency", FT_CONS, MEMBER(consistency), .names = cons_names,
-     .range_doc = "bsp, asp, ssp:S (S in 1..1000)", .def = "bsp",
-     .doc = "Update consistency: bulk-synchronous, asynchronous, or stale-synchronous with "
-            "staleness bound S."},
-    {"checkpoint_every", FT_INT, MEMBER(checkpoint_every), 0, INT_MAX, .def = "0",
-     .doc = "Checkpoint every N steps as well as at each epoch end; 0 = epoch ends only."},
-    {"init_from", FT_STRING, MEMBER(init_from), .def = "",
-     .doc = "Checkpoint path or job id to initialise the weights from; \"\" = random init."},
-    {"priority", FT_INT, MEMBER(priority), -1000, 1000, .def = "0",
-     .doc = "Scheduling priority; higher runs first."},
-};
-/* clang-format on */
-
-#define NFIELDS ((int)(sizeof(fields) / sizeof(fields[0])))
-
-_Static_assert(sizeof(fields) / sizeof(fields[0]) <= 64, "job_spec.given has 64 bits");
-_Static_assert(sizeof(enum sat_mode) == sizeof(int) && sizeof(enum sat_fan) == sizeof(int) &&
-                   sizeof(enum act_quant) == sizeof(int) && sizeof(enum consistency) == sizeof(int),
-               "FT_ENUM fields are accessed as int");
-
 static int field_index(const char *name)
 {
-    for (int i = 0; i < NFIELDS; i++)
-        if (strcmp(fields[i].name, name) == 0)
+    for (int i = 0; i < jobspec__nfields; i++)
+        if (strcmp(jobspec__fields[i].name, name) == 0)
             return i;
     return -1;
 }
@@ -166,7 +37,7 @@ static int field_index(const char *name)
 static const struct field *field_named(const char *name)
 {
     int i = field_index(name);
-    return i < 0 ? NULL : &fields[i];
+    return i < 0 ? NULL : &jobspec__fields[i];
 }
 
 static void *member(struct job_spec *s, const struct field *f)
@@ -198,23 +69,6 @@ static int spec_err(char *err, int code, const char *fmt, ...)
     return code;
 }
 
-/* "an integer", "a number", ...: what a field's JSON value must be. */
-static const char *type_word(const struct field *f)
-{
-    switch (f->type) {
-    case FT_INT:
-    case FT_BITS:
-    case FT_SEED:
-        return "an integer";
-    case FT_FLOAT:
-        return "a number";
-    case FT_BOOL:
-        return "a boolean";
-    default:
-        return "a string";
-    }
-}
-
 /* Joins names as "a, b or c" (with `last` as the final joiner) into buf. */
 static const char *join_names(const char *const *names, const char *last, char *buf, size_t cap)
 {
@@ -230,26 +84,11 @@ static const char *join_names(const char *const *names, const char *last, char *
     return buf;
 }
 
-/* The range of a numeric field as text: "1..10000", "(0, 100]", "2..8 or 32". */
-static const char *range_text(const struct field *f, char *buf, size_t cap)
-{
-    if (f->range_doc)
-        snprintf(buf, cap, "%s", f->range_doc);
-    else if (f->type == FT_BITS)
-        snprintf(buf, cap, "2..8 or 32");
-    else if (f->type == FT_FLOAT)
-        snprintf(buf, cap, "%c%g, %g%c", (f->open & LO_OPEN) ? '(' : '[', f->lo, f->hi,
-                 (f->open & HI_OPEN) ? ')' : ']');
-    else
-        snprintf(buf, cap, "%.0f..%.0f", f->lo, f->hi);
-    return buf;
-}
-
 /* The range as messages put it: "(1..10000)", "(0, 100]", "[0, 1)". */
 static const char *range_msg(const struct field *f, char *buf, size_t cap)
 {
     char r[48];
-    range_text(f, r, sizeof(r));
+    jobspec__range_text(f, r, sizeof(r));
     if (r[0] == '(' || r[0] == '[')
         snprintf(buf, cap, "%s", r);
     else
@@ -282,7 +121,7 @@ struct fout {
 static const char *show_num(const struct fval *v, char *buf, size_t cap)
 {
     if (v->text)
-        return json_strict__show(v->text, 40, buf, cap);
+        return json_strict_show(v->text, 40, buf, cap);
     snprintf(buf, cap, "%.15g", v->num);
     return buf;
 }
@@ -312,8 +151,8 @@ static int from_json(const struct field *f, const cJSON *it, struct fval *v, cha
         break;
     }
     if (!ok)
-        return spec_err(err, SAT_EINVAL, "field \"%s\": expected %s, got %s", f->name, type_word(f),
-                        json_strict__type_name(it));
+        return spec_err(err, SAT_EINVAL, "field \"%s\": expected %s, got %s", f->name,
+                        jobspec__type_word(f), json_strict_type_name(it));
     return 0;
 }
 
@@ -365,13 +204,13 @@ static int from_text(const struct field *f, const char *t, struct fval *v, char 
         if (text_int(t, &v->num))
             return 0;
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected an integer, got \"%s\"", f->name,
-                        json_strict__show(t, 40, shown, sizeof(shown)));
+                        json_strict_show(t, 40, shown, sizeof(shown)));
     case FT_FLOAT:
         v->kind = V_NUM;
         if (text_num(t, &v->num))
             return 0;
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected a number, got \"%s\"", f->name,
-                        json_strict__show(t, 40, shown, sizeof(shown)));
+                        json_strict_show(t, 40, shown, sizeof(shown)));
     case FT_BOOL:
         v->kind = V_BOOL;
         if (strcmp(t, "true") == 0 || strcmp(t, "false") == 0) {
@@ -379,7 +218,7 @@ static int from_text(const struct field *f, const char *t, struct fval *v, char 
             return 0;
         }
         return spec_err(err, SAT_EINVAL, "field \"%s\": expected true or false, got \"%s\"",
-                        f->name, json_strict__show(t, 40, shown, sizeof(shown)));
+                        f->name, json_strict_show(t, 40, shown, sizeof(shown)));
     default:
         v->kind = V_STR;
         v->str = t;
@@ -394,7 +233,7 @@ static int check_string(const struct field *f, const char *str, struct fout *out
     if (len >= f->size)
         return spec_err(err, SAT_EINVAL, "field \"%s\": too long (%zu bytes; at most %zu)", f->name,
                         len, f->size - 1);
-    if (!json_strict__utf8_valid(str, len))
+    if (!json_strict_utf8_valid(str, len))
         return spec_err(err, SAT_EINVAL, "field \"%s\": not valid UTF-8", f->name);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)str[i] < 0x20 || str[i] == 0x7f)
@@ -409,7 +248,7 @@ static int check_string(const struct field *f, const char *str, struct fout *out
             k++;
         if (!f->names[k])
             return spec_err(err, SAT_EINVAL, "field \"%s\": unknown %s \"%s\" (known: %s)", f->name,
-                            f->what, json_strict__show(str, 40, shown, sizeof(shown)),
+                            f->what, json_strict_show(str, 40, shown, sizeof(shown)),
                             join_names(f->names, ", ", list, sizeof(list)));
     }
     out->str = str;
@@ -432,7 +271,7 @@ static int check_cons(const struct field *f, const char *str, struct fout *out, 
         if (s < 1 || s > 1000)
             return spec_err(err, SAT_EINVAL,
                             "field \"%s\": staleness %s in \"%s\" is out of range (1..1000)",
-                            f->name, json_strict__show(d, 12, shown, sizeof(shown)), str);
+                            f->name, json_strict_show(d, 12, shown, sizeof(shown)), str);
         out->i = CONS_SSP;
         out->staleness = (int)s;
         return 0;
@@ -440,7 +279,7 @@ static int check_cons(const struct field *f, const char *str, struct fout *out, 
     return spec_err(err, SAT_EINVAL,
                     "field \"%s\": unknown value \"%s\" (expected bsp, asp or ssp:S with S in "
                     "1..1000)",
-                    f->name, json_strict__show(str, 40, shown, sizeof(shown)));
+                    f->name, json_strict_show(str, 40, shown, sizeof(shown)));
 }
 
 /* Checks a value against its field; on success fills out. */
@@ -461,7 +300,7 @@ static int check(const struct field *f, const struct fval *v, struct fout *out, 
             }
         }
         return spec_err(err, SAT_EINVAL, "field \"%s\": unknown value \"%s\" (expected %s)",
-                        f->name, json_strict__show(v->str, 40, shown, sizeof(shown)),
+                        f->name, json_strict_show(v->str, 40, shown, sizeof(shown)),
                         join_names(f->names, " or ", list, sizeof(list)));
     case FT_BOOL:
         out->b = v->b;
@@ -590,63 +429,17 @@ static int load(const struct field *f, const struct job_spec *s, struct fval *v,
 
 /* ==== Unknown keys ==== */
 
-/* Case-insensitive Levenshtein distance; a is cut at 64 bytes. */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strnlen(a, 64), lb = strlen(b);
-    int row[65];
-    if (lb > 64)
-        return 1000;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            char ca = a[i - 1], cb = b[j - 1];
-            if (ca >= 'A' && ca <= 'Z')
-                ca = (char)(ca - 'A' + 'a');
-            int cost = ca == cb ? 0 : 1;
-            int best = diag + cost;
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static int unknown_field(const char *key, char *err)
 {
     char shown[64];
-    size_t len = strlen(key);
-    int best = -1, best_d = 1000;
-    size_t best_lcp = 0;
-    for (int i = 0; len <= 64 && i < NFIELDS; i++) {
-        const char *name = fields[i].name;
-        int d = edit_distance(key, name);
-        /* A key of 3+ bytes inside a field name ("batch", "decay") or a name
-         * of 3+ bytes inside the key ("random_seed") is close too. */
-        if (d > 1 && ((len >= 3 && strstr(name, key)) || (strlen(name) >= 3 && strstr(key, name))))
-            d = 1;
-        /* Ties go to the longer common prefix: "lrate" is "lr", not "name". */
-        size_t lcp = 0;
-        while (key[lcp] && key[lcp] == name[lcp])
-            lcp++;
-        if (d < best_d || (d == best_d && lcp > best_lcp)) {
-            best_d = d;
-            best_lcp = lcp;
-            best = i;
-        }
-    }
-    json_strict__show(key, 40, shown, sizeof(shown));
-    if (best >= 0 && best_d <= (int)((len + 1) / 2))
+    const char *names[64]; /* jobspec__nfields <= 64 (jobspec_fields.c) */
+    for (int i = 0; i < jobspec__nfields; i++)
+        names[i] = jobspec__fields[i].name;
+    int best = sat_suggest(key, names, jobspec__nfields);
+    json_strict_show(key, 40, shown, sizeof(shown));
+    if (best >= 0)
         return spec_err(err, SAT_EINVAL, "unknown field \"%s\" (did you mean \"%s\"?)", shown,
-                        fields[best].name);
+                        names[best]);
     return spec_err(err, SAT_EINVAL, "unknown field \"%s\" (see docs/jobspec.md)", shown);
 }
 
@@ -668,8 +461,8 @@ static void derive(struct job_spec *s)
 void jobspec_defaults(struct job_spec *s)
 {
     memset(s, 0, sizeof(*s));
-    for (int i = 0; i < NFIELDS; i++) {
-        const struct field *f = &fields[i];
+    for (int i = 0; i < jobspec__nfields; i++) {
+        const struct field *f = &jobspec__fields[i];
         struct fval v;
         struct fout o;
         if (f->required) /* "" is no model; leave it empty */
@@ -687,10 +480,10 @@ void jobspec_defaults(struct job_spec *s)
 static int set_value(struct job_spec *s, int i, const struct fval *v, char *err)
 {
     struct fout o;
-    int rc = check(&fields[i], v, &o, err);
+    int rc = check(&jobspec__fields[i], v, &o, err);
     if (rc != 0)
         return rc;
-    store(&fields[i], s, &o);
+    store(&jobspec__fields[i], s, &o);
     s->given |= 1ULL << i;
     return 0;
 }
@@ -703,7 +496,7 @@ int jobspec_set(struct job_spec *s, const char *key, const char *value, char err
     if (i < 0)
         return unknown_field(key, err);
     struct fval v;
-    int rc = from_text(&fields[i], value, &v, err);
+    int rc = from_text(&jobspec__fields[i], value, &v, err);
     if (rc != 0)
         return rc;
     return set_value(s, i, &v, err);
@@ -717,17 +510,17 @@ int jobspec_parse(struct job_spec *s, const char *json, size_t len, char err[SAT
     jobspec_defaults(s);
     const char *why;
     size_t off;
-    cJSON *root = json_strict__parse(json, len, &why, &off);
+    cJSON *root = json_strict_parse(json, len, &why, &off);
     if (!root) {
         int line, col;
-        json_strict__locate(json, off, &line, &col);
+        json_strict_locate(json, off, &line, &col);
         return spec_err(err, SAT_EINVAL, "invalid JSON at line %d, column %d (byte %zu): %s", line,
                         col, off, why);
     }
     int rc = 0;
     if (!cJSON_IsObject(root)) {
         rc = spec_err(err, SAT_EINVAL, "the spec must be a JSON object, got %s",
-                      json_strict__type_name(root));
+                      json_strict_type_name(root));
         goto out;
     }
     uint64_t seen = 0;
@@ -738,12 +531,12 @@ int jobspec_parse(struct job_spec *s, const char *json, size_t len, char err[SAT
             goto out;
         }
         if (seen & (1ULL << i)) {
-            rc = spec_err(err, SAT_EINVAL, "field \"%s\" given twice", fields[i].name);
+            rc = spec_err(err, SAT_EINVAL, "field \"%s\" given twice", jobspec__fields[i].name);
             goto out;
         }
         seen |= 1ULL << i;
         struct fval v;
-        rc = from_json(&fields[i], it, &v, err);
+        rc = from_json(&jobspec__fields[i], it, &v, err);
         if (rc == 0)
             rc = set_value(s, i, &v, err);
         if (rc != 0)
@@ -755,53 +548,21 @@ out:
     return rc;
 }
 
-/* Reads at most cap + 1 bytes of fd into buf; returns the count or -1. */
-static ssize_t read_upto(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    while (n < cap + 1) {
-        ssize_t k = read(fd, buf + n, cap + 1 - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    return (ssize_t)n;
-}
-
 int jobspec_load(struct job_spec *s, const char *path, char err[SAT_ERR_LEN])
 {
-    char shown[112];
-    json_strict__show(path, 100, shown, sizeof(shown));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return spec_err(err, sat_err_from_errno(e), "%s: %s", shown, strerror(e));
-    }
-    char *buf = sat_malloc(SPEC_MAX_JSON + 1);
-    if (!buf) {
-        close(fd);
-        return spec_err(err, SAT_ENOMEM, "%s: out of memory", shown);
-    }
-    ssize_t n = read_upto(fd, buf, SPEC_MAX_JSON);
-    int e = errno;
-    close(fd);
-    int rc;
-    if (n < 0) {
-        rc = spec_err(err, sat_err_from_errno(e), "%s: %s", shown, strerror(e));
-    } else if (n > SPEC_MAX_JSON) {
-        rc =
-            spec_err(err, SAT_ETOOBIG, "%s: more than the limit of %d bytes", shown, SPEC_MAX_JSON);
-    } else {
-        char msg[SAT_ERR_LEN];
-        rc = jobspec_parse(s, buf, (size_t)n, msg);
-        /* msg starts with "spec: "; put the file name after it. */
-        if (rc != 0)
-            spec_err(err, rc, "%s: %s", shown, msg + 6);
-    }
+    char shown[112], msg[SAT_ERR_LEN];
+    json_strict_show(path, 100, shown, sizeof(shown));
+    char *buf;
+    size_t n;
+    int rc = sat_file_read_all(path, SPEC_MAX_JSON, &buf, &n, msg);
+    if (rc == SAT_ETOOBIG)
+        return spec_err(err, rc, "%s: more than the limit of %d bytes", shown, SPEC_MAX_JSON);
+    if (rc != 0)
+        return spec_err(err, rc, "%s", msg);
+    rc = jobspec_parse(s, buf, n, msg);
+    /* msg starts with "spec: "; put the file name after it. */
+    if (rc != 0)
+        spec_err(err, rc, "%s: %s", shown, msg + 6);
     sat_free(buf);
     return rc;
 }
@@ -810,12 +571,12 @@ int jobspec_validate(struct job_spec *s, char err[SAT_ERR_LEN])
 {
     char tmp[32], range[64];
     derive(s);
-    for (int i = 0; i < NFIELDS; i++) {
+    for (int i = 0; i < jobspec__nfields; i++) {
         struct fval v;
         struct fout o;
-        int rc = load(&fields[i], s, &v, tmp, sizeof(tmp), err);
+        int rc = load(&jobspec__fields[i], s, &v, tmp, sizeof(tmp), err);
         if (rc == 0)
-            rc = check(&fields[i], &v, &o, err);
+            rc = check(&jobspec__fields[i], &v, &o, err);
         if (rc != 0)
             return rc;
     }
@@ -829,6 +590,13 @@ int jobspec_validate(struct job_spec *s, char err[SAT_ERR_LEN])
         return spec_err(err, SAT_EINVAL,
                         "field \"batch_size\": %d is less than workers (%d): "
                         "every worker needs at least one image per step",
+                        s->batch_size, s->workers);
+    /* Each rank takes batch_size / workers images per step; a remainder
+     * would make the ranks' batches, and so the step, depend on the split. */
+    if (s->batch_size % s->workers != 0)
+        return spec_err(err, SAT_EINVAL,
+                        "field \"batch_size\": %d is the global batch and must be divisible by "
+                        "\"workers\" (%d)",
                         s->batch_size, s->workers);
     return 0;
 }
@@ -862,23 +630,23 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
         size_t n = strnlen(p, f->size);
         memcpy(tmp, p, n);
         tmp[n] = '\0';
-        json_buf__string(b, tmp);
+        json_buf_string(b, tmp);
         break;
     }
     case FT_INT:
     case FT_BITS:
-        json_buf__printf(b, "%d", *(const int *)p);
+        json_buf_printf(b, "%d", *(const int *)p);
         break;
     case FT_SEED:
-        json_buf__printf(b, "%" PRIu64, *(const uint64_t *)p);
+        json_buf_printf(b, "%" PRIu64, *(const uint64_t *)p);
         break;
     case FT_FLOAT: {
         float x = *(const float *)p;
-        json_buf__puts(b, isfinite(x) ? fmt_float(x, num, sizeof(num)) : "null");
+        json_buf_puts(b, isfinite(x) ? fmt_float(x, num, sizeof(num)) : "null");
         break;
     }
     case FT_BOOL:
-        json_buf__puts(b, *(const bool *)p ? "true" : "false");
+        json_buf_puts(b, *(const bool *)p ? "true" : "false");
         break;
     case FT_ENUM: {
         int e = *(const int *)p;
@@ -886,13 +654,13 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
         while (f->names[n])
             n++;
         if (e >= 0 && e < n)
-            json_buf__string(b, f->names[e]);
+            json_buf_string(b, f->names[e]);
         else
-            json_buf__puts(b, "null");
+            json_buf_puts(b, "null");
         break;
     }
     case FT_CONS:
-        json_buf__string(b, jobspec_consistency_str(s, num, sizeof(num)));
+        json_buf_string(b, jobspec_consistency_str(s, num, sizeof(num)));
         break;
     }
 }
@@ -900,15 +668,15 @@ static void put_value(struct json_buf *b, const struct field *f, const struct jo
 char *jobspec_to_json(const struct job_spec *s)
 {
     struct json_buf b;
-    json_buf__init(&b, SPEC_MAX_JSON);
-    json_buf__puts(&b, "{\n");
-    for (int i = 0; i < NFIELDS; i++) {
-        json_buf__printf(&b, "  \"%s\": ", fields[i].name);
-        put_value(&b, &fields[i], s);
-        json_buf__puts(&b, i + 1 < NFIELDS ? ",\n" : "\n");
+    json_buf_init(&b, SPEC_MAX_JSON);
+    json_buf_puts(&b, "{\n");
+    for (int i = 0; i < jobspec__nfields; i++) {
+        json_buf_printf(&b, "  \"%s\": ", jobspec__fields[i].name);
+        put_value(&b, &jobspec__fields[i], s);
+        json_buf_puts(&b, i + 1 < jobspec__nfields ? ",\n" : "\n");
     }
-    json_buf__puts(&b, "}\n");
-    return json_buf__take(&b);
+    json_buf_puts(&b, "}\n");
+    return json_buf_take(&b);
 }
 
 const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t cap)
@@ -928,55 +696,4 @@ const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t 
         break;
     }
     return buf;
-}
-
-/* ==== Documentation ==== */
-
-/* Appends names as "`a`, `b`, `c`". */
-static void put_code_list(struct json_buf *b, const char *const *names)
-{
-    for (int k = 0; names[k]; k++)
-        json_buf__printf(b, "%s`%s`", k ? ", " : "", names[k]);
-}
-
-char *jobspec_doc_table(void)
-{
-    struct json_buf b;
-    char range[48];
-    json_buf__init(&b, 1 << 20);
-    json_buf__puts(&b, "| Field | Type | Range | Default | Meaning |\n");
-    json_buf__puts(&b, "|---|---|---|---|---|\n");
-    for (int i = 0; i < NFIELDS; i++) {
-        const struct field *f = &fields[i];
-        const char *tw = type_word(f);
-        json_buf__printf(&b, "| `%s` | %s | ", f->name, strchr(tw, ' ') + 1);
-        switch (f->type) {
-        case FT_STRING:
-            if (f->names)
-                put_code_list(&b, f->names);
-            else
-                json_buf__printf(&b, "at most %zu bytes", f->size - 1);
-            break;
-        case FT_ENUM:
-            put_code_list(&b, f->names);
-            break;
-        case FT_BOOL:
-            json_buf__puts(&b, "`true`, `false`");
-            break;
-        case FT_CONS:
-            json_buf__puts(&b, "`bsp`, `asp`, `ssp:S` (S in 1..1000)");
-            break;
-        default:
-            json_buf__puts(&b, range_text(f, range, sizeof(range)));
-            break;
-        }
-        json_buf__puts(&b, " | ");
-        bool quoted = f->type == FT_STRING || f->type == FT_ENUM || f->type == FT_CONS;
-        if (f->def_doc)
-            json_buf__puts(&b, f->def_doc);
-        else
-            json_buf__printf(&b, quoted ? "`\"%s\"`" : "`%s`", f->def);
-        json_buf__printf(&b, " | %s |\n", f->doc);
-    }
-    return json_buf__take(&b);
 }

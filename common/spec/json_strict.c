@@ -55,7 +55,7 @@ static size_t utf8_bad(const char *s, size_t n)
     return n;
 }
 
-bool json_strict__utf8_valid(const char *s, size_t n)
+bool json_strict_utf8_valid(const char *s, size_t n)
 {
     return utf8_bad(s, n) == n;
 }
@@ -154,7 +154,7 @@ static int prescan(const char *t, size_t len, const char **why, size_t *off)
     return 0;
 }
 
-cJSON *json_strict__parse(const char *text, size_t len, const char **why, size_t *off)
+cJSON *json_strict_parse(const char *text, size_t len, const char **why, size_t *off)
 {
     *why = NULL;
     *off = 0;
@@ -183,7 +183,7 @@ cJSON *json_strict__parse(const char *text, size_t len, const char **why, size_t
     return root;
 }
 
-void json_strict__locate(const char *text, size_t off, int *line, int *col)
+void json_strict_locate(const char *text, size_t off, int *line, int *col)
 {
     int l = 1, c = 1;
     for (size_t i = 0; i < off; i++) {
@@ -198,7 +198,7 @@ void json_strict__locate(const char *text, size_t off, int *line, int *col)
     *col = c;
 }
 
-const char *json_strict__type_name(const cJSON *item)
+const char *json_strict_type_name(const cJSON *item)
 {
     if (cJSON_IsString(item))
         return "a string";
@@ -215,7 +215,7 @@ const char *json_strict__type_name(const cJSON *item)
     return "an unknown value";
 }
 
-const char *json_strict__show(const char *s, size_t max, char *out, size_t cap)
+const char *json_strict_show(const char *s, size_t max, char *out, size_t cap)
 {
     size_t n = 0, i = 0;
     if (!s)
@@ -234,7 +234,7 @@ const char *json_strict__show(const char *s, size_t max, char *out, size_t cap)
 
 /* ==== Writing ==== */
 
-void json_buf__init(struct json_buf *b, size_t limit)
+void json_buf_init(struct json_buf *b, size_t limit)
 {
     memset(b, 0, sizeof(*b));
     b->limit = limit;
@@ -265,7 +265,7 @@ static bool reserve(struct json_buf *b, size_t n)
     return true;
 }
 
-void json_buf__put(struct json_buf *b, const char *s, size_t n)
+void json_buf_put(struct json_buf *b, const char *s, size_t n)
 {
     if (!reserve(b, n))
         return;
@@ -274,12 +274,12 @@ void json_buf__put(struct json_buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-void json_buf__puts(struct json_buf *b, const char *s)
+void json_buf_puts(struct json_buf *b, const char *s)
 {
-    json_buf__put(b, s, strlen(s));
+    json_buf_put(b, s, strlen(s));
 }
 
-void json_buf__printf(struct json_buf *b, const char *fmt, ...)
+void json_buf_printf(struct json_buf *b, const char *fmt, ...)
 {
     char small[128];
     va_list ap;
@@ -292,7 +292,7 @@ void json_buf__printf(struct json_buf *b, const char *fmt, ...)
         return;
     }
     if ((size_t)n < sizeof(small)) {
-        json_buf__put(b, small, (size_t)n);
+        json_buf_put(b, small, (size_t)n);
         return;
     }
     if (!reserve(b, (size_t)n))
@@ -303,47 +303,47 @@ void json_buf__printf(struct json_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void json_buf__string(struct json_buf *b, const char *s)
+void json_buf_string(struct json_buf *b, const char *s)
 {
-    json_buf__put(b, "\"", 1);
+    json_buf_put(b, "\"", 1);
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        json_buf__put(b, run, (size_t)(p - run));
+        json_buf_put(b, run, (size_t)(p - run));
         switch (c) {
         case '"':
-            json_buf__put(b, "\\\"", 2);
+            json_buf_put(b, "\\\"", 2);
             break;
         case '\\':
-            json_buf__put(b, "\\\\", 2);
+            json_buf_put(b, "\\\\", 2);
             break;
         case '\n':
-            json_buf__put(b, "\\n", 2);
+            json_buf_put(b, "\\n", 2);
             break;
         case '\t':
-            json_buf__put(b, "\\t", 2);
+            json_buf_put(b, "\\t", 2);
             break;
         case '\r':
-            json_buf__put(b, "\\r", 2);
+            json_buf_put(b, "\\r", 2);
             break;
         default:
-            json_buf__printf(b, "\\u%04x", c);
+            json_buf_printf(b, "\\u%04x", c);
             break;
         }
         run = p + 1;
     }
-    json_buf__puts(b, run);
-    json_buf__put(b, "\"", 1);
+    json_buf_puts(b, run);
+    json_buf_put(b, "\"", 1);
 }
 
-char *json_buf__take(struct json_buf *b)
+char *json_buf_take(struct json_buf *b)
 {
     if (!b->p && reserve(b, 0))
         b->p[0] = '\0';
     if (b->err) {
-        json_buf__free(b);
+        json_buf_free(b);
         return NULL;
     }
     char *p = b->p;
@@ -352,7 +352,7 @@ char *json_buf__take(struct json_buf *b)
     return p;
 }
 
-void json_buf__free(struct json_buf *b)
+void json_buf_free(struct json_buf *b)
 {
     sat_free(b->p);
     b->p = NULL;

@@ -1,5 +1,6 @@
 /* xalloc.c - allocation wrapper with fault injection. */
 #include "xalloc.h"
+#include "fault.h"
 
 #include <malloc.h>
 #include <stdatomic.h>
@@ -10,13 +11,7 @@ static _Atomic long fail_after = -1;
 
 static int should_fail(void)
 {
-    long n = atomic_load(&fail_after);
-    if (n < 0)
-        return 0;
-    if (n == 0)
-        return 1;
-    atomic_fetch_sub(&fail_after, 1);
-    return 0;
+    return sat__fault_tick(&fail_after);
 }
 
 void sat_alloc_fail_after(long n)

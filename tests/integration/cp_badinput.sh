@@ -26,9 +26,11 @@ spec wrong_type '{"model": "mlp", "dataset": "synthetic", "wbits": "four"}'
 spec out_of_range '{"model": "mlp", "dataset": "synthetic", "wbits": 9}'
 spec unknown_model '{"model": "resnet9000", "dataset": "synthetic"}'
 spec not_json '{"model": "mlp", '
+spec odd_batch '{"model": "mlp", "dataset": "synthetic", "workers": 3, "batch_size": 128}'
 
 # Refused by the CLI's own check (same parser), before the network.
-for case in unknown_key:lrate wrong_type:wbits out_of_range:wbits unknown_model:model; do
+for case in unknown_key:lrate wrong_type:wbits out_of_range:wbits unknown_model:model \
+    odd_batch:batch_size; do
     name=${case%%:*} field=${case#*:}
     expect_exit 4 "CLI refuses spec with $name" "$SATURN" submit "$T/$name.json"
     contains "  ... naming the field \"$field\"" "$ERR" "\"$field\""
@@ -37,7 +39,8 @@ expect_exit 4 "CLI refuses --wbits 9" "$SATURN" submit --model mlp --dataset syn
 contains "  ... naming the field" "$ERR" '"wbits"'
 
 # Refused by saturnd: the spec goes as it is (--no-local-check).
-for case in unknown_key:lrate wrong_type:wbits out_of_range:wbits unknown_model:model not_json:spec; do
+for case in unknown_key:lrate wrong_type:wbits out_of_range:wbits unknown_model:model \
+    odd_batch:batch_size not_json:spec; do
     name=${case%%:*} field=${case#*:}
     expect_exit 4 "saturnd refuses spec with $name (INVALID_ARGUMENT)" \
         "$SATURN" submit "$T/$name.json" --no-local-check
@@ -115,7 +118,7 @@ expect_exit 1 "an option of another command -> exit 1" "$SATURN" list --wbits 4
 expect_exit 1 "a missing argument -> exit 1" "$SATURN" status
 expect_exit 1 "run without a spec -> exit 1" "$SATURN" run
 expect_exit 4 "run of a missing spec file -> exit 4" "$SATURN" run "$T/no-such-spec.json"
-expect_exit 4 "a batch not divisible by the workers -> exit 4 (refused by saturnd)" \
+expect_exit 4 "a batch not divisible by the workers -> exit 4 (refused by the CLI)" \
     "$SATURN" submit --model mlp --dataset synthetic --workers 3 --batch_size 128
 contains "  ... naming the field" "$ERR" '"batch_size"'
 expect_exit 1 "export without -o -> exit 1" "$SATURN" export job-1

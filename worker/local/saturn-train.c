@@ -11,6 +11,7 @@
  */
 #include "nn/threads.h"
 #include "train/trainer.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { EXIT_USAGE = 1, EXIT_SPEC = 2, EXIT_IO = 3, EXIT_DIVERGED = 4 };
@@ -63,13 +63,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int mkdir_p(const char *dir)
@@ -191,12 +184,12 @@ static int run_train(const struct opts *o, struct job_spec *spec)
                spec->model, spec->dataset, spec->wbits, spec->abits, spec->epochs,
                t.steps_per_epoch, spec->batch_size, model_param_table(t.model)->total);
     fflush(stdout);
-    double t_start = now_s();
+    double t_start = sat_mono_s();
     long run_steps = 0;
     while (t.step < t.total_steps && !interrupted) {
         int epoch = train_epoch_of(&t, t.step);
         long end = (long)(epoch + 1) * t.steps_per_epoch;
-        double loss_sum = 0, t0 = now_s();
+        double loss_sum = 0, t0 = sat_mono_s();
         long ok_sum = 0, n_steps = 0, nan_steps = 0;
         float lr = 0;
         while (t.step < end && !interrupted) {
@@ -216,11 +209,11 @@ static int run_train(const struct opts *o, struct job_spec *spec)
             if (bar && (t.step % 10 == 0 || t.step == end))
                 progress(epoch + 1, spec->epochs, t.step - (long)epoch * t.steps_per_epoch,
                          t.steps_per_epoch, n_steps ? loss_sum / n_steps : NAN,
-                         (double)(n_steps + nan_steps) * t.local_batch / (now_s() - t0));
+                         (double)(n_steps + nan_steps) * t.local_batch / (sat_mono_s() - t0));
             if (o->stop_after > 0 && run_steps >= o->stop_after)
                 break;
         }
-        double train_time = now_s() - t0;
+        double train_time = sat_mono_s() - t0;
         if (bar)
             fprintf(stderr, "\r%*s\r", 100, "");
         if (o->stop_after > 0 && run_steps >= o->stop_after && t.step < end) {
@@ -252,11 +245,11 @@ static int run_train(const struct opts *o, struct job_spec *spec)
                    "\"test_loss\":%.6f,\"test_acc\":%.6f,\"images_per_s\":%.1f,\"lr\":%.6g,"
                    "\"skipped_steps\":%ld,\"elapsed_s\":%.2f,\"param_digest\":\"%s\"}\n",
                    epoch + 1, spec->epochs, t.step, isfinite(loss) ? loss : -1.0, tacc,
-                   test_loss, test_acc, ips, lr, nan_steps, now_s() - t_start, dig);
+                   test_loss, test_acc, ips, lr, nan_steps, sat_mono_s() - t_start, dig);
         } else {
             printf("epoch %3d/%d  loss %.4f  train_acc %.4f  test_acc %.4f  %6.0f img/s  "
                    "lr %.4g  %.1fs%s\n",
-                   epoch + 1, spec->epochs, loss, tacc, test_acc, ips, lr, now_s() - t_start,
+                   epoch + 1, spec->epochs, loss, tacc, test_acc, ips, lr, sat_mono_s() - t_start,
                    nan_steps ? "  (skipped non-finite steps)" : "");
         }
         fflush(stdout);
@@ -275,7 +268,7 @@ static int run_train(const struct opts *o, struct job_spec *spec)
             char dig[17];
             model_digest(t.model, dig);
             printf("saturn-train: done in %.1fs; model written to %s (digest %s)\n",
-                   now_s() - t_start, final_path, dig);
+                   sat_mono_s() - t_start, final_path, dig);
         }
     } else if (rc == 0 && !o->json) {
         printf("saturn-train: stopped at step %ld; resume with --resume %s\n", t.step, last);

@@ -21,6 +21,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/threads.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/xalloc.h"
 
@@ -37,13 +38,6 @@
 
 extern char **environ;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double sgemm_gflops(void)
 {
     const int n = 1024;
@@ -56,10 +50,10 @@ static double sgemm_gflops(void)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
     double best = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
                     c, n);
-        double g = 2.0 * n * n * n / (now_s() - t0) / 1e9;
+        double g = 2.0 * n * n * n / (sat_mono_s() - t0) / 1e9;
         best = g > best ? g : best;
     }
     sat_free(a);
@@ -99,13 +93,13 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     double *ts = sat_calloc((size_t)steps, sizeof(double));
     double cpu0 = 0;
     for (int i = 0; i < steps + 2; i++) {
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         model_forward(m, x, y, batch, 1, NULL);
         model_zero_grad(m);
         model_backward(m, 1.0f / batch);
         sgd_update(model_params(m), model_grads(m), mom, pt, 0, pt->total, &sgd, 0.01f);
         if (i >= 2)
-            ts[i - 2] = now_s() - t0;
+            ts[i - 2] = sat_mono_s() - t0;
         if (i == 1) {
             struct rusage r0;
             getrusage(RUSAGE_SELF, &r0);
@@ -123,11 +117,11 @@ static int run_one(const char *arch, int bits, int batch, int steps)
             ts[j - 1] = t;
         }
     double step_s = ts[steps / 2], best_s = ts[0];
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     int inf_steps = steps;
     for (int i = 0; i < inf_steps; i++)
         model_forward(m, x, y, batch, 0, NULL);
-    double inf_s = (now_s() - t0) / inf_steps;
+    double inf_s = (sat_mono_s() - t0) / inf_steps;
     if (getenv("SATURN_PROFILE"))
         model_profile_print(m, stderr);
     struct rusage ru;

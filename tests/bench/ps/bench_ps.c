@@ -29,14 +29,8 @@
 
 #include "rpc/rpc.h"
 #include "saturn.pb-c.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ==== loopback TCP ========================================================= */
 
@@ -79,7 +73,7 @@ static int bench_tcp(int mb)
     pthread_t t;
     pthread_create(&t, NULL, sink_main, &s);
     char *buf = calloc(1, 1 << 20);
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     for (int i = 0; i < mb; i++) {
         size_t off = 0;
         while (off < (1u << 20)) {
@@ -90,7 +84,7 @@ static int bench_tcp(int mb)
         }
     }
     pthread_join(t, NULL);
-    double dt = now_s() - t0;
+    double dt = sat_mono_s() - t0;
     printf("tcp_MBps %.0f\n", mb / dt);
     free(buf);
     close(cs);
@@ -209,10 +203,10 @@ static int bench_shard(const char *addr, const char *token_file, const char *spe
         Saturn__V1__PullRequest pr = SATURN__V1__PULL_REQUEST__INIT;
         pr.job_id = job;
         pr.min_version = (uint64_t)it;
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         m = call("/saturn.v1.ParameterServer/Pull", &pr.base,
                  &saturn__v1__pull_response__descriptor);
-        tp[it] = now_s() - t0;
+        tp[it] = sat_mono_s() - t0;
         rpc_msg_free(m);
         Saturn__V1__PushRequest ps = SATURN__V1__PUSH_REQUEST__INIT;
         ps.job_id = job;
@@ -222,15 +216,15 @@ static int bench_shard(const char *addr, const char *token_file, const char *spe
         ps.bn_stats.data = (uint8_t *)bn;
         ps.bn_stats.len = nbn * sizeof(float);
         ps.batch_size = batch;
-        t0 = now_s();
+        t0 = sat_mono_s();
         m = call("/saturn.v1.ParameterServer/Push", &ps.base,
                  &saturn__v1__push_response__descriptor);
-        tu[it] = now_s() - t0;
+        tu[it] = sat_mono_s() - t0;
         rpc_msg_free(m);
-        t0 = now_s();
+        t0 = sat_mono_s();
         m = call("/saturn.v1.ParameterServer/Push", &ps.base,
                  &saturn__v1__push_response__descriptor);
-        td[it] = now_s() - t0;
+        td[it] = sat_mono_s() - t0;
         rpc_msg_free(m);
     }
     double mp = median(tp, iter), mu = median(tu, iter), md = median(td, iter);
@@ -335,23 +329,23 @@ static int bench_rpc(int mb, int iter)
     for (int i = 0; i < iter; i++) {
         Saturn__V1__PullRequest pr = SATURN__V1__PULL_REQUEST__INIT;
         pr.job_id = "bench";
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         ProtobufCMessage *m = call("/saturn.v1.ParameterServer/Pull", &pr.base,
                                    &saturn__v1__pull_response__descriptor);
         /* A worker copies the values into its model. */
         if (m)
             memcpy(g, ((Saturn__V1__PullResponse *)m)->values.data, b.n * sizeof(float));
         rpc_msg_free(m);
-        tp[i] = now_s() - t0;
+        tp[i] = sat_mono_s() - t0;
         Saturn__V1__PushRequest ps = SATURN__V1__PUSH_REQUEST__INIT;
         ps.job_id = "bench";
         ps.gradient.data = (uint8_t *)g;
         ps.gradient.len = b.n * sizeof(float);
-        t0 = now_s();
+        t0 = sat_mono_s();
         m = call("/saturn.v1.ParameterServer/Push", &ps.base,
                  &saturn__v1__push_response__descriptor);
         rpc_msg_free(m);
-        tu[i] = now_s() - t0;
+        tu[i] = sat_mono_s() - t0;
     }
     double mp = median(tp, iter), mu = median(tu, iter);
     printf("rpc_shard_MB %d\nrpc_pull_ms %.2f\nrpc_pull_MBps %.0f\nrpc_push_ms %.2f\n"

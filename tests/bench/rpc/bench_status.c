@@ -20,6 +20,7 @@
 
 #include "rpc/rpc.h"
 #include "saturn.pb-c.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 struct cfg {
@@ -36,13 +37,6 @@ struct thr {
     double until;
     long calls, errors;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int get_job(struct rpc_client *c, const char *job, struct rpc_status *st)
 {
@@ -80,7 +74,7 @@ static void *thr_main(void *arg)
     struct rpc_status st;
     get_job(c, t->cfg->job, &st); /* connect before the clock starts */
     pthread_barrier_wait(t->start);
-    while (now_s() < t->until) {
+    while (sat_mono_s() < t->until) {
         if (get_job(c, t->cfg->job, &st) == 0)
             t->calls++;
         else
@@ -153,12 +147,12 @@ int main(int argc, char **argv)
         return 1;
     double sum = 0;
     for (int i = 0; i < cfg.calls; i++) {
-        double t0 = now_s();
+        double t0 = sat_mono_s();
         if (get_job(c, cfg.job, &st) != 0) {
             fprintf(stderr, "bench_status: GetJob failed: %s\n", rpc_status_name(st.code));
             return 1;
         }
-        lat[i] = (now_s() - t0) * 1e6;
+        lat[i] = (sat_mono_s() - t0) * 1e6;
         sum += lat[i];
     }
     qsort(lat, (size_t)cfg.calls, sizeof *lat, cmp_double);
@@ -184,18 +178,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.clients; i++)
         pthread_create(&th[i], NULL, thr_main, &t[i]);
     /* Threads read `until` after the barrier; set it just before. */
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     for (int i = 0; i < cfg.clients; i++)
         t[i].until = t0 + cfg.seconds;
     pthread_barrier_wait(&start);
-    t0 = now_s();
+    t0 = sat_mono_s();
     long calls = 0, errors = 0;
     for (int i = 0; i < cfg.clients; i++) {
         pthread_join(th[i], NULL);
         calls += t[i].calls;
         errors += t[i].errors;
     }
-    double el = now_s() - t0;
+    double el = sat_mono_s() - t0;
     printf("status calls with %d concurrent clients (own channel each) for %.1f s:\n", cfg.clients,
            el);
     printf("  throughput %.0f calls/s  (%ld calls, %ld errors)\n", (double)calls / el, calls,

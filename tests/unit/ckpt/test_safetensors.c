@@ -4,6 +4,7 @@
  * /usr/bin/python3 exists) a header that Python's json module reads. */
 #include "check.h"
 #include "ckpt/safetensors.h"
+#include "util/file.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -228,6 +229,17 @@ static void test_round_trip(void)
     CHECK_EQ_INT(st_open(&f, path, err), 0);
     CHECK_EQ_INT(st_count(f), 1);
     CHECK(st_meta_get(f, "saturn.format") == NULL);
+    st_close(f);
+    CHECK_EQ_INT(count_tmp_files(), 0);
+
+    /* A write that fails after the header leaves the old file whole. */
+    sat_file_fail_writes_after(2);
+    CHECK_EQ_INT(st_write(path, x.t, 2, NULL, 0, err), SAT_EIO);
+    sat_file_fail_writes_after(-1);
+    CHECK_STR_CONTAINS(err, "rt.safetensors");
+    f = NULL;
+    CHECK_EQ_INT(st_open(&f, path, err), 0);
+    CHECK_EQ_INT(st_count(f), 1);
     st_close(f);
     CHECK_EQ_INT(count_tmp_files(), 0);
 
@@ -547,7 +559,7 @@ static void test_write_refusals(void)
     struct st_file *f = NULL;
     CHECK_EQ_INT(st_open(&f, in_dir("missing.safetensors"), err), SAT_ENOENT);
     CHECK_STR_CONTAINS(err, "missing.safetensors");
-    CHECK_EQ_INT(st_open(&f, dir, err), SAT_EINVAL);
+    CHECK_EQ_INT(st_open(&f, dir, err), SAT_EIO);
     CHECK_STR_CONTAINS(err, "not a regular file");
 
     CHECK_EQ_INT(st_dtype_size(ST_I16), 2);

@@ -7,6 +7,7 @@
  */
 #include "check.h"
 #include "data/dataset.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/xalloc.h"
 
@@ -507,6 +508,22 @@ static void test_named(void)
     CHECK_EQ_INT(dataset_load_named(&tr, &te, "imagenet", NULL, err), SAT_EINVAL);
     CHECK_STR_CONTAINS(err, "unknown data set 'imagenet'");
 
+    /* Shapes by name, without loading; the same as what loading gives. */
+    int c = -1, h = -1, w = -1, ncls = -1;
+    CHECK_EQ_INT(dataset_named_shape("imagenet", &c, &h, &w, &ncls), SAT_EINVAL);
+    CHECK_EQ_INT(c, -1);
+    CHECK_EQ_INT(dataset_named_shape(NULL, &c, &h, &w, &ncls), SAT_EINVAL);
+    CHECK_EQ_INT(dataset_named_shape("cifar10", &c, &h, &w, &ncls), 0);
+    CHECK(c == 3 && h == 32 && w == 32 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("fashion-mnist", &c, &h, &w, &ncls), 0);
+    CHECK(c == 1 && h == 28 && w == 28 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("mnist", &c, &h, &w, &ncls), 0);
+    CHECK(c == 1 && h == 28 && w == 28 && ncls == 10);
+    CHECK_EQ_INT(dataset_named_shape("synthetic", &c, &h, &w, &ncls), 0);
+    CHECK_EQ_INT(dataset_load_named(&tr, NULL, "synthetic", NULL, err), 0);
+    CHECK(tr.c == c && tr.h == h && tr.w == w && tr.nclass == ncls && tr.n == 2048);
+    dataset_free(&tr);
+
     /* CIFAR-10 under its file names. */
     const char *cdir = tmp_path("cifar");
     CHECK(mkdir(cdir, 0700) == 0);
@@ -530,22 +547,15 @@ static void test_named(void)
     dataset_free(&te);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* The real Fashion-MNIST: sizes, class balance and checksums computed
  * independently (Python's gzip module) from the installed files. */
 static void test_fashion_mnist(void)
 {
     struct dataset tr, te;
     char err[SAT_ERR_LEN] = "";
-    double t0 = now_s();
+    double t0 = sat_mono_s();
     int rc = dataset_load_named(&tr, NULL, "fashion-mnist", NULL, err);
-    double t1 = now_s();
+    double t1 = sat_mono_s();
     if (rc)
         fprintf(stderr, "  Fashion-MNIST (%s) must be installed: %s\n", FMNIST_DIR, err);
     CHECK_EQ_INT(rc, 0);
@@ -593,14 +603,14 @@ static void test_fashion_mnist(void)
     uint32_t len = dataset_shard(shard, 60000, 7, 0, 1);
     dataset_epoch_order(order, shard, len, 7, 0, 0);
     struct augment aug = {.enabled = 1, .pad = 2, .flip = 1};
-    t0 = now_s();
+    t0 = sat_mono_s();
     double acc = 0;
     for (uint32_t p = 0; p < len; p += 256) {
         int b = len - p < 256 ? (int)(len - p) : 256;
         loader_fill(x, y, &tr, order + p, b, &aug, 7, 0, 0, p);
         acc += x[0];
     }
-    t1 = now_s();
+    t1 = sat_mono_s();
     fprintf(stderr, "  fashion-mnist: one augmented epoch filled in %.3f s (%g)\n", t1 - t0, acc);
     free(shard);
     free(order);

@@ -291,6 +291,25 @@ static void test_errors(void)
                      "field \"batch_size\": 2 is less than "
                      "workers (3)",
                      NULL);
+    expect_bad_field("\"batch_size\": 128, \"workers\": 3",
+                     "field \"batch_size\": 128 is the global batch and must be divisible by "
+                     "\"workers\" (3)",
+                     NULL);
+    {
+        /* A multiple of workers passes; so does setting both by flags in
+         * either order, since the rule is checked on the whole spec. */
+        char buf[256];
+        struct job_spec ok;
+        CHECK_EQ_INT(parse(&ok, with(buf, sizeof buf, "\"batch_size\": 129, \"workers\": 3")), 0);
+        jobspec_defaults(&ok);
+        CHECK_EQ_INT(jobspec_set(&ok, "model", "mlp", err), 0);
+        CHECK_EQ_INT(jobspec_set(&ok, "dataset", "mnist", err), 0);
+        CHECK_EQ_INT(jobspec_set(&ok, "workers", "3", err), 0);
+        CHECK_EQ_INT(jobspec_validate(&ok, err), SAT_EINVAL);
+        CHECK_STR_CONTAINS(err, "must be divisible by \"workers\" (3)");
+        CHECK_EQ_INT(jobspec_set(&ok, "batch_size", "96", err), 0);
+        CHECK_EQ_INT(jobspec_validate(&ok, err), 0);
+    }
 
     /* Names: the zoo and the data sets are listed. */
     expect_bad("{\"model\": \"resnet50\", \"dataset\": \"mnist\"}",

@@ -1,7 +1,9 @@
-/* test_util.c - error table, counter-based RNG and the allocation wrapper. */
+/* test_util.c - error table, counter-based RNG, "did you mean" and the
+ * allocation wrapper. */
 #include "check.h"
 #include "util/err.h"
 #include "util/rng.h"
+#include "util/suggest.h"
 #include "util/xalloc.h"
 
 #include <stdint.h>
@@ -51,6 +53,16 @@ int main(void)
     for (int i = 0; i < 1000; i++)
         CHECK_EQ_INT(seen[i], 1);
     CHECK(moved > 900);
+
+    /* "Did you mean": distance, substrings, ties by common prefix, cut-offs. */
+    static const char *const names[] = {"name", "lr", "batch_size", "seed", "epochs"};
+    CHECK_EQ_INT(sat_suggest("epocs", names, 5), 4);
+    CHECK_EQ_INT(sat_suggest("EPOCHS", names, 5), 4);
+    CHECK_EQ_INT(sat_suggest("batch", names, 5), 2);
+    CHECK_EQ_INT(sat_suggest("random_seed", names, 5), 3);
+    CHECK_EQ_INT(sat_suggest("lrate", names, 5), 1);
+    CHECK_EQ_INT(sat_suggest("zzzzzzzz", names, 5), -1);
+    CHECK_EQ_INT(sat_suggest("name", names, 0), -1);
 
     /* Fault injection: the third allocation fails, then injection is off again. */
     sat_alloc_fail_after(2);

@@ -1,76 +1,55 @@
-/* dataset.c - named data sets, the dataset lifecycle and the file helpers
- * shared by the readers (idx.c, cifar.c). */
+/* named.c - the data sets Saturn knows by name: their shapes, where their
+ * files are, which reader loads them; and the dataset lifecycle (truncate,
+ * free).
+ *
+ * The readers (idx.c, cifar.c, synthetic.c) know formats, not names; this
+ * file sits above them and is the only one that maps a name to a reader. */
 #include "dataset.h"
-#include "dataset_int.h"
 
 #include "../util/xalloc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define DATASET_ROOT "/usr/share/datasets"
 #define CIFAR_TRAIN_BATCHES 5
 
-/* ==== File helpers ==================================================== */
-
-int data__open(const char *path, int *fd, uint64_t *size, char err[SAT_ERR_LEN])
-{
-    char ebuf[128];
-    *fd = -1;
-    *size = 0;
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0) {
-        int e = errno;
-        return sat_errf(err, e == ENOENT ? SAT_ENOENT : SAT_EIO, "%s: %s", path,
-                        strerror_r(e, ebuf, sizeof ebuf));
-    }
-    struct stat st;
-    if (fstat(f, &st) != 0) {
-        int e = errno;
-        close(f);
-        return sat_errf(err, SAT_EIO, "%s: %s", path, strerror_r(e, ebuf, sizeof ebuf));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(f);
-        return sat_errf(err, SAT_EIO, "%s: not a regular file", path);
-    }
-    *fd = f;
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
-int data__read(int fd, const char *path, void *buf, size_t len, size_t *got, char err[SAT_ERR_LEN])
-{
-    char ebuf[128];
-    uint8_t *p = buf;
-    size_t done = 0;
-    while (done < len) {
-        size_t chunk = len - done;
-        if (chunk > (size_t)1 << 30)
-            chunk = (size_t)1 << 30;
-        ssize_t r = read(fd, p + done, chunk);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            *got = done;
-            return sat_errf(err, SAT_EIO, "%s: read failed: %s", path,
-                            strerror_r(e, ebuf, sizeof ebuf));
-        }
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
-
 /* ==== Named data sets ================================================= */
+
+enum named_kind { NAMED_IDX, NAMED_CIFAR, NAMED_SYNTHETIC };
+
+static const struct named {
+    const char *name;
+    enum named_kind kind;
+    int c, h, w, nclass; /* the shape of one image; labels are in [0, nclass) */
+} named_sets[] = {
+    {"fashion-mnist", NAMED_IDX, 1, 28, 28, 10},
+    {"mnist", NAMED_IDX, 1, 28, 28, 10},
+    {"cifar10", NAMED_CIFAR, 3, 32, 32, 10},
+    {"synthetic", NAMED_SYNTHETIC, 1, 28, 28, 10},
+};
+
+static const struct named *named_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof named_sets / sizeof named_sets[0]; i++)
+        if (strcmp(named_sets[i].name, name) == 0)
+            return &named_sets[i];
+    return NULL;
+}
+
+int dataset_named_shape(const char *name, int *c, int *h, int *w, int *nclass)
+{
+    const struct named *d = named_find(name);
+    if (!d)
+        return SAT_EINVAL;
+    *c = d->c;
+    *h = d->h;
+    *w = d->w;
+    *nclass = d->nclass;
+    return 0;
+}
 
 /* Picks dir/<base>.gz, else dir/<base>, into out (PATH_MAX). Neither
  * existing is SAT_ENOENT naming both. */
@@ -133,37 +112,38 @@ int dataset_load_named_n(struct dataset *train, struct dataset *test, const char
     if (!name)
         return sat_errf(err, SAT_EINVAL, "no data set name");
 
+    const struct named *d = named_find(name);
+    if (!d)
+        return sat_errf(
+            err, SAT_EINVAL,
+            "unknown data set '%s' (expected fashion-mnist, mnist, cifar10 or synthetic)", name);
     char defdir[PATH_MAX];
+    if (!dir && d->kind != NAMED_SYNTHETIC) {
+        snprintf(defdir, sizeof defdir, "%s/%s", DATASET_ROOT, d->name);
+        dir = defdir;
+    }
     int rc = 0;
-    if (strcmp(name, "synthetic") == 0) {
+    switch (d->kind) {
+    case NAMED_SYNTHETIC:
         if (train)
-            rc = dataset_synthetic(train, 2048, 1, 28, 28, 10, 1);
+            rc = dataset_synthetic(train, 2048, d->c, d->h, d->w, d->nclass, 1);
         if (!rc && test)
-            rc = dataset_synthetic(test, 512, 1, 28, 28, 10, 1);
+            rc = dataset_synthetic(test, 512, d->c, d->h, d->w, d->nclass, 1);
         if (rc)
             sat_errf(err, rc, "synthetic: %s", sat_strerror(rc));
-    } else if (strcmp(name, "fashion-mnist") == 0 || strcmp(name, "mnist") == 0) {
-        if (!dir) {
-            snprintf(defdir, sizeof defdir, "%s/%s", DATASET_ROOT, name);
-            dir = defdir;
-        }
+        break;
+    case NAMED_IDX:
         if (train)
             rc = load_idx_split(train, dir, "train", max_train, err);
         if (!rc && test)
             rc = load_idx_split(test, dir, "t10k", max_test, err);
-    } else if (strcmp(name, "cifar10") == 0) {
-        if (!dir) {
-            snprintf(defdir, sizeof defdir, "%s/cifar10", DATASET_ROOT);
-            dir = defdir;
-        }
+        break;
+    case NAMED_CIFAR:
         if (train)
             rc = load_cifar_split(train, dir, 1, err);
         if (!rc && test)
             rc = load_cifar_split(test, dir, 0, err);
-    } else {
-        return sat_errf(
-            err, SAT_EINVAL,
-            "unknown data set '%s' (expected fashion-mnist, mnist, cifar10 or synthetic)", name);
+        break;
     }
     if (rc && train)
         dataset_free(train); /* the test split failed after train loaded */
