@@ -58,9 +58,12 @@ static const struct cmd_spec commands[] = {
      "follow a job's events live until it ends (exit 0 succeeded, 9 failed/cancelled)",
      "  saturn watch job-3\n"
      "  saturn watch job-3 --json        # one JSON object per line\n"},
-    {"workers", CM_WORKERS, cmd_workers, 0, 0, "", "list registered workers and their leases",
+    {"workers", CM_WORKERS, cmd_workers, 0, 2, "[drain ID [--reason TEXT]]",
+     "list registered workers and their leases, or drain one (it finishes its current step, "
+     "hands its rank over and leaves)",
      "  saturn workers\n"
-     "  saturn workers --all --json      # include lost and departed workers\n"},
+     "  saturn workers --all --json      # include lost and departed workers\n"
+     "  saturn workers drain w-3 --reason \"node maintenance\"\n"},
     {"run", CM_RUN, cmd_run, 1, 1, "SPEC.json [--workers N] [--threads T] [--FIELD VALUE]...",
      "train a spec on a private saturnd and N workers on this machine, to the end",
      "  saturn run examples/cnn-small-w4a4.json --workers 2\n"
@@ -135,8 +138,9 @@ static const struct opt_spec options[] = {
     {"all", O_ALL, NULL, CM_WORKERS, "include lost and departed workers"},
     {"limit", O_LIMIT, "N", CM_LIST, "show at most N jobs (default 100, at most 1000)"},
     {"state", O_STATE, "STATE", CM_LIST,
-     "only jobs in STATE (queued|running|succeeded|failed|cancelled); repeatable"},
-    {"reason", O_REASON, "TEXT", CM_CANCEL, "why, recorded in the job's history"},
+     "only jobs in STATE (queued|running|recovering|succeeded|failed|cancelled); repeatable"},
+    {"reason", O_REASON, "TEXT", CM_CANCEL | CM_WORKERS,
+     "why, recorded in the job's history (cancel) or the worker's log (workers drain)"},
     {"after", O_AFTER, "SEQ", CM_WATCH, "replay only events after event SEQ"},
     {"output", O_OUTPUT, "FILE", CM_EXPORT, "where to write the model (also -o FILE)"},
     {"format", O_FORMAT, "FORMAT", CM_EXPORT, "safetensors (default) or onnx"},
@@ -324,7 +328,9 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         break;
     case O_STATE:
         if (cli_job_state_parse(val) < 0) {
-            cli_errorf("--state %s: expected queued|running|succeeded|failed|cancelled", val);
+            cli_errorf("--state %s: expected "
+                       "queued|running|recovering|succeeded|failed|cancelled",
+                       val);
             return EXIT_USAGE;
         }
         if (c->nstates == (int)(sizeof c->states / sizeof c->states[0])) {

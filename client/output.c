@@ -119,14 +119,14 @@ const char *cli_time(int64_t ms, char *buf, size_t cap)
     return buf;
 }
 
-static const char *const job_states[] = {"unspecified", "queued", "running",
-                                         "succeeded",   "failed", "cancelled"};
+static const char *const job_states[] = {"unspecified", "queued",    "running",   "succeeded",
+                                         "failed",      "cancelled", "recovering"};
 static const char *const worker_states[] = {"unspecified", "idle", "assigned",
                                             "busy",        "lost", "gone"};
 
 const char *cli_job_state(int s)
 {
-    return s >= 0 && s <= 5 ? job_states[s] : "unknown";
+    return s >= 0 && s <= 6 ? job_states[s] : "unknown";
 }
 
 const char *cli_worker_state(int s)
@@ -136,7 +136,7 @@ const char *cli_worker_state(int s)
 
 int cli_job_state_parse(const char *s)
 {
-    for (int i = 1; i <= 5; i++)
+    for (int i = 1; i <= 6; i++)
         if (strcmp(s, job_states[i]) == 0)
             return i;
     return -1;

@@ -64,7 +64,8 @@
     XX(RUNNING, 2, "running")                                                                      \
     XX(SUCCEEDED, 3, "succeeded")                                                                  \
     XX(FAILED, 4, "failed")                                                                        \
-    XX(CANCELLED, 5, "cancelled")
+    XX(CANCELLED, 5, "cancelled")                                                                  \
+    XX(RECOVERING, 6, "recovering")
 
 #define WORKER_STATE_MAP(XX)                                                                       \
     XX(IDLE, 1, "idle")                                                                            \
@@ -95,6 +96,12 @@ static inline const char *coord_job_state_name(enum job_state s)
 static inline bool coord_job_terminal(enum job_state s)
 {
     return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+/* Training: running, or running with a rank waiting for a worker. */
+static inline bool coord_job_training(enum job_state s)
+{
+    return s == JOB_RUNNING || s == JOB_RECOVERING;
 }
 
 static inline const char *coord_worker_state_name(enum worker_state s)
@@ -163,16 +170,22 @@ struct job {
     int64_t submit_ms, start_ms, end_ms;
     uint32_t attempt;
     char reason[COORD_REASON_LEN];
-    /* While running: ranks[i] is the worker of rank i. rank_ids keeps the
-     * ids after the job ends (for status). Both hold `workers` entries. */
+    /* While running: ranks[i] is the worker of rank i (NULL while the rank
+     * waits for a worker: state RECOVERING). rank_ids keeps the ids after
+     * the job ends (for status); rank_names the names of the workers that
+     * held them, so that a worker restarting under the same --name may take
+     * its old rank back. Each holds `workers` entries. */
     struct worker **ranks;
     char (*rank_ids)[COORD_ID_LEN];
+    char (*rank_names)[SPEC_NAME_LEN];
+    uint64_t recover_until; /* RECOVERING: uv_now() by which a worker must come */
     int nranks; /* entries of rank_ids in use */
     struct watcher *watchers;
     struct ps_job *ps; /* the parameter server while running, else NULL */
     struct job_progress prog;
     /* An end decided by a handler or a callback, carried out by the
-     * deferred phase (lifecycle.c) after the current callback returns. */
+     * deferred phase (lifecycle.c) after the current callback returns;
+     * end_state JOB_QUEUED re-queues the job (from its last checkpoint). */
     bool end_pending;
     enum job_state end_state;
     char end_reason[COORD_REASON_LEN];
@@ -191,6 +204,7 @@ struct worker {
     int64_t registered_ms;
     int64_t last_seen_ms;    /* wall clock of the last heartbeat */
     uint64_t last_seen_mono; /* uv_now() of the last heartbeat (lease clock) */
+    bool draining;           /* DrainWorker: no new assignment; told to leave */
     char reason[COORD_REASON_LEN];
 };
 

@@ -64,6 +64,7 @@ static void job_free(struct job *j)
     sat_free(j->spec_json);
     sat_free(j->ranks);
     sat_free(j->rank_ids);
+    sat_free(j->rank_names);
     sat_free(j);
 }
 
@@ -94,7 +95,8 @@ static struct job *job_new(int64_t seq, const char *spec_json, int workers)
     j->spec_json = sat_strdup(spec_json);
     j->ranks = sat_calloc((size_t)workers, sizeof *j->ranks);
     j->rank_ids = sat_calloc((size_t)workers, sizeof *j->rank_ids);
-    if (!j->spec_json || !j->ranks || !j->rank_ids) {
+    j->rank_names = sat_calloc((size_t)workers, sizeof *j->rank_names);
+    if (!j->spec_json || !j->ranks || !j->rank_ids || !j->rank_names) {
         job_free(j);
         return NULL;
     }
@@ -217,8 +219,17 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
         c->nend_pending--;
     }
     job_release_workers(c, j);
-    j->end_ms = coord_now_ms();
-    int rc = job_change(c, j, st, "state", "", reason);
+    char why[COORD_REASON_LEN];
+    snprintf(why, sizeof why, "%s", reason);
+    if (st == JOB_QUEUED && j->attempt >= COORD_MAX_ATTEMPTS) {
+        st = JOB_FAILED;
+        snprintf(why, sizeof why, "%.180s; failed after %u attempts", reason, j->attempt);
+    }
+    if (st == JOB_QUEUED)
+        j->nranks = 0; /* a queued job has no workers; the history keeps them */
+    else
+        j->end_ms = coord_now_ms();
+    int rc = job_change(c, j, st, "state", "", why);
     /* After the change, so that parked calls are told the final state;
      * the PS refreshes the progress a last time. */
     ps_job_stop(c, j);
@@ -243,30 +254,109 @@ static void on_ps_end(struct coord *c, struct job *j, enum job_state st, const c
     coord_job_end_later(c, j, st, reason);
 }
 
+/* Where a job stands, for reasons: " at step N of T" or "". */
+static void job_at(const struct job *j, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    if (j->ps && j->prog.valid)
+        snprintf(buf, cap, " at step %" PRIu64 " of %" PRIu64, j->prog.step, j->prog.total_steps);
+    else if (j->ps)
+        snprintf(buf, cap, " before training started");
+}
+
 void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state st,
                            const char *why)
 {
     struct job *j = w->job;
     uint32_t rank = w->rank;
-    if (j) {
-        char reason[COORD_REASON_LEN], at[64] = "";
-        if (j->ps && j->prog.valid)
-            snprintf(at, sizeof at, " at step %" PRIu64 " of %" PRIu64, j->prog.step,
-                     j->prog.total_steps);
-        else if (j->ps)
-            snprintf(at, sizeof at, " before training started");
-        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s",
-                 w->id, w->name, st == WORKER_LOST ? "lost" : "left", at, rank, why);
-        coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
-        for (int i = 0; i < j->workers; i++)
-            if (j->ranks[i] == w)
-                j->ranks[i] = NULL;
+    if (!j) {
         coord_worker_drop(c, w, st, why);
-        coord_job_end_later(c, j, JOB_FAILED, reason);
-    } else {
-        coord_worker_drop(c, w, st, why);
+        c->sched_dirty = true; /* a blocked job's reason changes */
+        return;
     }
-    c->sched_dirty = true; /* a blocked job's reason changes */
+    char reason[COORD_REASON_LEN + 128], at[64];
+    job_at(j, at, sizeof at);
+    snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s", w->id,
+             w->name, st == WORKER_LOST ? "lost" : "left", at, rank, why);
+    coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
+    for (int i = 0; i < j->workers; i++)
+        if (j->ranks[i] == w)
+            j->ranks[i] = NULL;
+    coord_worker_drop(c, w, st, why);
+    c->sched_dirty = true;
+    if (!coord_job_training(j->state) || j->end_pending || !j->spec)
+        return;
+    /* The rank waits for another worker (lifecycle's deferred phase hands
+     * it over); the PS keeps the job's state and the other ranks wait in
+     * their pulls. */
+    if (j->state == JOB_RUNNING) {
+        int timeout = j->spec->recover_timeout_s;
+        j->recover_until = uv_now(c->loop) + (uint64_t)timeout * 1000;
+        char msg[COORD_REASON_LEN];
+        snprintf(msg, sizeof msg, "recovering: %.170s; waiting up to %d s for a worker", reason,
+                 timeout);
+        job_change(c, j, JOB_RECOVERING, "state", w->id, msg);
+    }
+}
+
+/* Gives the ranks of a recovering job that have no worker to idle workers
+ * (a worker with the name of the rank's last worker first: a restarted
+ * worker takes its rank back); when every rank has one, the job runs
+ * again. Returns the number of workers it took. */
+static size_t job_handover(struct coord *c, struct job *j)
+{
+    size_t took = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int r = 0; r < j->workers; r++) {
+            if (j->ranks[r])
+                continue;
+            struct worker *w = NULL;
+            for (size_t i = 0; i < c->nworkers && !w; i++) {
+                struct worker *x = c->workers[i];
+                if (x->state == WORKER_IDLE && !x->draining &&
+                    (pass == 1 || strcmp(x->name, j->rank_names[r]) == 0))
+                    w = x;
+            }
+            if (!w)
+                continue;
+            char at[64];
+            job_at(j, at, sizeof at);
+            j->ranks[r] = w;
+            snprintf(j->rank_ids[r], COORD_ID_LEN, "%s", w->id);
+            snprintf(j->rank_names[r], SPEC_NAME_LEN, "%s", w->name);
+            coord_worker_assign(c, w, j, (uint32_t)r);
+            coord_event(c, j, "handover", w->id, "rank %d handed over to %s (%s)%s", r, w->id,
+                        w->name, at);
+            took++;
+        }
+    for (int r = 0; r < j->workers; r++)
+        if (!j->ranks[r])
+            return took;
+    char ids[COORD_ID_LEN * 8 + 64], reason[COORD_REASON_LEN];
+    coord_job_worker_ids(j, ids, sizeof ids);
+    snprintf(reason, sizeof reason, "recovered: every rank has a worker again: %.180s", ids);
+    job_change(c, j, JOB_RUNNING, "state", "", reason);
+    return took;
+}
+
+void coord_jobs_check_recovery(struct coord *c, uint64_t now)
+{
+    for (size_t i = 0; i < c->njobs; i++) {
+        struct job *j = c->jobs[i];
+        if (j->state != JOB_RECOVERING || j->end_pending || now < j->recover_until)
+            continue;
+        char missing[128] = "";
+        size_t n = 0;
+        for (int r = 0; r < j->workers && n < sizeof missing - 12; r++)
+            if (!j->ranks[r])
+                n += (size_t)snprintf(missing + n, sizeof missing - n, "%s%d", n ? "," : "", r);
+        char reason[COORD_REASON_LEN];
+        snprintf(reason, sizeof reason,
+                 "no worker took rank %s within %d s; re-queued to resume from its last "
+                 "checkpoint",
+                 missing, j->spec ? j->spec->recover_timeout_s : 0);
+        coord_job_end_later(c, j, JOB_QUEUED, reason);
+    }
 }
 
 void coord_job_refused(struct coord *c, struct worker *w, const char *reason)
@@ -434,10 +524,11 @@ static void job_start(struct coord *c, struct job *j)
     int r = 0;
     for (size_t i = 0; i < c->nworkers && r < j->workers; i++) {
         struct worker *w = c->workers[i];
-        if (w->state != WORKER_IDLE)
+        if (w->state != WORKER_IDLE || w->draining)
             continue;
         j->ranks[r] = w;
         snprintf(j->rank_ids[r], COORD_ID_LEN, "%s", w->id);
+        snprintf(j->rank_names[r], SPEC_NAME_LEN, "%s", w->name);
         r++;
     }
     j->nranks = r;
@@ -473,6 +564,10 @@ void coord_schedule(struct coord *c)
         return;
     }
     c->holding = false;
+    /* Recovering jobs hold their other ranks' workers: they come first. */
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i]->state == JOB_RECOVERING && !c->jobs[i]->end_pending)
+            job_handover(c, c->jobs[i]);
     size_t nq = 0;
     for (size_t i = 0; i < c->njobs; i++)
         nq += c->jobs[i]->state == JOB_QUEUED;
@@ -551,7 +646,7 @@ static int load_job(void *arg, const struct store_job *r)
         snprintf(j->rank_ids[j->nranks++], COORD_ID_LEN, "%.*s", (int)n, p);
         p += n + (p[n] == ',');
     }
-    if (j->state < JOB_QUEUED || j->state > JOB_CANCELLED) {
+    if (j->state < JOB_QUEUED || j->state > JOB_RECOVERING) {
         log_warn("jobs: %s: unknown state %d in the store; marked failed", j->id, r->state);
         j->state = JOB_FAILED;
     }
@@ -571,7 +666,7 @@ static void recover_running(struct coord *c)
 {
     for (size_t i = 0; i < c->njobs; i++) {
         struct job *j = c->jobs[i];
-        if (j->state != JOB_RUNNING)
+        if (!coord_job_training(j->state))
             continue;
         char reason[COORD_REASON_LEN];
         if (j->attempt >= COORD_MAX_ATTEMPTS) {

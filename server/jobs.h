@@ -22,12 +22,19 @@ int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[S
  * use coord_job_end_later there. */
 int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char *reason);
 /* Marks j to be ended by the deferred phase (lifecycle.c); the first mark
- * wins, a job that has ended is left alone. */
+ * wins, a job that has ended is left alone. st JOB_QUEUED re-queues it
+ * (a new attempt, resumed from its last checkpoint; failed when its
+ * attempts are spent). */
 void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, const char *reason);
-/* A worker is lost (lease expired) or gone (Leave): it leaves the pool and
- * its job, if any, is failed with a reason naming it and the step. */
+/* A worker is lost (lease expired) or gone (Leave, drain): it leaves the
+ * pool; a training job it held goes to RECOVERING and its rank waits up to
+ * the spec's recover_timeout_s for another worker (the scheduler hands it
+ * over), after which the job is re-queued from its last checkpoint. */
 void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state st,
                            const char *why);
+/* Re-queues (from the last checkpoint) every recovering job whose rank
+ * waited recover_timeout_s for a worker in vain (now: uv_now). */
+void coord_jobs_check_recovery(struct coord *c, uint64_t now);
 /* w refused its rank: its job is failed. */
 void coord_job_refused(struct coord *c, struct worker *w, const char *reason);
 /* Starts every queued job whose gang fits, in priority then submission

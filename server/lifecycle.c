@@ -2,8 +2,9 @@
  * periodic timer, and the deferred phase.
  *
  * The periodic timer (every lease_ms / 10, at least 50 ms) expires leases
- * (what a lost worker means for its job is jobs.c's), expires parked PS
- * calls and ends the scheduling hold after a restart.
+ * (what a lost worker means for its job is jobs.c's), re-queues recovering
+ * jobs whose lost rank found no worker in time, expires parked PS calls
+ * and ends the scheduling hold after a restart.
  *
  * The deferred phase is a uv_prepare handle: libuv runs it once per loop
  * iteration, after the timers and the I/O callbacks of the previous
@@ -45,6 +46,7 @@ static void on_tick(uv_timer_t *t)
                  now - w->last_seen_mono, c->lease_ms);
         coord_job_lose_worker(c, w, WORKER_LOST, why);
     }
+    coord_jobs_check_recovery(c, now);
     coord_workers_prune(c);
 }
 

@@ -77,6 +77,7 @@ static void worker_to_pb(const struct worker *w, Saturn__V1__WorkerInfo *m)
     m->last_heartbeat_ms = w->last_seen_ms;
     m->peer = (char *)w->peer;
     m->reason = (char *)w->reason;
+    m->draining = w->draining;
 }
 
 static struct job *find_job_or_reply(struct coord *c, struct rpc_call *call, const char *id)
@@ -313,6 +314,36 @@ static void h_workers(struct rpc_call *call, const ProtobufCMessage *msg, void *
     sat_free(ptrs);
 }
 
+static void h_drain(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct coord *c = ud;
+    const Saturn__V1__DrainWorkerRequest *req = (const Saturn__V1__DrainWorkerRequest *)msg;
+    struct worker *w = coord_worker_find(c, req->worker_id);
+    if (!w || !coord_worker_live(w->state)) {
+        rpc_reply_err(call, SAT_ENOENT, "no live worker \"%.40s\"", req->worker_id);
+        return;
+    }
+    if (strlen(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+        return;
+    }
+    if (!w->draining) {
+        w->draining = true;
+        log_info("worker %s (%s): drain requested%s%.200s", w->id, w->name,
+                 *req->reason ? ": " : "", req->reason);
+        if (w->job)
+            coord_event(c, w->job, "drain", w->id,
+                        "%s (%s) asked to drain: it leaves after its current step", w->id,
+                        w->name);
+        c->sched_dirty = true; /* it no longer counts as free */
+    }
+    Saturn__V1__WorkerInfo info;
+    worker_to_pb(w, &info);
+    Saturn__V1__DrainWorkerResponse resp = SATURN__V1__DRAIN_WORKER_RESPONSE__INIT;
+    resp.worker = &info;
+    rpc_reply(call, &resp.base);
+}
+
 /* ==== Worker service ======================================================= */
 
 static struct worker *find_worker_or_reply(struct coord *c, struct rpc_call *call, const char *id)
@@ -360,6 +391,7 @@ static void h_heartbeat(struct rpc_call *call, const ProtobufCMessage *msg, void
     Saturn__V1__HeartbeatResponse resp = SATURN__V1__HEARTBEAT_RESPONSE__INIT;
     Saturn__V1__Assignment a = SATURN__V1__ASSIGNMENT__INIT;
     resp.lease_ms = c->lease_ms;
+    resp.drain = w->draining;
     if (w->job) {
         a.job_id = w->job->id;
         a.rank = w->rank;
@@ -416,7 +448,7 @@ static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
     struct job *j = find_job_or_reply(c, call, job_id);
     if (!j)
         return NULL;
-    if (j->state != JOB_RUNNING || !j->ps) {
+    if (!coord_job_training(j->state) || !j->ps) {
         rpc_reply_err(call, SAT_ESTATE, "job %s is not running (%s: %.180s)", j->id,
                       coord_job_state_name(j->state), j->reason);
         return NULL;
@@ -448,7 +480,7 @@ static void h_report_metrics(struct rpc_call *call, const ProtobufCMessage *msg,
     struct job *j = find_job_or_reply(c, call, req->job_id);
     if (!j)
         return;
-    if (j->state != JOB_RUNNING || !j->ps || (req->attempt && req->attempt != j->attempt)) {
+    if (!coord_job_training(j->state) || !j->ps || (req->attempt && req->attempt != j->attempt)) {
         Saturn__V1__ReportMetricsResponse resp = SATURN__V1__REPORT_METRICS_RESPONSE__INIT;
         resp.stop = true; /* the job (this attempt of it) is over */
         rpc_reply(call, &resp.base);
@@ -526,6 +558,7 @@ const struct rpc_method coord_methods[] = {
     {C "WatchJob", &saturn__v1__watch_job_request__descriptor, h_watch, RPC_STREAM},
     {C "ListWorkers", &saturn__v1__list_workers_request__descriptor, h_workers, 0},
     {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_export, RPC_STREAM},
+    {C "DrainWorker", &saturn__v1__drain_worker_request__descriptor, h_drain, 0},
     {W "RegisterWorker", &saturn__v1__register_request__descriptor, h_register, 0},
     {W "Heartbeat", &saturn__v1__heartbeat_request__descriptor, h_heartbeat, 0},
     {W "AckAssignment", &saturn__v1__ack_assignment_request__descriptor, h_ack, 0},

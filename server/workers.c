@@ -28,7 +28,7 @@ size_t coord_workers_idle(const struct coord *c)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->nworkers; i++)
-        n += c->workers[i]->state == WORKER_IDLE;
+        n += c->workers[i]->state == WORKER_IDLE && !c->workers[i]->draining;
     return n;
 }
 

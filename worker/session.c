@@ -49,6 +49,7 @@ struct session {
     uint64_t last_ok_ms; /* monotonic time of the last successful heartbeat */
     unsigned failures;   /* consecutive failed calls, for the backoff */
     bool reported_down;
+    bool drained; /* the coordinator asked this worker to drain */
     struct sat_rng rng;
 
     /* The runner. */
@@ -318,7 +319,15 @@ static int do_heartbeat(struct session *s)
     if (r->lease_ms)
         s->lease_ms = r->lease_ms;
     call_ok(s);
-    reconcile(s, r->assignment);
+    if (r->drain) {
+        /* Finish the current step, then leave: the coordinator hands the
+         * rank over to another worker. */
+        log_info("session: the coordinator asks this worker to drain");
+        s->drained = true;
+        run_ctl_set_stop(s->quit, true);
+    } else {
+        reconcile(s, r->assignment);
+    }
     rpc_msg_free(m);
     return 0;
 }
@@ -385,9 +394,9 @@ int session_run(const struct session_opts *o, struct run_ctl *quit)
     }
     status = 0;
 out:
-    runner_stop(s, "worker shutting down");
+    runner_stop(s, s->drained ? "drained" : "worker shutting down");
     if (status == 0 && s->registered)
-        do_leave(s, "worker shut down (signal)");
+        do_leave(s, s->drained ? "drained" : "worker shut down (signal)");
     rpc_client_free(s->rpc);
     run_ctl_destroy(&s->ctl);
     sat_free(s);

@@ -11,7 +11,12 @@
  *   report the epoch (train counts + eval counts).
  *
  * The step schedule (steps per epoch, total) is the PS's, which takes the
- * smallest shard, so every rank agrees. The loop stops cleanly when the
+ * smallest shard, so every rank agrees. A worker that takes over the rank
+ * of a lost one starts where the PS says the rank stands (GetLayout's
+ * next_step, and eval_epoch when the evaluation of the epoch that just
+ * ended is still owed); everything a step computes comes from the pulled
+ * parameters and (seed, epoch, rank), so the rank goes on exactly as the
+ * lost worker would have. The loop stops cleanly when the
  * session says so (run_ctl), when ReportMetrics answers stop, or when a PS
  * call says the job is gone (NOT_FOUND / FAILED_PRECONDITION). Every call
  * has a deadline; transient failures (UNAVAILABLE, DEADLINE_EXCEEDED) are
@@ -365,6 +370,17 @@ static int train(struct wt *w)
              " steps, starting at step %" PRIu64 " (%s, %d threads)",
              w->a->job_id, w->a->rank, w->a->world_size, spe, total, it, w->layout->consistency,
              nn_threads());
+    if (w->layout->eval_epoch > 0) {
+        /* Taken over from a worker that pushed the epoch's last step but
+         * did not report its evaluation: evaluate it now. */
+        log_info("train: %s rank %" PRIu32 ": evaluating epoch %" PRIu32
+                 " for the worker this rank was taken over from",
+                 w->a->job_id, w->a->rank, w->layout->eval_epoch);
+        int k = epoch_end(w, it, (int)w->layout->eval_epoch - 1, &ep);
+        if (k != CALL_OK)
+            return k;
+        held = it;
+    }
     while (it < total) {
         if (run_ctl_stopped(w->ctl))
             return CALL_STOP;

@@ -62,6 +62,7 @@ struct job_spec {
     enum consistency consistency; /* "consistency": "bsp" | "ssp:S" | "asp"; default bsp */
     int staleness;                /* S of ssp:S, 1..1000; 0 otherwise */
     int checkpoint_every;         /* "checkpoint_every": steps, 0 = epoch ends only; default 0 */
+    int recover_timeout_s;        /* "recover_timeout_s": a lost rank's wait for a worker; 600 */
     char init_from[SPEC_PATH_LEN]; /* "init_from": checkpoint path or job id; default "" */
     int priority;                 /* "priority": -1000..1000, higher first; default 0 */
 

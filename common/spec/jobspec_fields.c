@@ -92,6 +92,9 @@ const struct field jobspec__fields[] = {
      .doc = "Checkpoint path or job id to initialise the weights from; \"\" = random init."},
     {"priority", FT_INT, MEMBER(priority), -1000, 1000, .def = "0",
      .doc = "Scheduling priority; higher runs first."},
+    {"recover_timeout_s", FT_INT, MEMBER(recover_timeout_s), 1, 86400, .def = "600",
+     .doc = "When a worker of the running job is lost, how long its rank waits for another "
+            "worker before the job is re-queued from its last checkpoint."},
 };
 /* clang-format on */
 

@@ -152,6 +152,13 @@ void ps__reply_layout(struct ps_job *ps, struct rpc_call *call, uint32_t rank)
     r.total_steps = ps->total_steps;
     r.next_step = next;
     r.staleness = ps->staleness > 0 ? (uint32_t)ps->staleness : 0;
+    /* A rank taken over at an epoch end whose evaluation its last worker
+     * did not report: the new worker evaluates it first. */
+    if (next > 0 && next != UINT64_MAX && next % ps->steps_per_epoch == 0) {
+        uint64_t e = next / ps->steps_per_epoch - 1;
+        if (!ps->ep_reported[e * (uint64_t)ps->world + rank])
+            r.eval_epoch = (uint32_t)(e + 1);
+    }
     rpc_reply(call, &r.base);
 out:
     sat_free(si);

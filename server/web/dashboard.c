@@ -296,15 +296,15 @@ void dashboard_index(struct coord *c, struct strbuf *b)
 {
     int refresh = 5;
     page_begin(c, b, "Jobs and workers", refresh);
-    size_t nj[6] = {0}, nw[6] = {0};
+    size_t nj[JOB_RECOVERING + 1] = {0}, nw[6] = {0};
     for (size_t i = 0; i < c->njobs; i++)
-        if (c->jobs[i]->state >= JOB_QUEUED && c->jobs[i]->state <= JOB_CANCELLED)
+        if (c->jobs[i]->state >= JOB_QUEUED && c->jobs[i]->state <= JOB_RECOVERING)
             nj[c->jobs[i]->state]++;
     for (size_t i = 0; i < c->nworkers; i++)
         if (c->workers[i]->state >= WORKER_IDLE && c->workers[i]->state <= WORKER_GONE)
             nw[c->workers[i]->state]++;
     strbuf_puts(b, "<div class=\"cards\">");
-    card(b, "running", nj[JOB_RUNNING]);
+    card(b, "running", nj[JOB_RUNNING] + nj[JOB_RECOVERING]);
     card(b, "queued", nj[JOB_QUEUED]);
     card(b, "succeeded", nj[JOB_SUCCEEDED]);
     card(b, "failed", nj[JOB_FAILED]);
@@ -489,7 +489,7 @@ static void job_facts(struct coord *c, struct job *j, struct strbuf *b)
         fact(b, "Learning rate", v);
         snprintf(v, sizeof v, "%" PRIu64, p->skipped);
         fact(b, "Skipped steps", v);
-        if (j->state == JOB_RUNNING && p->eta_s >= 0) {
+        if (coord_job_training(j->state) && p->eta_s >= 0) {
             fmt_duration(v, sizeof v, p->eta_s);
             fact(b, "ETA", v);
         }
@@ -527,7 +527,7 @@ static void quant_table(const struct job *j, struct strbuf *b)
 
 int dashboard_job(struct coord *c, struct job *j, struct strbuf *b)
 {
-    bool live = j->state == JOB_RUNNING || j->state == JOB_QUEUED;
+    bool live = coord_job_training(j->state) || j->state == JOB_QUEUED;
     int refresh = live ? 5 : 0;
     char title[COORD_ID_LEN + SPEC_NAME_LEN + 4];
     snprintf(title, sizeof title, "%s %s", j->id, j->name);

@@ -126,7 +126,7 @@ static size_t recent_start(const struct coord *c)
     size_t n = 0;
     for (size_t i = c->njobs; i > 0; i--) {
         const struct job *j = c->jobs[i - 1];
-        if (j->state != JOB_RUNNING && j->prog.valid && ++n > HTTP_RECENT_JOBS)
+        if (!coord_job_training(j->state) && j->prog.valid && ++n > HTTP_RECENT_JOBS)
             return i;
     }
     return 0;
@@ -137,7 +137,7 @@ static bool job_has_series(const struct coord *c, size_t i, size_t start)
     const struct job *j = c->jobs[i];
     if (!j->prog.valid)
         return false;
-    return j->state == JOB_RUNNING || i >= start;
+    return coord_job_training(j->state) || i >= start;
 }
 
 static void job_series(struct coord *c, struct strbuf *b)
@@ -219,11 +219,11 @@ void prom_render(struct coord *c, struct strbuf *b)
     family(b, "saturn_start_time_seconds", "gauge", "When saturnd started (Unix time).");
     sample(b, "saturn_start_time_seconds", (double)(c->stats.start_ms / 1000));
 
-    static const enum job_state jstates[] = {JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED,
-                                             JOB_CANCELLED};
-    size_t nj[6] = {0};
+    static const enum job_state jstates[] = {JOB_QUEUED,    JOB_RUNNING,  JOB_RECOVERING,
+                                             JOB_SUCCEEDED, JOB_FAILED,   JOB_CANCELLED};
+    size_t nj[JOB_RECOVERING + 1] = {0};
     for (size_t i = 0; i < c->njobs; i++)
-        if (c->jobs[i]->state >= JOB_QUEUED && c->jobs[i]->state <= JOB_CANCELLED)
+        if (c->jobs[i]->state >= JOB_QUEUED && c->jobs[i]->state <= JOB_RECOVERING)
             nj[c->jobs[i]->state]++;
     family(b, "saturn_jobs", "gauge", "Jobs in the store, by state.");
     for (size_t k = 0; k < sizeof jstates / sizeof jstates[0]; k++)
