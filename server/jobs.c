@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 void coord_job_worker_ids(const struct job *j, char *buf, size_t cap)
@@ -156,6 +157,7 @@ static int job_change(struct coord *c, struct job *j, enum job_state to, const c
     }
     j->state = to;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
+    sat_utf8_trim(j->reason);
     int64_t now = coord_now_ms();
     char ids[COORD_ID_LEN * 8 + 64];
     coord_job_worker_ids(j, ids, sizeof ids);
@@ -234,6 +236,7 @@ void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, cons
     j->end_pending = true;
     j->end_state = st;
     snprintf(j->end_reason, sizeof j->end_reason, "%s", reason);
+    sat_utf8_trim(j->end_reason);
     c->nend_pending++;
 }
 
@@ -255,8 +258,9 @@ void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state 
                      j->prog.total_steps);
         else if (j->ps)
             snprintf(at, sizeof at, " before training started");
-        snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s",
-                 w->id, w->name, st == WORKER_LOST ? "lost" : "left", at, rank, why);
+        snprintf(reason, sizeof reason, "worker %s (%s) %s%s (rank %" PRIu32 "): %.*s", w->id,
+                 w->name, st == WORKER_LOST ? "lost" : "left", at, rank,
+                 (int)sat_utf8_cut(why, 120), why);
         coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
         for (int i = 0; i < j->workers; i++)
             if (j->ranks[i] == w)
@@ -275,8 +279,9 @@ void coord_job_refused(struct coord *c, struct worker *w, const char *reason)
     if (!j)
         return;
     char why[COORD_REASON_LEN];
-    snprintf(why, sizeof why, "worker %.31s (%.63s) refused rank %" PRIu32 ": %.120s", w->id,
-             w->name, w->rank, reason && *reason ? reason : "no reason given");
+    const char *r = reason && *reason ? reason : "no reason given";
+    snprintf(why, sizeof why, "worker %s (%s) refused rank %" PRIu32 ": %.*s", w->id, w->name,
+             w->rank, (int)sat_utf8_cut(r, 120), r);
     coord_job_end_later(c, j, JOB_FAILED, why);
 }
 
@@ -288,8 +293,9 @@ int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[S
         return sat_errf(err, SAT_ESTATE, "job %s already %s", j->id,
                         coord_job_state_name(j->state));
     char reason[COORD_REASON_LEN];
-    snprintf(reason, sizeof reason, "cancelled%s%.200s", why && *why ? ": " : " by a client",
-             why ? why : "");
+    const char *w = why ? why : "";
+    snprintf(reason, sizeof reason, "cancelled%s%.*s", *w ? ": " : " by a client",
+             (int)sat_utf8_cut(w, 200), w);
     int rc = coord_job_end(c, j, JOB_CANCELLED, reason);
     if (rc != 0)
         return sat_errf(err, rc, "cancel of %s not persisted", j->id);
@@ -448,14 +454,15 @@ static void job_start(struct coord *c, struct job *j)
     char ids[COORD_ID_LEN * 8 + 64];
     coord_job_worker_ids(j, ids, sizeof ids);
     char reason[COORD_REASON_LEN];
-    snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.180s (attempt %u)", r,
-             r == 1 ? "" : "s", ids, j->attempt);
+    snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.*s (attempt %u)", r,
+             r == 1 ? "" : "s", (int)sat_utf8_cut(ids, 180), ids, j->attempt);
     job_change(c, j, JOB_RUNNING, "state", "", reason);
     char err[SAT_ERR_LEN], init[1024];
     if (resolve_init(c, j, init, sizeof init, err) != 0 ||
         ps_job_start(c, j, init, on_ps_end, err) != 0) {
         char why[COORD_REASON_LEN];
-        snprintf(why, sizeof why, "cannot start training: %.200s", err);
+        snprintf(why, sizeof why, "cannot start training: %.*s", (int)sat_utf8_cut(err, 200),
+                 err);
         coord_job_end_later(c, j, JOB_FAILED, why);
     }
 }
@@ -551,6 +558,13 @@ static int load_job(void *arg, const struct store_job *r)
         snprintf(j->rank_ids[j->nranks++], COORD_ID_LEN, "%.*s", (int)n, p);
         p += n + (p[n] == ',');
     }
+    /* Rows written by older versions may hold invalid UTF-8: repair what
+     * replies carry, so that strict clients can decode them. */
+    sat_utf8_sanitize(j->reason);
+    sat_utf8_sanitize(j->name);
+    sat_utf8_sanitize(j->spec_json);
+    for (int i = 0; i < j->nranks; i++)
+        sat_utf8_sanitize(j->rank_ids[i]);
     if (j->state < JOB_QUEUED || j->state > JOB_CANCELLED) {
         log_warn("jobs: %s: unknown state %d in the store; marked failed", j->id, r->state);
         j->state = JOB_FAILED;

@@ -80,6 +80,14 @@ bool sat_utf8_has_ctl(const char *s, size_t n)
     return false;
 }
 
+size_t sat_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 size_t sat_utf8_cut(const char *s, size_t max)
 {
     size_t n = strnlen(s, max + 1);

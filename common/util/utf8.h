@@ -25,6 +25,9 @@ static inline bool sat_utf8_valid(const char *s, size_t n)
 /* True when s[0..n) holds a control character (C0, DEL or C1). */
 bool sat_utf8_has_ctl(const char *s, size_t n);
 
+/* Characters (code points) in the NUL-terminated, valid s. */
+size_t sat_utf8_chars(const char *s);
+
 /* The length of the longest prefix of the NUL-terminated s that is at most
  * max bytes and does not end inside a multi-byte sequence, for
  * printf("%.*s", (int)sat_utf8_cut(s, max), s). */

@@ -13,6 +13,7 @@
 
 #include "../../common/train/trainer.h"
 #include "../../common/util/log.h"
+#include "../../common/util/utf8.h"
 #include "../../common/util/xalloc.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -187,7 +188,8 @@ static void load_done(uv_work_t *w, int status)
         ps->load_rc = sat_errf(ps->load_err, SAT_ENOMEM, "out of memory");
     if (ps->load_rc != 0) {
         char reason[COORD_REASON_LEN];
-        snprintf(reason, sizeof reason, "cannot start training: %.200s", ps->load_err);
+        snprintf(reason, sizeof reason, "cannot start training: %.*s",
+                 (int)sat_utf8_cut(ps->load_err, 200), ps->load_err);
         log_warn("ps %s: %s", j->id, reason);
         ps__end(ps, JOB_FAILED, reason);
         return;
@@ -279,8 +281,8 @@ void ps_job_stop(struct coord *c, struct job *j)
     if (ps->ready)
         ps_progress_refresh(ps, true);
     char msg[COORD_REASON_LEN + 64];
-    snprintf(msg, sizeof msg, "job %s is no longer running (%s: %.200s)", j->id,
-             coord_job_state_name(j->state), j->reason);
+    snprintf(msg, sizeof msg, "job %s is no longer running (%s: %.*s)", j->id,
+             coord_job_state_name(j->state), (int)sat_utf8_cut(j->reason, 200), j->reason);
     while (ps->waits)
         ps__wait_finish(ps->waits, SAT_ESTATE, msg);
     if (ps__idle(ps))

@@ -35,6 +35,7 @@ int main(void)
     CHECK_EQ_INT(sat_utf8_cut(e, 4), 4);
     CHECK_EQ_INT(sat_utf8_cut(e, 1), 0);
     CHECK_EQ_INT(sat_utf8_cut("abc", 10), 3);
+    CHECK_EQ_INT(sat_utf8_chars(e), 3);
     const char *smile = "x\xf0\x9f\x98\x80";
     CHECK_EQ_INT(sat_utf8_cut(smile, 4), 1);
 
