@@ -36,11 +36,13 @@
 #include "ps/ps.h"
 #include "workers.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/util/log.h"
 #include "../common/util/utf8.h"
@@ -309,6 +311,8 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
     *canon = NULL;
     struct job_spec spec;
     int rc = jobspec_parse(&spec, spec_json, strlen(spec_json), err);
+    if (rc == 0)
+        rc = coord_paths_check_spec(&c->paths, &spec, err);
     if (rc != 0)
         return rc;
     char *json = jobspec_to_json(&spec);
@@ -406,32 +410,33 @@ static int cmp_queue(const void *a, const void *b)
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-static bool file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Resolves init_from into path: a job id is that job's final model in the
- * state dir; anything else is a checkpoint path. */
-static int resolve_init(struct coord *c, const struct job *j, char *path, size_t cap,
-                        char err[SAT_ERR_LEN])
+/* Opens what init_from names (paths.c): a job id is that job's final model
+ * in the state dir; anything else is a file name in the import dir, opened
+ * without following links. *fd is -1 when there is no init_from. */
+static int resolve_init(struct coord *c, const struct job *j, int *fd, char err[SAT_ERR_LEN])
 {
     const char *from = j->spec ? j->spec->init_from : "";
-    path[0] = 0;
+    *fd = -1;
     if (!from[0])
         return 0;
+    if (!coord_paths_is_job_id(from))
+        return coord_paths_open_import(&c->paths, from, fd, err);
     struct job *src = coord_job_find(c, from);
-    if (src) {
-        if (src->state != JOB_SUCCEEDED)
-            return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
-                            coord_job_state_name(src->state));
-        snprintf(path, cap, "%s/jobs/%s/model.safetensors", c->state_dir, src->id);
-    } else {
-        snprintf(path, cap, "%s", from);
+    if (!src)
+        return sat_errf(err, SAT_ENOENT, "init_from: there is no job %s", from);
+    if (src->state != JOB_SUCCEEDED)
+        return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
+                        coord_job_state_name(src->state));
+    char path[sizeof c->state_dir + 64];
+    snprintf(path, sizeof path, "%s/jobs/%s/model.safetensors", c->state_dir, src->id);
+    struct stat st;
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0 || fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return sat_errf(err, SAT_ENOENT, "init_from: job %s left no model", src->id);
     }
-    if (!file_exists(path))
-        return sat_errf(err, SAT_ENOENT, "init_from: %s: no such checkpoint", path);
     return 0;
 }
 
@@ -457,9 +462,10 @@ static void job_start(struct coord *c, struct job *j)
     snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.*s (attempt %u)", r,
              r == 1 ? "" : "s", (int)sat_utf8_cut(ids, 180), ids, j->attempt);
     job_change(c, j, JOB_RUNNING, "state", "", reason);
-    char err[SAT_ERR_LEN], init[1024];
-    if (resolve_init(c, j, init, sizeof init, err) != 0 ||
-        ps_job_start(c, j, init, on_ps_end, err) != 0) {
+    char err[SAT_ERR_LEN];
+    int init_fd;
+    if (resolve_init(c, j, &init_fd, err) != 0 ||
+        ps_job_start(c, j, init_fd, on_ps_end, err) != 0) {
         char why[COORD_REASON_LEN];
         snprintf(why, sizeof why, "cannot start training: %.*s", (int)sat_utf8_cut(err, 200),
                  err);

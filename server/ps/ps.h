@@ -125,7 +125,7 @@ struct ps_job {
     int world, staleness; /* staleness: bsp 0, ssp S, asp -1 (none) */
     size_t shard_floats;  /* shard size cap (saturnd --shard-floats) */
     char dir[640];        /* STATE_DIR/jobs/<id> */
-    char init_path[1024]; /* resolved init_from, "" if none */
+    int init_fd;          /* init_from opened (owned), -1 if none */
 
     /* Set up in the thread pool (ps_setup.c, load_work). */
     uv_work_t work;
@@ -174,11 +174,12 @@ struct ps_job {
 /* ---- ps_setup.c ---- */
 
 /* Starts the parameter server of a job that has just started running:
- * the data set, the model and its initial values (init_path: a checkpoint
- * to start from, "" for none) are set up in the thread pool; until then
- * GetLayout waits. Returns 0, or SAT_E* with err (on_end is not called
- * then; the caller fails the job). */
-int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_cb on_end,
+ * the data set, the model and its initial values (init_fd: the checkpoint
+ * init_from names, opened by the caller, or -1) are set up in the thread
+ * pool; until then GetLayout waits. init_fd belongs to the PS from the
+ * call on, also when it fails. Returns 0, or SAT_E* with err (on_end is
+ * not called then; the caller fails the job). */
+int ps_job_start(struct coord *c, struct job *j, int init_fd, ps_end_cb on_end,
                  char err[SAT_ERR_LEN]);
 /* The job has ended (any terminal state, already recorded in j): the
  * progress is refreshed a last time, every parked call is answered
