@@ -112,6 +112,10 @@ static void load_work(uv_work_t *w)
     ps->mom = sat_calloc(ps->param_count ? ps->param_count : 1, sizeof(float));
     ps->bn_slots = sat_calloc((size_t)W * (ps->bn_count ? ps->bn_count : 1), sizeof(float));
     ps->bn_have = sat_calloc((size_t)W, 1);
+    if (ps__guard_init(ps) != 0) {
+        rc = sat_errf(err, SAT_ENOMEM, "out of memory");
+        goto out;
+    }
     size_t cap = ps->shard_floats;
     ps->nshards = (int)((ps->param_count + cap - 1) / cap);
     if (ps->nshards < 1)
@@ -184,6 +188,7 @@ void ps__free(struct ps_job *ps)
     sat_free(ps->mom);
     sat_free(ps->bn_slots);
     sat_free(ps->bn_have);
+    ps__guard_free(ps);
     for (int s = 0; ps->shards && s < ps->nshards; s++) {
         sat_free(ps->shards[s].pushed);
         sat_free(ps->shards[s].have);
