@@ -199,52 +199,45 @@ static void refuse_bad_numbers(const char *job, uint32_t attempt, const char *wi
     ok.loss = 2.3f;
     ok.step_seconds = 0.01;
     ok.images_per_second = 100;
-    Saturn__V1__ReportMetricsRequest bad = ok;
-    bad.train_correct = 33;
-    check(report(job, wid, attempt, &bad, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
-              strstr(st.details, "train_correct"),
-          "ReportMetrics with train_correct > train_seen -> INVALID_ARGUMENT", &st);
-    bad = ok;
-    bad.eval_seen = 10;
-    bad.eval_correct = 11;
-    check(report(job, wid, attempt, &bad, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
-              strstr(st.details, "eval_correct"),
-          "ReportMetrics with eval_correct > eval_seen -> INVALID_ARGUMENT", &st);
-    bad = ok;
-    bad.loss = NAN;
-    check(report(job, wid, attempt, &bad, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
-              strstr(st.details, "loss"),
-          "ReportMetrics with a NaN loss -> INVALID_ARGUMENT", &st);
-    bad = ok;
-    bad.loss = -1;
-    check(report(job, wid, attempt, &bad, &st) == GRPC_STATUS_INVALID_ARGUMENT,
-          "ReportMetrics with a negative loss -> INVALID_ARGUMENT", &st);
-    bad = ok;
-    bad.images_per_second = INFINITY;
-    check(report(job, wid, attempt, &bad, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
-              strstr(st.details, "images_per_second"),
-          "ReportMetrics with infinite images/s -> INVALID_ARGUMENT", &st);
+    Saturn__V1__ReportMetricsRequest bad[5];
+    for (int i = 0; i < 5; i++)
+        bad[i] = ok;
+    bad[0].train_correct = 33;
+    bad[1].eval_seen = 10;
+    bad[1].eval_correct = 11;
+    bad[2].loss = NAN;
+    bad[3].loss = -1;
+    bad[4].images_per_second = INFINITY;
+    static const char *const field[5] = {"train_correct", "eval_correct", "loss", "loss",
+                                         "images_per_second"};
+    static const char *const what[5] = {
+        "ReportMetrics with train_correct > train_seen -> INVALID_ARGUMENT",
+        "ReportMetrics with eval_correct > eval_seen -> INVALID_ARGUMENT",
+        "ReportMetrics with a NaN loss -> INVALID_ARGUMENT",
+        "ReportMetrics with a negative loss -> INVALID_ARGUMENT",
+        "ReportMetrics with infinite images/s -> INVALID_ARGUMENT"};
+    for (int i = 0; i < 5; i++)
+        check(report(job, wid, attempt, &bad[i], &st) == GRPC_STATUS_INVALID_ARGUMENT &&
+                  strstr(st.details, field[i]),
+              what[i], &st);
     check(report(job, wid, attempt, &ok, &st) == GRPC_STATUS_OK,
           "a consistent ReportMetrics is accepted", &st);
 }
 
-static bool all_finite(const Saturn__V1__PullResponse *r)
+static bool floats_finite(const ProtobufCBinaryData *b)
 {
-    if (!r)
-        return false;
-    for (size_t i = 0; i + 4 <= r->values.len; i += 4) {
+    for (size_t i = 0; i + 4 <= b->len; i += 4) {
         float x;
-        memcpy(&x, r->values.data + i, 4);
-        if (!isfinite(x))
-            return false;
-    }
-    for (size_t i = 0; i + 4 <= r->bn_buffers.len; i += 4) {
-        float x;
-        memcpy(&x, r->bn_buffers.data + i, 4);
+        memcpy(&x, b->data + i, 4);
         if (!isfinite(x))
             return false;
     }
     return true;
+}
+
+static bool all_finite(const Saturn__V1__PullResponse *r)
+{
+    return r && floats_finite(&r->values) && floats_finite(&r->bn_buffers);
 }
 
 /* True when the job's events hold one of kind `kind` (WatchJob replay). */
