@@ -89,6 +89,12 @@ void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "2026-11-25 19:42:33Z" (UTC) or "-" for 0. */
 const char *cli_time(int64_t ms, char *buf, size_t cap);
 const char *cli_job_state(int s);    /* "queued", ... */
+/* s with control characters escaped (sat_escape_ctl), for text output of
+ * what saturnd or a peer chose: names, reasons, messages. The result lives
+ * in one of CLI_ESC_SLOTS static buffers, reused in turn, so that one
+ * printf may take that many. */
+#define CLI_ESC_SLOTS 16
+const char *cli_esc(const char *s);
 const char *cli_worker_state(int s); /* "idle", ... */
 /* Parses a job state name; -1 if unknown. */
 int cli_job_state_parse(const char *s);

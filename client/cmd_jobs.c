@@ -161,18 +161,19 @@ int cmd_submit(struct cli *c)
 static void print_job_text(const Saturn__V1__Job *j)
 {
     char t[64];
-    printf("%s  %s", j->id, cli_job_state(j->state));
+    printf("%s  %s", cli_esc(j->id), cli_job_state(j->state));
     if (j->attempt)
         printf("  (attempt %" PRIu32 ")", j->attempt);
     printf("\n");
-    printf("  name:        %s\n", *j->name ? j->name : "-");
-    printf("  model:       %s on %s, %s\n", j->model, j->dataset, j->consistency);
+    printf("  name:        %s\n", *j->name ? cli_esc(j->name) : "-");
+    printf("  model:       %s on %s, %s\n", cli_esc(j->model), cli_esc(j->dataset),
+           cli_esc(j->consistency));
     printf("  workers:     %" PRIu32, j->workers);
     for (size_t i = 0; i < j->n_worker_ids; i++)
-        printf("%s%s", i ? ", " : " (", j->worker_ids[i]);
+        printf("%s%s", i ? ", " : " (", cli_esc(j->worker_ids[i]));
     printf("%s\n", j->n_worker_ids ? ")" : "");
     printf("  priority:    %d\n", j->priority);
-    printf("  reason:      %s\n", j->reason);
+    printf("  reason:      %s\n", cli_esc(j->reason));
     printf("  submitted:   %s\n", cli_time(j->submit_time_ms, t, sizeof t));
     printf("  started:     %s\n", cli_time(j->start_time_ms, t, sizeof t));
     printf("  ended:       %s\n", cli_time(j->end_time_ms, t, sizeof t));
@@ -187,18 +188,18 @@ static void print_job_text(const Saturn__V1__Job *j)
                    p->test_epoch);
         printf("  step time:   pull %.1f ms, compute %.1f ms, push %.1f ms\n", 1e3 * p->pull_s,
                1e3 * p->compute_s, 1e3 * p->push_s);
-        printf("  digest:      %s\n", p->param_digest);
+        printf("  digest:      %s\n", cli_esc(p->param_digest));
         if (*p->model_path)
-            printf("  model:       %s\n", p->model_path);
+            printf("  model:       %s\n", cli_esc(p->model_path));
         for (size_t i = 0; i < p->n_quant; i++)
-            printf("  %-12s %-28s %s %.4g\n", i ? "" : "quantizers:", p->quant[i]->name,
-                   p->quant[i]->kind, p->quant[i]->value);
+            printf("  %-12s %-28s %s %.4g\n", i ? "" : "quantizers:", cli_esc(p->quant[i]->name),
+                   cli_esc(p->quant[i]->kind), p->quant[i]->value);
     }
     if (j->n_history) {
         printf("  history:\n");
         for (size_t i = 0; i < j->n_history; i++)
             printf("    %s  %-9s  %s\n", cli_time(j->history[i]->time_ms, t, sizeof t),
-                   cli_job_state(j->history[i]->state), j->history[i]->reason);
+                   cli_job_state(j->history[i]->state), cli_esc(j->history[i]->reason));
     }
 }
 
@@ -259,9 +260,10 @@ int cmd_list(struct cli *c)
                "MODEL", "DATASET", "SUBMITTED", "REASON");
         for (size_t i = 0; i < r->n_jobs; i++) {
             const Saturn__V1__Job *j = r->jobs[i];
-            printf("%-10s %-9s %-7" PRIu32 " %-8d %-12s %-13s %-20s %s\n", j->id,
-                   cli_job_state(j->state), j->workers, j->priority, j->model, j->dataset,
-                   cli_time(j->submit_time_ms, t, sizeof t), j->reason);
+            printf("%-10s %-9s %-7" PRIu32 " %-8d %-12s %-13s %-20s %s\n", cli_esc(j->id),
+                   cli_job_state(j->state), j->workers, j->priority, cli_esc(j->model),
+                   cli_esc(j->dataset), cli_time(j->submit_time_ms, t, sizeof t),
+                   cli_esc(j->reason));
         }
         if (r->total > r->n_jobs)
             printf("(%zu of %" PRIu32 " jobs shown; --limit N for more)\n", r->n_jobs, r->total);
@@ -289,7 +291,8 @@ int cmd_cancel(struct cli *c)
     if (c->json)
         cli_print_json(r->job ? job_json(r->job) : cJSON_CreateObject());
     else if (r->job)
-        printf("%s %s: %s\n", r->job->id, cli_job_state(r->job->state), r->job->reason);
+        printf("%s %s: %s\n", cli_esc(r->job->id), cli_job_state(r->job->state),
+               cli_esc(r->job->reason));
     rpc_msg_free(m);
     return EXIT_OK;
 }

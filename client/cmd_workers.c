@@ -50,9 +50,10 @@ int cmd_workers(struct cli *c)
             snprintf(rank, sizeof rank, "%" PRIu32, w->rank);
             snprintf(ago, sizeof ago, "%.1fs ago",
                      (double)(now_ms - w->last_heartbeat_ms) / 1000.0);
-            printf("%-8s %-20s %-9s %-10s %-5s %-7" PRIu32 " %-9s %s\n", w->id, w->name,
-                   cli_worker_state(w->state), *w->job_id ? w->job_id : "-",
-                   *w->job_id ? rank : "-", w->threads, ago, *w->reason ? w->reason : w->peer);
+            printf("%-8s %-20s %-9s %-10s %-5s %-7" PRIu32 " %-9s %s\n", cli_esc(w->id),
+                   cli_esc(w->name), cli_worker_state(w->state),
+                   *w->job_id ? cli_esc(w->job_id) : "-", *w->job_id ? rank : "-", w->threads,
+                   ago, cli_esc(*w->reason ? w->reason : w->peer));
         }
         printf("%zu worker%s, %" PRIu32 " free\n", r->n_workers, r->n_workers == 1 ? "" : "s",
                r->free);

@@ -9,6 +9,16 @@
 
 #include "cli.h"
 
+#include "../common/util/utf8.h"
+
+const char *cli_esc(const char *s)
+{
+    static char slots[CLI_ESC_SLOTS][1024];
+    static unsigned next;
+    char *b = slots[next++ % CLI_ESC_SLOTS];
+    return sat_escape_ctl(b, sizeof slots[0], s ? s : "");
+}
+
 void cli_errorf(const char *fmt, ...)
 {
     va_list ap;
@@ -80,9 +90,9 @@ int cli_fail_status(const struct cli *c, const struct rpc_status *st)
     }
     const char *what = st->code == GRPC_STATUS_UNAUTHENTICATED ? "unauthenticated" : "";
     if (*what)
-        cli_errorf("%s: %s: %s%s", c->cmd, what, st->details, hint);
+        cli_errorf("%s: %s: %s%s", c->cmd, what, cli_esc(st->details), hint);
     else
-        cli_errorf("%s: %s: %s%s", c->cmd, rpc_status_name(st->code), st->details, hint);
+        cli_errorf("%s: %s: %s%s", c->cmd, rpc_status_name(st->code), cli_esc(st->details), hint);
     return cli_exit_from_status(st->code);
 }
 

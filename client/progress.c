@@ -148,7 +148,7 @@ int cli_follow(struct cli *c, const char *job_id, int *last_state)
             } else if (sat_mono_s() - last_plain >= PLAIN_EVERY_S) {
                 char line[256];
                 progress_text(e->progress, false, line, sizeof line);
-                printf("%s  %s\n", e->job_id, line);
+                printf("%s  %s\n", cli_esc(e->job_id), line);
                 fflush(stdout);
                 last_plain = sat_mono_s();
             }
@@ -156,8 +156,9 @@ int cli_follow(struct cli *c, const char *job_id, int *last_state)
             char t[64];
             if (bar_shown)
                 printf("\r\033[K");
-            printf("%s  %s  %-9s  %-9s %s\n", cli_time(e->time_ms, t, sizeof t), e->job_id,
-                   cli_job_state(e->state), e->kind, e->message);
+            printf("%s  %s  %-9s  %-9s %s\n", cli_time(e->time_ms, t, sizeof t),
+                   cli_esc(e->job_id), cli_job_state(e->state), cli_esc(e->kind),
+                   cli_esc(e->message));
             if (bar_shown && e->state == SATURN__V1__JOB_STATE__JOB_STATE_RUNNING)
                 printf("%s", bar);
             else

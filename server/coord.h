@@ -23,6 +23,7 @@
  *   events.c        job events: persisted, streamed to WatchJob callers
  *   stats.c         counters and duration histograms
  *   store.c         SQLite persistence
+ *   paths.c         data roots and the import dir: what a spec may read
  *
  * A running job trains through the parameter server; when its last step
  * is applied and its last epoch evaluated it is `succeeded`.
@@ -40,6 +41,7 @@
 #include "../common/rpc/rpc.h"
 #include "../common/spec/jobspec.h"
 #include "../common/util/err.h"
+#include "paths.h"
 #include "stats.h"
 #include "store.h"
 
@@ -216,6 +218,7 @@ struct coord {
     size_t max_msg;
     size_t shard_floats;
     unsigned lease_ms;
+    struct coord_paths paths; /* data roots and the import dir (paths.c) */
     uv_timer_t tick;        /* the one periodic timer (lifecycle.c) */
     uv_prepare_t deferred;  /* the deferred phase, before the loop sleeps */
     bool sched_dirty;       /* jobs or workers changed: schedule once */

@@ -17,6 +17,7 @@
 #include "saturn.pb-c.h"
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 struct watcher {
@@ -118,6 +119,7 @@ int coord_event(struct coord *c, struct job *j, const char *kind, const char *wo
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    sat_utf8_trim(msg);
     struct store_event ev = {
         .job_id = j->id,
         .time_ms = coord_now_ms(),
@@ -142,7 +144,14 @@ struct replay {
 static int replay_one(void *arg, const struct store_event *ev)
 {
     struct replay *r = arg;
-    r->rc = watcher_send(r->w, ev);
+    /* Rows written by older versions may hold invalid UTF-8. */
+    char msg[COORD_REASON_LEN];
+    snprintf(msg, sizeof msg, "%s", ev->message);
+    sat_utf8_trim(msg);
+    sat_utf8_sanitize(msg);
+    struct store_event e = *ev;
+    e.message = msg;
+    r->rc = watcher_send(r->w, &e);
     return r->rc; /* stop at the first failure: the watcher is gone */
 }
 

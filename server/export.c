@@ -29,6 +29,7 @@
 #include "../common/nn/quant.h"
 #include "../common/train/trainer.h"
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 #define EXPORT_CHUNK (1u << 20)
@@ -266,9 +267,9 @@ void coord_export_model(struct coord *c, struct job *j, struct rpc_call *call,
     bool onnx = strcmp(fmt, "onnx") == 0;
     if (!onnx && strcmp(fmt, "safetensors") != 0) {
         rpc_reply_err(call, SAT_EINVAL,
-                      "field \"format\": \"%.32s\" is not \"safetensors\" or "
+                      "field \"format\": \"%.*s\" is not \"safetensors\" or "
                       "\"onnx\"",
-                      fmt);
+                      (int)sat_utf8_cut(fmt, 32), fmt);
         return;
     }
     if (j->state != JOB_SUCCEEDED) {

@@ -36,13 +36,16 @@
 #include "ps/ps.h"
 #include "workers.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 void coord_job_worker_ids(const struct job *j, char *buf, size_t cap)
@@ -158,6 +161,7 @@ static int job_change(struct coord *c, struct job *j, enum job_state to, const c
     }
     j->state = to;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
+    sat_utf8_trim(j->reason);
     int64_t now = coord_now_ms();
     char ids[COORD_ID_LEN * 8 + 64];
     coord_job_worker_ids(j, ids, sizeof ids);
@@ -223,7 +227,8 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
     snprintf(why, sizeof why, "%s", reason);
     if (st == JOB_QUEUED && j->attempt >= COORD_MAX_ATTEMPTS) {
         st = JOB_FAILED;
-        snprintf(why, sizeof why, "%.180s; failed after %u attempts", reason, j->attempt);
+        snprintf(why, sizeof why, "%.*s; failed after %u attempts",
+                 (int)sat_utf8_cut(reason, 180), reason, j->attempt);
     }
     if (st == JOB_QUEUED)
         j->nranks = 0; /* a queued job has no workers; the history keeps them */
@@ -245,6 +250,7 @@ void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, cons
     j->end_pending = true;
     j->end_state = st;
     snprintf(j->end_reason, sizeof j->end_reason, "%s", reason);
+    sat_utf8_trim(j->end_reason);
     c->nend_pending++;
 }
 
@@ -276,8 +282,9 @@ void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state 
     }
     char reason[COORD_REASON_LEN + 128], at[64];
     job_at(j, at, sizeof at);
-    snprintf(reason, sizeof reason, "worker %.31s (%.63s) %s%s (rank %" PRIu32 "): %.120s", w->id,
-             w->name, st == WORKER_LOST ? "lost" : "left", at, rank, why);
+    snprintf(reason, sizeof reason, "worker %s (%s) %s%s (rank %" PRIu32 "): %.*s", w->id,
+             w->name, st == WORKER_LOST ? "lost" : "left", at, rank,
+             (int)sat_utf8_cut(why, 120), why);
     coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
     for (int i = 0; i < j->workers; i++)
         if (j->ranks[i] == w)
@@ -293,8 +300,8 @@ void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state 
         int timeout = j->spec->recover_timeout_s;
         j->recover_until = uv_now(c->loop) + (uint64_t)timeout * 1000;
         char msg[COORD_REASON_LEN];
-        snprintf(msg, sizeof msg, "recovering: %.170s; waiting up to %d s for a worker", reason,
-                 timeout);
+        snprintf(msg, sizeof msg, "recovering: %.*s; waiting up to %d s for a worker",
+                 (int)sat_utf8_cut(reason, 170), reason, timeout);
         job_change(c, j, JOB_RECOVERING, "state", w->id, msg);
     }
 }
@@ -365,8 +372,9 @@ void coord_job_refused(struct coord *c, struct worker *w, const char *reason)
     if (!j)
         return;
     char why[COORD_REASON_LEN];
-    snprintf(why, sizeof why, "worker %.31s (%.63s) refused rank %" PRIu32 ": %.120s", w->id,
-             w->name, w->rank, reason && *reason ? reason : "no reason given");
+    const char *r = reason && *reason ? reason : "no reason given";
+    snprintf(why, sizeof why, "worker %s (%s) refused rank %" PRIu32 ": %.*s", w->id, w->name,
+             w->rank, (int)sat_utf8_cut(r, 120), r);
     coord_job_end_later(c, j, JOB_FAILED, why);
 }
 
@@ -378,8 +386,9 @@ int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[S
         return sat_errf(err, SAT_ESTATE, "job %s already %s", j->id,
                         coord_job_state_name(j->state));
     char reason[COORD_REASON_LEN];
-    snprintf(reason, sizeof reason, "cancelled%s%.200s", why && *why ? ": " : " by a client",
-             why ? why : "");
+    const char *w = why ? why : "";
+    snprintf(reason, sizeof reason, "cancelled%s%.*s", *w ? ": " : " by a client",
+             (int)sat_utf8_cut(w, 200), w);
     int rc = coord_job_end(c, j, JOB_CANCELLED, reason);
     if (rc != 0)
         return sat_errf(err, rc, "cancel of %s not persisted", j->id);
@@ -393,6 +402,8 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
     *canon = NULL;
     struct job_spec spec;
     int rc = jobspec_parse(&spec, spec_json, strlen(spec_json), err);
+    if (rc == 0)
+        rc = coord_paths_check_spec(&c->paths, &spec, err);
     if (rc != 0)
         return rc;
     char *json = jobspec_to_json(&spec);
@@ -490,32 +501,33 @@ static int cmp_queue(const void *a, const void *b)
     return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-static bool file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Resolves init_from into path: a job id is that job's final model in the
- * state dir; anything else is a checkpoint path. */
-static int resolve_init(struct coord *c, const struct job *j, char *path, size_t cap,
-                        char err[SAT_ERR_LEN])
+/* Opens what init_from names (paths.c): a job id is that job's final model
+ * in the state dir; anything else is a file name in the import dir, opened
+ * without following links. *fd is -1 when there is no init_from. */
+static int resolve_init(struct coord *c, const struct job *j, int *fd, char err[SAT_ERR_LEN])
 {
     const char *from = j->spec ? j->spec->init_from : "";
-    path[0] = 0;
+    *fd = -1;
     if (!from[0])
         return 0;
+    if (!coord_paths_is_job_id(from))
+        return coord_paths_open_import(&c->paths, from, fd, err);
     struct job *src = coord_job_find(c, from);
-    if (src) {
-        if (src->state != JOB_SUCCEEDED)
-            return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
-                            coord_job_state_name(src->state));
-        snprintf(path, cap, "%s/jobs/%s/model.safetensors", c->state_dir, src->id);
-    } else {
-        snprintf(path, cap, "%s", from);
+    if (!src)
+        return sat_errf(err, SAT_ENOENT, "init_from: there is no job %s", from);
+    if (src->state != JOB_SUCCEEDED)
+        return sat_errf(err, SAT_ESTATE, "init_from: job %s has not succeeded (%s)", src->id,
+                        coord_job_state_name(src->state));
+    char path[sizeof c->state_dir + 64];
+    snprintf(path, sizeof path, "%s/jobs/%s/model.safetensors", c->state_dir, src->id);
+    struct stat st;
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0 || fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return sat_errf(err, SAT_ENOENT, "init_from: job %s left no model", src->id);
     }
-    if (!file_exists(path))
-        return sat_errf(err, SAT_ENOENT, "init_from: %s: no such checkpoint", path);
     return 0;
 }
 
@@ -539,14 +551,16 @@ static void job_start(struct coord *c, struct job *j)
     char ids[COORD_ID_LEN * 8 + 64];
     coord_job_worker_ids(j, ids, sizeof ids);
     char reason[COORD_REASON_LEN];
-    snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.180s (attempt %u)", r,
-             r == 1 ? "" : "s", ids, j->attempt);
+    snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.*s (attempt %u)", r,
+             r == 1 ? "" : "s", (int)sat_utf8_cut(ids, 180), ids, j->attempt);
     job_change(c, j, JOB_RUNNING, "state", "", reason);
-    char err[SAT_ERR_LEN], init[1024];
-    if (resolve_init(c, j, init, sizeof init, err) != 0 ||
-        ps_job_start(c, j, init, on_ps_end, err) != 0) {
+    char err[SAT_ERR_LEN];
+    int init_fd;
+    if (resolve_init(c, j, &init_fd, err) != 0 ||
+        ps_job_start(c, j, init_fd, on_ps_end, err) != 0) {
         char why[COORD_REASON_LEN];
-        snprintf(why, sizeof why, "cannot start training: %.200s", err);
+        snprintf(why, sizeof why, "cannot start training: %.*s", (int)sat_utf8_cut(err, 200),
+                 err);
         coord_job_end_later(c, j, JOB_FAILED, why);
     }
 }
@@ -646,6 +660,13 @@ static int load_job(void *arg, const struct store_job *r)
         snprintf(j->rank_ids[j->nranks++], COORD_ID_LEN, "%.*s", (int)n, p);
         p += n + (p[n] == ',');
     }
+    /* Rows written by older versions may hold invalid UTF-8: repair what
+     * replies carry, so that strict clients can decode them. */
+    sat_utf8_sanitize(j->reason);
+    sat_utf8_sanitize(j->name);
+    sat_utf8_sanitize(j->spec_json);
+    for (int i = 0; i < j->nranks; i++)
+        sat_utf8_sanitize(j->rank_ids[i]);
     if (j->state < JOB_QUEUED || j->state > JOB_RECOVERING) {
         log_warn("jobs: %s: unknown state %d in the store; marked failed", j->id, r->state);
         j->state = JOB_FAILED;

@@ -80,9 +80,14 @@ int coord_init(struct coord *c, uv_loop_t *loop, const struct coord_opts *o, cha
     c->shard_floats = o->shard_floats;
     c->next_job_seq = 1;
     c->stats.start_ms = coord_now_ms();
-    int rc = store_open(&c->store, o->state_dir, err);
-    if (rc != 0)
+    int rc = coord_paths_init(&c->paths, o->data_roots, o->ndata_roots, o->import_dir,
+                              o->state_dir, err);
+    if (rc == 0)
+        rc = store_open(&c->store, o->state_dir, err);
+    if (rc != 0) {
+        coord_paths_close(&c->paths);
         return rc;
+    }
     rc = coord_jobs_load(c, err);
     if (rc != 0) {
         coord_close(c);
@@ -133,6 +138,7 @@ void coord_close(struct coord *c)
         sat_free(c->workers[i]);
     sat_free(c->workers);
     store_close(c->store);
+    coord_paths_close(&c->paths);
     c->store = NULL;
     c->workers = NULL;
     c->nworkers = 0;

@@ -12,6 +12,9 @@ struct coord_opts {
     unsigned lease_ms;   /* 500..600000 */
     size_t max_msg;      /* the RPC message cap (bytes): FetchData chunks fit in it */
     size_t shard_floats; /* parameter-server shard size cap in floats; 0 = default */
+    const char *const *data_roots; /* --data-root (ndata_roots); none: the default */
+    int ndata_roots;
+    const char *import_dir; /* --import-dir; NULL: STATE_DIR/imports */
 };
 
 /* Opens the store, loads every job (re-queueing those that were running

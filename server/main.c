@@ -81,6 +81,13 @@ static const char usage_text[] =
     "  --tls-client-ca FILE     require client certificates signed by this PEM CA (mutual\n"
     "                           TLS; workers pass --tls-cert/--tls-key); bearer tokens\n"
     "                           are still checked\n"
+    "  --data-root DIR          a directory data sets are read from (repeatable; default\n"
+    "                           /usr/share/datasets): a spec's data_dir is a name under a\n"
+    "                           root (\"fashion-mnist\") or a path inside one; \"\" means the\n"
+    "                           data set's own directory in the first root that has it\n"
+    "  --import-dir DIR         where a spec's init_from file names are looked up (plain\n"
+    "                           names, links not followed; default STATE_DIR/imports);\n"
+    "                           init_from may also be the id of a job that succeeded\n"
     "  --shard-floats N         parameter-server shard size in float32 values (default\n"
     "                           1048576 = 4 MiB; a pull or push carries one shard)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
@@ -112,6 +119,8 @@ enum {
     OPT_TLS_KEY,
     OPT_TLS_CLIENT_CA,
     OPT_SHARD_FLOATS,
+    OPT_DATA_ROOT,
+    OPT_IMPORT_DIR,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_VERSION,
@@ -131,6 +140,8 @@ static const struct option long_opts[] = {
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"shard-floats", required_argument, NULL, OPT_SHARD_FLOATS},
+    {"data-root", required_argument, NULL, OPT_DATA_ROOT},
+    {"import-dir", required_argument, NULL, OPT_IMPORT_DIR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -146,6 +157,9 @@ struct flags {
     unsigned lease_ms;
     size_t max_msg;
     size_t shard_floats;
+    const char *data_roots[COORD_MAX_DATA_ROOTS];
+    int ndata_roots;
+    const char *import_dir;
 };
 
 static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
@@ -192,6 +206,16 @@ static int parse_flags(int argc, char **argv, struct flags *f)
                 return 1;
             }
             f->shard_floats = (size_t)v;
+            break;
+        case OPT_DATA_ROOT:
+            if (f->ndata_roots == COORD_MAX_DATA_ROOTS) {
+                fprintf(stderr, "saturnd: at most %d --data-root flags\n", COORD_MAX_DATA_ROOTS);
+                return 1;
+            }
+            f->data_roots[f->ndata_roots++] = optarg;
+            break;
+        case OPT_IMPORT_DIR:
+            f->import_dir = optarg;
             break;
         case OPT_PORT_FILE:
             f->port_file = optarg;
@@ -413,7 +437,10 @@ int main(int argc, char **argv)
     struct coord_opts co = {.state_dir = f.state_dir,
                             .lease_ms = f.lease_ms,
                             .max_msg = f.max_msg,
-                            .shard_floats = f.shard_floats};
+                            .shard_floats = f.shard_floats,
+                            .data_roots = f.data_roots,
+                            .ndata_roots = f.ndata_roots,
+                            .import_dir = f.import_dir};
     if (coord_init(&d->coord, &d->loop, &co, err) != 0) {
         log_error("%s", err);
         goto out_grpc;

@@ -14,6 +14,7 @@
 #include "saturn.pb-c.h"
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 void job_progress_clear(struct job_progress *p)
@@ -122,6 +123,11 @@ int job_progress_from_json(struct job_progress *p, const char *json)
         }
         p->nquant = p->quant ? n : 0;
     }
+    /* Stored by an older version, possibly not UTF-8: repair for replies. */
+    sat_utf8_sanitize(p->digest);
+    sat_utf8_sanitize(p->model_path);
+    for (int i = 0; i < p->nquant; i++)
+        sat_utf8_sanitize(p->quant[i].name);
     cJSON_Delete(o);
     return 0;
 }

@@ -34,6 +34,7 @@
 #include "saturn.pb-c.h"
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 /* ==== conversions ========================================================== */
@@ -84,7 +85,7 @@ static struct job *find_job_or_reply(struct coord *c, struct rpc_call *call, con
 {
     struct job *j = coord_job_find(c, id);
     if (!j)
-        rpc_reply_err(call, SAT_ENOENT, "job \"%.64s\" not found", id);
+        rpc_reply_err(call, SAT_ENOENT, "job \"%.*s\" not found", (int)sat_utf8_cut(id, 64), id);
     return j;
 }
 
@@ -139,6 +140,7 @@ static int hist_add(void *arg, const struct store_change *ch)
     h->reasons[h->n] = sat_strdup(ch->reason);
     if (!h->reasons[h->n])
         return SAT_ENOMEM;
+    sat_utf8_sanitize(h->reasons[h->n]); /* rows of older versions may be invalid */
     Saturn__V1__StateChange *m = &h->items[h->n];
     saturn__v1__state_change__init(m);
     m->state = (Saturn__V1__JobState)ch->state;
@@ -257,8 +259,8 @@ static void h_cancel(struct rpc_call *call, const ProtobufCMessage *msg, void *u
     struct job *j = find_job_or_reply(c, call, req->job_id);
     if (!j)
         return;
-    if (strlen(req->reason) > 200) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+    if (sat_utf8_chars(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 characters");
         return;
     }
     char err[SAT_ERR_LEN] = "";
@@ -320,17 +322,18 @@ static void h_drain(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
     const Saturn__V1__DrainWorkerRequest *req = (const Saturn__V1__DrainWorkerRequest *)msg;
     struct worker *w = coord_worker_find(c, req->worker_id);
     if (!w || !coord_worker_live(w->state)) {
-        rpc_reply_err(call, SAT_ENOENT, "no live worker \"%.40s\"", req->worker_id);
+        rpc_reply_err(call, SAT_ENOENT, "no live worker \"%.*s\"",
+                      (int)sat_utf8_cut(req->worker_id, 40), req->worker_id);
         return;
     }
-    if (strlen(req->reason) > 200) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+    if (sat_utf8_chars(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 characters");
         return;
     }
     if (!w->draining) {
         w->draining = true;
-        log_info("worker %s (%s): drain requested%s%.200s", w->id, w->name,
-                 *req->reason ? ": " : "", req->reason);
+        log_info("worker %s (%s): drain requested%s%.*s", w->id, w->name,
+                 *req->reason ? ": " : "", (int)sat_utf8_cut(req->reason, 400), req->reason);
         if (w->job)
             coord_event(c, w->job, "drain", w->id,
                         "%s (%s) asked to drain: it leaves after its current step", w->id,
@@ -351,9 +354,9 @@ static struct worker *find_worker_or_reply(struct coord *c, struct rpc_call *cal
     struct worker *w = coord_worker_find(c, id);
     if (!w || w->state == WORKER_LOST || w->state == WORKER_GONE) {
         rpc_reply_err(call, SAT_ENOENT,
-                      "unknown worker \"%.40s\" (lease expired or coordinator restarted): "
+                      "unknown worker \"%.*s\" (lease expired or coordinator restarted): "
                       "register again",
-                      id);
+                      (int)sat_utf8_cut(id, 40), id);
         return NULL;
     }
     return w;
@@ -410,8 +413,8 @@ static void h_ack(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     struct worker *w = find_worker_or_reply(c, call, req->worker_id);
     if (!w)
         return;
-    if (strlen(req->reason) > 200) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 bytes");
+    if (sat_utf8_chars(req->reason) > 200) {
+        rpc_reply_err(call, SAT_EINVAL, "field \"reason\": longer than 200 characters");
         return;
     }
     bool still = coord_worker_ack(c, w, req->job_id, req->attempt, req->accepted);
@@ -432,7 +435,8 @@ static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
     if (!w)
         return;
     char why[COORD_REASON_LEN];
-    snprintf(why, sizeof why, "%.200s", *req->reason ? req->reason : "no reason given");
+    const char *r = *req->reason ? req->reason : "no reason given";
+    snprintf(why, sizeof why, "%.*s", (int)sat_utf8_cut(r, 200), r);
     coord_job_lose_worker(c, w, WORKER_GONE, why);
     Saturn__V1__LeaveResponse resp = SATURN__V1__LEAVE_RESPONSE__INIT;
     rpc_reply(call, &resp.base);
@@ -449,8 +453,8 @@ static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
     if (!j)
         return NULL;
     if (!coord_job_training(j->state) || !j->ps) {
-        rpc_reply_err(call, SAT_ESTATE, "job %s is not running (%s: %.180s)", j->id,
-                      coord_job_state_name(j->state), j->reason);
+        rpc_reply_err(call, SAT_ESTATE, "job %s is not running (%s: %.*s)", j->id,
+                      coord_job_state_name(j->state), (int)sat_utf8_cut(j->reason, 180), j->reason);
         return NULL;
     }
     if (attempt != 0 && attempt != j->attempt) {
@@ -535,7 +539,8 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *u
     for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
         known |= strcmp(req->service, services[i]) == 0;
     if (!known) {
-        rpc_reply_err(call, SAT_ENOENT, "unknown service \"%.64s\"", req->service);
+        rpc_reply_err(call, SAT_ENOENT, "unknown service \"%.*s\"",
+                      (int)sat_utf8_cut(req->service, 64), req->service);
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../common/util/log.h"
+#include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
 size_t coord_workers_idle(const struct coord *c)
@@ -204,6 +205,7 @@ struct job *coord_worker_drop(struct coord *c, struct worker *w, enum worker_sta
     struct job *j = w->job;
     w->state = st;
     snprintf(w->reason, sizeof w->reason, "%s", why);
+    sat_utf8_trim(w->reason);
     c->nlive--;
     w->job = NULL;
     worker_persist(c, w);

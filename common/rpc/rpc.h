@@ -90,6 +90,11 @@ grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m);
 int rpc_msg_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
                    ProtobufCMessage **out);
 
+/* Checks every string of m and of the messages inside it (rpc_strings.c):
+ * valid UTF-8, and no control characters except in JSON documents. Returns
+ * 0, or SAT_EINVAL with why naming the field ("field \"reason\": ..."). */
+int rpc_msg_check_strings(const ProtobufCMessage *m, char why[SAT_ERR_LEN]);
+
 /* ==== TLS material (rpc_tls.c) ============================================= */
 
 /* PEM texts as gRPC core takes them; each NUL-terminated, sat_malloc'd, or

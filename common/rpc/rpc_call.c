@@ -19,6 +19,7 @@
 #include <grpc/support/time.h>
 
 #include "../util/log.h"
+#include "../util/utf8.h"
 #include "../util/xalloc.h"
 
 /* ==== call contexts ======================================================== */
@@ -261,6 +262,7 @@ int rpc_reply_err(struct rpc_call *c, int sat_err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    sat_utf8_trim(msg); /* a cut message still decodes */
     finish(c, rpc_status_from_err(sat_err), msg);
     return 0;
 }

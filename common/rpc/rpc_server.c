@@ -203,6 +203,12 @@ static void on_new_call(struct rpc_server *s, struct rpc_call *c, int success)
         rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
         return;
     }
+    char why[SAT_ERR_LEN];
+    if (rpc_msg_check_strings(c->req, why) != 0) {
+        log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), why);
+        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, why);
+        return;
+    }
     c->owned = true;
     s->nowned++;
     slot->m->handler(c, c->req, s->ud);

@@ -8,56 +8,14 @@
 #include <string.h>
 
 #include "../util/err.h"
+#include "../util/utf8.h"
 #include "../util/xalloc.h"
 
 /* ==== Reading ==== */
 
-/* Returns the offset of the first byte of the first malformed UTF-8
- * sequence in s[0..n), or n when there is none. */
-static size_t utf8_bad(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* no overlongs */
-            if (c == 0xED)
-                hi = 0x9F; /* no UTF-16 surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            if (c == 0xF4)
-                hi = 0x8F; /* nothing above U+10FFFF */
-        } else {
-            return i;
-        }
-        if (n - i <= need)
-            return i;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return i;
-        i += need + 1;
-    }
-    return n;
-}
-
 bool json_strict_utf8_valid(const char *s, size_t n)
 {
-    return utf8_bad(s, n) == n;
+    return sat_utf8_valid(s, n);
 }
 
 static bool is_digit(char c)
@@ -108,7 +66,7 @@ static size_t number_len(const char *t, size_t i, size_t len)
  * cJSON would accept or mangle. Returns 0, or -1 with *why and *off set. */
 static int prescan(const char *t, size_t len, const char **why, size_t *off)
 {
-    size_t bad = utf8_bad(t, len);
+    size_t bad = sat_utf8_bad(t, len);
     if (bad != len) {
         *off = bad;
         *why = "not valid UTF-8";

@@ -1,6 +1,7 @@
 /* log.c - see log.h. */
 #include "log.h"
 #include "err.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,6 +86,7 @@ void sat_log(enum sat_log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    sat_utf8_trim(msg);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -97,13 +99,18 @@ void sat_log(enum sat_log_level lvl, const char *fmt, ...)
 
     char line[8192];
     int n;
+    /* A message may carry text a peer chose: in either format it stays on
+     * one line and cannot forge another entry. */
     if (cur_format == SAT_LOG_JSON) {
         char esc[4200];
+        sat_utf8_sanitize(msg); /* JSON text is UTF-8 */
         json_escape(esc, sizeof esc, msg);
         n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"comp\":\"%s\",\"msg\":\"%s\"}\n",
                      ts, level_names[lvl], cur_comp, esc);
     } else {
-        n = snprintf(line, sizeof line, "%s %-5s %s: %s\n", ts, level_names[lvl], cur_comp, msg);
+        char esc[4200];
+        sat_escape_ctl(esc, sizeof esc, msg);
+        n = snprintf(line, sizeof line, "%s %-5s %s: %s\n", ts, level_names[lvl], cur_comp, esc);
     }
     if (n < 0)
         return;

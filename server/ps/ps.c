@@ -319,14 +319,14 @@ static void bsp_apply(struct ps_job *ps)
     }
     uint64_t t = ps->clock;
     float lr = lr_at((long)t, (long)ps->total_steps, (long)ps->warmup_steps, ps->spec.lr);
+    size_t nb = ps->bn_count;
     if (grads_finite(g, 0, ps->param_count) != 0) {
-        ps->skipped++;
-        log_warn("ps %s: step %" PRIu64 " skipped: non-finite gradient", ps->job->id, t);
+        ps__step_skipped(ps, t, "the summed gradient is not finite");
     } else {
+        ps__guard_save(ps, 0, ps->param_count, nb > 0);
         sgd_update(model_params(ps->model), g, ps->mom, pt, 0, ps->param_count, &ps->sgd, lr);
         /* BN running statistics: the mean of the ranks' (rank order). */
         float *bn = model_buffers(ps->model);
-        size_t nb = ps->bn_count;
         if (nb) {
             memcpy(bn, ps->bn_slots, nb * sizeof(float));
             for (int r = 1; r < W; r++)
@@ -336,6 +336,8 @@ static void bsp_apply(struct ps_job *ps)
             for (size_t i = 0; i < nb; i++)
                 bn[i] *= inv;
         }
+        if (!ps__guard_check(ps, 0, ps->param_count, nb > 0))
+            ps__step_skipped(ps, t, "the update would make a parameter non-finite");
     }
     ps->last_lr = lr;
     for (int s = 0; s < ps->nshards; s++) {
@@ -365,16 +367,19 @@ static void async_apply(struct ps_job *ps, struct ps_shard *sh, int shard, uint3
     if (pos >= ps->total_steps)
         pos = ps->total_steps - 1;
     float lr = lr_at((long)pos, (long)ps->total_steps, (long)ps->warmup_steps, ps->spec.lr);
-    if (grads_finite(model_grads(ps->model), sh->off, sh->off + sh->n) != 0) {
-        ps->skipped++;
+    bool bn_too = shard == 0 && ps->bn_count;
+    bool skip = grads_finite(model_grads(ps->model), sh->off, sh->off + sh->n) != 0;
+    if (skip) {
+        ps__step_skipped(ps, pos, "a pushed gradient is not finite");
     } else {
+        ps__guard_save(ps, sh->off, sh->off + sh->n, bn_too);
         sgd_update(model_params(ps->model), model_grads(ps->model), ps->mom, pt, sh->off,
                    sh->off + sh->n, &ps->sgd, lr);
     }
     ps->last_lr = lr;
     sh->applied++;
     sh->version = sh->applied / (uint64_t)ps->world;
-    if (shard == 0 && ps->bn_count) {
+    if (!skip && bn_too) {
         size_t nb = ps->bn_count;
         memcpy(ps->bn_slots + (size_t)rank * nb, bn_in, nb * sizeof(float));
         ps->bn_have[rank] = 1;
@@ -394,6 +399,8 @@ static void async_apply(struct ps_job *ps, struct ps_shard *sh, int shard, uint3
         for (size_t i = 0; i < nb; i++)
             bn[i] *= inv;
     }
+    if (!skip && !ps__guard_check(ps, sh->off, sh->off + sh->n, bn_too))
+        ps__step_skipped(ps, pos, "the update would make a parameter non-finite");
 }
 
 static void shard_update_clock(struct ps_job *ps, struct ps_shard *sh)
@@ -486,6 +493,11 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
      * on (x86-64, aarch64). They are copied, never aliased. */
     const float *grad = (const float *)(const void *)req->gradient.data;
     const float *bn_in = (const float *)(const void *)req->bn_stats.data;
+    char why[SAT_ERR_LEN];
+    if (ps__check_push(ps, grad, sh->n, bn_in, bn_want / sizeof(float), why) != 0) {
+        rpc_reply_err(call, SAT_EINVAL, "%s", why);
+        return;
+    }
     if (ps->staleness == 0) {
         if (req->step < ps->clock || (req->step == ps->clock && sh->have[r])) {
             reply_push(call, ps->clock, true);

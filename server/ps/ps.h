@@ -125,7 +125,7 @@ struct ps_job {
     int world, staleness; /* staleness: bsp 0, ssp S, asp -1 (none) */
     size_t shard_floats;  /* shard size cap (saturnd --shard-floats) */
     char dir[640];        /* STATE_DIR/jobs/<id> */
-    char init_path[1024]; /* resolved init_from, "" if none */
+    int init_fd;          /* init_from opened (owned), -1 if none */
 
     /* Set up in the thread pool (ps_setup.c, load_work). */
     uv_work_t work;
@@ -144,6 +144,7 @@ struct ps_job {
     struct dataset train, test;
     struct model *model;    /* batch capacity 1; params = the PS's parameters */
     float *mom;             /* (param_count) momentum */
+    float *guard_p, *guard_m, *guard_bn; /* ps_check.c: values before an update */
     float *bn_slots;        /* (world, bn_count) BN buffers by rank */
     unsigned char *bn_have; /* (world) ssp/asp: rank has pushed BN buffers */
     struct sgd_cfg sgd;
@@ -174,11 +175,12 @@ struct ps_job {
 /* ---- ps_setup.c ---- */
 
 /* Starts the parameter server of a job that has just started running:
- * the data set, the model and its initial values (init_path: a checkpoint
- * to start from, "" for none) are set up in the thread pool; until then
- * GetLayout waits. Returns 0, or SAT_E* with err (on_end is not called
- * then; the caller fails the job). */
-int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_cb on_end,
+ * the data set, the model and its initial values (init_fd: the checkpoint
+ * init_from names, opened by the caller, or -1) are set up in the thread
+ * pool; until then GetLayout waits. init_fd belongs to the PS from the
+ * call on, also when it fails. Returns 0, or SAT_E* with err (on_end is
+ * not called then; the caller fails the job). */
+int ps_job_start(struct coord *c, struct job *j, int init_fd, ps_end_cb on_end,
                  char err[SAT_ERR_LEN]);
 /* The job has ended (any terminal state, already recorded in j): the
  * progress is refreshed a last time, every parked call is answered
@@ -218,6 +220,27 @@ static inline bool ps__idle(const struct ps_job *ps)
 {
     return !ps->loading && !ps->writing;
 }
+
+/* ---- ps_check.c ---- */
+
+/* A pushed gradient (n floats) and BN buffers (nb floats, 0 for none) must
+ * be finite, running variances >= 0: else SAT_EINVAL naming the field. */
+int ps__check_push(const struct ps_job *ps, const float *grad, size_t n, const float *bn,
+                   size_t nb, char why[SAT_ERR_LEN]);
+/* A metrics report must be consistent (correct <= seen; finite,
+ * non-negative loss, times and rate): else SAT_EINVAL naming the field. */
+int ps__check_metrics(const Saturn__V1__ReportMetricsRequest *req, char why[SAT_ERR_LEN]);
+/* The undo buffers of an update (set-up; freed by ps__free). */
+int ps__guard_init(struct ps_job *ps);
+void ps__guard_free(struct ps_job *ps);
+/* Saves parameters and momentum [lo, hi) (and the BN buffers when bn)
+ * before an update; ps__guard_check then keeps the update if all of it is
+ * finite, else restores the saved values and returns false. */
+void ps__guard_save(struct ps_job *ps, size_t lo, size_t hi, bool bn);
+bool ps__guard_check(struct ps_job *ps, size_t lo, size_t hi, bool bn);
+/* Counts a step (bsp) or push (ssp/asp) that was not applied and records
+ * why in the job's events (the first PS_SKIP_EVENTS of them). */
+void ps__step_skipped(struct ps_job *ps, uint64_t step, const char *why);
 
 /* ---- ps_write.c ---- */
 

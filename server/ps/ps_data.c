@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../common/util/utf8.h"
 #include "../../common/util/xalloc.h"
 
 #define FETCH_CHUNK_BYTES (1u << 20)
@@ -44,8 +45,8 @@ void ps_fetch_data(struct ps_job *ps, struct rpc_call *call,
     }
     bool train = strcmp(req->split, "train") == 0;
     if (!train && strcmp(req->split, "test") != 0) {
-        rpc_reply_err(call, SAT_EINVAL, "field \"split\": \"%.32s\" is not \"train\" or \"test\"",
-                      req->split);
+        rpc_reply_err(call, SAT_EINVAL, "field \"split\": \"%.*s\" is not \"train\" or \"test\"",
+                      (int)sat_utf8_cut(req->split, 32), req->split);
         return;
     }
     const struct dataset *ds = train ? &ps->train : &ps->test;

@@ -235,6 +235,11 @@ void ps_report_metrics(struct ps_job *ps, struct rpc_call *call,
                       req->epoch, req->step, ps->spec.epochs, ps->total_steps);
         return;
     }
+    char why[SAT_ERR_LEN];
+    if (ps__check_metrics(req, why) != 0) {
+        rpc_reply_err(call, SAT_EINVAL, "%s", why);
+        return;
+    }
     uint32_t r = req->rank;
     bool has_train = req->window_steps > 0 && req->train_seen > 0;
     if (has_train && !req->epoch_end) {

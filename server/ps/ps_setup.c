@@ -13,6 +13,7 @@
 
 #include "../../common/train/trainer.h"
 #include "../../common/util/log.h"
+#include "../../common/util/utf8.h"
 #include "../../common/util/xalloc.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -32,6 +33,27 @@ static bool file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Loads init_from from the file the loop thread opened (paths.c: inside
+ * the import dir, or a job's model in the state dir). The reader's message
+ * may quote the file's bytes or size, so it goes to the log only and the
+ * job's reason (shown to clients and on the dashboard) stays generic. */
+static int load_init(struct ps_job *ps, char err[SAT_ERR_LEN])
+{
+    char path[64], detail[SAT_ERR_LEN];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", ps->init_fd);
+    int rc = ckpt_load_init(path, ps->model, detail);
+    close(ps->init_fd);
+    ps->init_fd = -1;
+    if (rc == 0)
+        return 0;
+    const char *name = ps->spec.init_from;
+    log_warn("ps %s: init_from %s: %s", ps->job->id, name, detail);
+    return sat_errf(err, rc, "init_from \"%.*s\": %s (details in saturnd's log)",
+                    (int)sat_utf8_cut(name, 120), name,
+                    rc == SAT_ESHAPE ? "a checkpoint of another model or shape"
+                                     : "not a readable Saturn checkpoint");
+}
+
 /* Runs in libuv's thread pool on a state nothing else sees yet: loads the
  * data set, builds the model (batch capacity 1), loads init_from or the
  * checkpoint of an earlier attempt, and sizes every buffer once. */
@@ -40,10 +62,14 @@ static void load_work(uv_work_t *w)
     struct ps_job *ps = container_of(w, struct ps_job, work);
     char *err = ps->load_err;
     const struct job_spec *sp = &ps->spec;
-    /* only the images a limit keeps are held in memory */
-    int rc = dataset_load_named_n(&ps->train, &ps->test, sp->dataset,
-                                  sp->data_dir[0] ? sp->data_dir : NULL, sp->train_limit,
-                                  sp->test_limit, err);
+    /* The data set's directory is resolved again here, under the data
+     * roots, as it is opened; only the images a limit keeps are held in
+     * memory. */
+    char dir[PATH_MAX];
+    int rc = coord_paths_data_dir(&ps->c->paths, sp->dataset, sp->data_dir, dir, err);
+    if (rc == 0)
+        rc = dataset_load_named_n(&ps->train, &ps->test, sp->dataset, dir[0] ? dir : NULL,
+                                  sp->train_limit, sp->test_limit, err);
     if (rc != 0)
         goto out;
     int W = ps->world;
@@ -86,6 +112,10 @@ static void load_work(uv_work_t *w)
     ps->mom = sat_calloc(ps->param_count ? ps->param_count : 1, sizeof(float));
     ps->bn_slots = sat_calloc((size_t)W * (ps->bn_count ? ps->bn_count : 1), sizeof(float));
     ps->bn_have = sat_calloc((size_t)W, 1);
+    if (ps__guard_init(ps) != 0) {
+        rc = sat_errf(err, SAT_ENOMEM, "out of memory");
+        goto out;
+    }
     size_t cap = ps->shard_floats;
     ps->nshards = (int)((ps->param_count + cap - 1) / cap);
     if (ps->nshards < 1)
@@ -126,8 +156,8 @@ static void load_work(uv_work_t *w)
             goto out;
         }
         ps->start_step = (uint64_t)step;
-    } else if (ps->init_path[0]) {
-        rc = ckpt_load_init(ps->init_path, ps->model, err);
+    } else if (ps->init_fd >= 0) {
+        rc = load_init(ps, err);
         if (rc != 0)
             goto out;
     }
@@ -158,12 +188,15 @@ void ps__free(struct ps_job *ps)
     sat_free(ps->mom);
     sat_free(ps->bn_slots);
     sat_free(ps->bn_have);
+    ps__guard_free(ps);
     for (int s = 0; ps->shards && s < ps->nshards; s++) {
         sat_free(ps->shards[s].pushed);
         sat_free(ps->shards[s].have);
         sat_free(ps->shards[s].slots);
     }
     sat_free(ps->shards);
+    if (ps->init_fd >= 0)
+        close(ps->init_fd);
     sat_free(ps);
 }
 
@@ -187,7 +220,8 @@ static void load_done(uv_work_t *w, int status)
         ps->load_rc = sat_errf(ps->load_err, SAT_ENOMEM, "out of memory");
     if (ps->load_rc != 0) {
         char reason[COORD_REASON_LEN];
-        snprintf(reason, sizeof reason, "cannot start training: %.200s", ps->load_err);
+        snprintf(reason, sizeof reason, "cannot start training: %.*s",
+                 (int)sat_utf8_cut(ps->load_err, 200), ps->load_err);
         log_warn("ps %s: %s", j->id, reason);
         ps__end(ps, JOB_FAILED, reason);
         return;
@@ -229,14 +263,18 @@ void ps__end(struct ps_job *ps, enum job_state st, const char *reason)
     ps->on_end(ps->c, ps->job, st, reason);
 }
 
-int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_cb on_end,
+int ps_job_start(struct coord *c, struct job *j, int init_fd, ps_end_cb on_end,
                  char err[SAT_ERR_LEN])
 {
-    if (!j->spec)
-        return sat_errf(err, SAT_EINVAL, "the stored spec of %s no longer parses", j->id);
-    struct ps_job *ps = sat_calloc(1, sizeof *ps);
-    if (!ps)
+    struct ps_job *ps = j->spec ? sat_calloc(1, sizeof *ps) : NULL;
+    if (!ps) {
+        if (init_fd >= 0)
+            close(init_fd);
+        if (!j->spec)
+            return sat_errf(err, SAT_EINVAL, "the stored spec of %s no longer parses", j->id);
         return sat_errf(err, SAT_ENOMEM, "out of memory");
+    }
+    ps->init_fd = init_fd;
     ps->c = c;
     ps->on_end = on_end;
     ps->job = j;
@@ -253,13 +291,16 @@ int ps_job_start(struct coord *c, struct job *j, const char *init_path, ps_end_c
     snprintf(ps->dir, sizeof ps->dir, "%s/%s", jobs_dir, j->id);
     if (mkdir_one(jobs_dir) != 0 || mkdir_one(ps->dir) != 0) {
         rc = sat_errf(err, SAT_EIO, "cannot create %s: %s", ps->dir, strerror(errno));
+        if (init_fd >= 0)
+            close(init_fd);
         sat_free(ps);
         return rc;
     }
-    snprintf(ps->init_path, sizeof ps->init_path, "%s", init_path);
     ps->loading = true;
     rc = uv_queue_work(c->loop, &ps->work, load_work, load_done);
     if (rc != 0) {
+        if (init_fd >= 0)
+            close(init_fd);
         sat_free(ps);
         return sat_errf(err, SAT_EINTERNAL, "uv_queue_work: %s", uv_strerror(rc));
     }
@@ -279,8 +320,8 @@ void ps_job_stop(struct coord *c, struct job *j)
     if (ps->ready)
         ps_progress_refresh(ps, true);
     char msg[COORD_REASON_LEN + 64];
-    snprintf(msg, sizeof msg, "job %s is no longer running (%s: %.200s)", j->id,
-             coord_job_state_name(j->state), j->reason);
+    snprintf(msg, sizeof msg, "job %s is no longer running (%s: %.*s)", j->id,
+             coord_job_state_name(j->state), (int)sat_utf8_cut(j->reason, 200), j->reason);
     while (ps->waits)
         ps__wait_finish(ps->waits, SAT_ESTATE, msg);
     if (ps__idle(ps))

@@ -16,6 +16,7 @@
 
 #include "../../common/train/trainer.h"
 #include "../../common/util/log.h"
+#include "../../common/util/utf8.h"
 #include "../../common/util/xalloc.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -107,8 +108,8 @@ static void write_done(uv_work_t *w, int status)
     if (ps->write_final) {
         if (ps->write_rc != 0) {
             char reason[COORD_REASON_LEN];
-            snprintf(reason, sizeof reason, "cannot write the trained model: %.200s",
-                     ps->write_err);
+            snprintf(reason, sizeof reason, "cannot write the trained model: %.*s",
+                     (int)sat_utf8_cut(ps->write_err, 200), ps->write_err);
             ps__end(ps, JOB_FAILED, reason);
         } else {
             final_written(ps);

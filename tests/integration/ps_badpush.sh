@@ -3,12 +3,15 @@
 # C client acting as two workers (ps_probe): wrong size, unknown job, step
 # out of range, rank out of range, wrong attempt are refused with the right
 # status and change nothing; waits are bounded; bsp applies a step only
-# when both ranks pushed it; duplicates are acknowledged. saturnd keeps
-# serving afterwards.
+# when both ranks pushed it; duplicates are acknowledged. Numbers are
+# checked: non-finite gradients and BN statistics, negative BN variances
+# and inconsistent metrics are refused; a step whose update would
+# overflow is skipped (an event says so) and training goes on with finite
+# parameters. saturnd keeps serving afterwards.
 . "$(dirname "$0")/ps_lib.sh"
 
 start_saturnd "$T/state" --lease-ms 60000
-spec_file "$T/spec.json" name=probe model=mlp dataset=synthetic workers=2 epochs=1 batch_size=64
+spec_file "$T/spec.json" name=probe model=cnn-small dataset=synthetic workers=2 epochs=1 batch_size=64
 "$PS_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" "$T/spec.json" >"$T/probe.txt" 2>&1
 RC=$?
 sed 's/^/# probe: /' "$T/probe.txt"

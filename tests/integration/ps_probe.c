@@ -15,6 +15,7 @@
  * 0 when every check passed. The job is left running (the caller cancels
  * it and checks that saturnd still serves).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,11 @@ struct pushv {
     uint32_t shard, rank, attempt, batch;
     uint64_t step;
     size_t grad_floats, bn_floats;
-    float value;
+    float value, bn_value;
+    long poke;        /* gradient index set to poke_value, or -1 */
+    float poke_value;
+    long bn_poke;     /* BN index set to bn_poke_value, or -1 */
+    float bn_poke_value;
 };
 
 static grpc_status_code push(const struct pushv *p, Saturn__V1__PushResponse **resp,
@@ -76,7 +81,11 @@ static grpc_status_code push(const struct pushv *p, Saturn__V1__PushResponse **r
     for (size_t i = 0; i < p->grad_floats; i++)
         g[i] = p->value;
     for (size_t i = 0; i < p->bn_floats; i++)
-        bn[i] = 0.5f;
+        bn[i] = p->bn_value;
+    if (p->poke >= 0 && (size_t)p->poke < p->grad_floats)
+        g[p->poke] = p->poke_value;
+    if (p->bn_poke >= 0 && (size_t)p->bn_poke < p->bn_floats)
+        bn[p->bn_poke] = p->bn_poke_value;
     Saturn__V1__PushRequest req = SATURN__V1__PUSH_REQUEST__INIT;
     req.job_id = (char *)p->job;
     req.shard = p->shard;
@@ -116,6 +125,167 @@ static int same_bytes(const Saturn__V1__PullResponse *a, const Saturn__V1__PullR
            memcmp(a->values.data, b->values.data, a->values.len) == 0 &&
            a->bn_buffers.len == b->bn_buffers.len &&
            memcmp(a->bn_buffers.data, b->bn_buffers.data, a->bn_buffers.len) == 0;
+}
+
+/* ==== numbers: non-finite pushes, huge updates, inconsistent metrics ===== */
+
+/* Pushes step `step` of every shard for `rank`, shard 0 last; returns the
+ * status of shard 0's push (its response in *pr when pr is not NULL). */
+static grpc_status_code push_step(const struct pushv *good, const Saturn__V1__GetLayoutResponse *lay,
+                                  uint32_t rank, uint64_t step, float value,
+                                  Saturn__V1__PushResponse **pr, struct rpc_status *st)
+{
+    struct pushv p = *good;
+    p.rank = rank;
+    p.step = step;
+    p.value = value;
+    for (uint32_t s = 1; s < lay->n_shards; s++) {
+        struct pushv q = p;
+        q.shard = s;
+        q.grad_floats = lay->shards[s]->count;
+        q.bn_floats = 0;
+        push(&q, NULL, st);
+    }
+    return push(&p, pr, st);
+}
+
+static grpc_status_code report(const char *job, const char *wid, uint32_t attempt,
+                               const Saturn__V1__ReportMetricsRequest *tmpl, struct rpc_status *st)
+{
+    Saturn__V1__ReportMetricsRequest r = *tmpl;
+    r.worker_id = (char *)wid;
+    r.job_id = (char *)job;
+    r.attempt = attempt;
+    ProtobufCMessage *m = call("/saturn.v1.Worker/ReportMetrics", &r.base,
+                               &saturn__v1__report_metrics_response__descriptor, 10000, st);
+    rpc_msg_free(m);
+    return st->code;
+}
+
+/* Before any step: every bad number is refused and changes nothing (the
+ * caller compares the parameters afterwards). */
+static void refuse_bad_numbers(const char *job, uint32_t attempt, const char *wid,
+                               const struct pushv *good, size_t nbn)
+{
+    struct rpc_status st;
+    struct pushv p = *good;
+    p.poke = 3;
+    p.poke_value = NAN;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT && strstr(st.details, "gradient"),
+          "a NaN in the gradient -> INVALID_ARGUMENT naming the field", &st);
+    p.poke_value = INFINITY;
+    check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT && strstr(st.details, "gradient"),
+          "an infinite gradient value -> INVALID_ARGUMENT", &st);
+    if (nbn > 0) {
+        p = *good;
+        p.bn_poke = (long)nbn - 1;
+        p.bn_poke_value = NAN;
+        check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
+                  strstr(st.details, "bn_stats"),
+              "a NaN BN statistic -> INVALID_ARGUMENT naming the field", &st);
+        p = *good;
+        p.bn_value = -1.0f;
+        check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT &&
+                  strstr(st.details, "variance"),
+              "a negative BN running variance -> INVALID_ARGUMENT", &st);
+    } else {
+        printf("# the model has no BN buffers: BN checks not run\n");
+    }
+    Saturn__V1__ReportMetricsRequest ok = SATURN__V1__REPORT_METRICS_REQUEST__INIT;
+    ok.rank = 0;
+    ok.window_steps = 1;
+    ok.train_seen = 32;
+    ok.train_correct = 10;
+    ok.loss = 2.3f;
+    ok.step_seconds = 0.01;
+    ok.images_per_second = 100;
+    Saturn__V1__ReportMetricsRequest bad[5];
+    for (int i = 0; i < 5; i++)
+        bad[i] = ok;
+    bad[0].train_correct = 33;
+    bad[1].eval_seen = 10;
+    bad[1].eval_correct = 11;
+    bad[2].loss = NAN;
+    bad[3].loss = -1;
+    bad[4].images_per_second = INFINITY;
+    static const char *const field[5] = {"train_correct", "eval_correct", "loss", "loss",
+                                         "images_per_second"};
+    static const char *const what[5] = {
+        "ReportMetrics with train_correct > train_seen -> INVALID_ARGUMENT",
+        "ReportMetrics with eval_correct > eval_seen -> INVALID_ARGUMENT",
+        "ReportMetrics with a NaN loss -> INVALID_ARGUMENT",
+        "ReportMetrics with a negative loss -> INVALID_ARGUMENT",
+        "ReportMetrics with infinite images/s -> INVALID_ARGUMENT"};
+    for (int i = 0; i < 5; i++)
+        check(report(job, wid, attempt, &bad[i], &st) == GRPC_STATUS_INVALID_ARGUMENT &&
+                  strstr(st.details, field[i]),
+              what[i], &st);
+    check(report(job, wid, attempt, &ok, &st) == GRPC_STATUS_OK,
+          "a consistent ReportMetrics is accepted", &st);
+}
+
+static bool floats_finite(const ProtobufCBinaryData *b)
+{
+    for (size_t i = 0; i + 4 <= b->len; i += 4) {
+        float x;
+        memcpy(&x, b->data + i, 4);
+        if (!isfinite(x))
+            return false;
+    }
+    return true;
+}
+
+static bool all_finite(const Saturn__V1__PullResponse *r)
+{
+    return r && floats_finite(&r->values) && floats_finite(&r->bn_buffers);
+}
+
+/* True when the job's events hold one of kind `kind` (WatchJob replay). */
+static bool has_event(const char *job, const char *kind)
+{
+    Saturn__V1__WatchJobRequest w = SATURN__V1__WATCH_JOB_REQUEST__INIT;
+    w.job_id = (char *)job;
+    struct rpc_stream *s;
+    struct rpc_status st;
+    bool found = false;
+    if (rpc_stream_open(cli, "/saturn.v1.Client/WatchJob", &w.base, 2000, &s, &st) != 0)
+        return false;
+    ProtobufCMessage *m = NULL;
+    while (!found && rpc_stream_read(s, &saturn__v1__job_event__descriptor, &m, &st) == 1) {
+        const Saturn__V1__JobEvent *e = (const Saturn__V1__JobEvent *)m;
+        if (strcmp(e->kind, kind) == 0) {
+            found = true;
+            printf("# event: %s: %s\n", e->kind, e->message);
+        }
+        rpc_msg_free(m);
+    }
+    rpc_stream_close(s);
+    return found;
+}
+
+/* From version `v`: a step of a finite but huge gradient is applied while
+ * it stays finite; the next one would overflow the momentum and is
+ * skipped (an event says so), the parameters stay finite and a normal
+ * step after it is applied. */
+static void huge_gradient_steps(const char *job, const Saturn__V1__GetLayoutResponse *lay,
+                                const struct pushv *good, uint64_t v)
+{
+    struct rpc_status st;
+    for (int k = 0; k < 2; k++, v++) {
+        push_step(good, lay, 0, v, 3e38f, NULL, &st);
+        push_step(good, lay, 1, v, 0.0f, NULL, &st);
+    }
+    Saturn__V1__PullResponse *r = pull(job, v, 10000, &st);
+    check(r && r->version == v, "two steps of a 3e38 gradient: the version still advances", &st);
+    check(all_finite(r), "  ... and every parameter and BN value is finite", &st);
+    check(has_event(job, "step_skipped"), "  ... and the skipped step is in the job's events", &st);
+    push_step(good, lay, 0, v, 0.01f, NULL, &st);
+    push_step(good, lay, 1, v, 0.01f, NULL, &st);
+    Saturn__V1__PullResponse *r2 = pull(job, v + 1, 10000, &st);
+    check(r2 && r2->version == v + 1 && all_finite(r2) && !same_bytes(r, r2),
+          "  ... and the job still trains: a normal step after it is applied", &st);
+    rpc_msg_free(r ? &r->base : NULL);
+    rpc_msg_free(r2 ? &r2->base : NULL);
 }
 
 int main(int argc, char **argv)
@@ -223,7 +393,10 @@ int main(int argc, char **argv)
                          .step = 0,
                          .grad_floats = n0,
                          .bn_floats = nbn,
-                         .value = 0.01f};
+                         .value = 0.01f,
+                         .bn_value = 0.5f,
+                         .poke = -1,
+                         .bn_poke = -1};
     struct pushv p;
     p = good;
     p.grad_floats = n0 - 1;
@@ -261,6 +434,8 @@ int main(int argc, char **argv)
     p.batch = batch + 1;
     check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT,
           "a batch size other than the local batch -> INVALID_ARGUMENT", &st);
+
+    refuse_bad_numbers(job, attempt, wid[0], &good, nbn);
 
     Saturn__V1__PullResponse *after = pull(job, 0, 10000, &st);
     check(after && after->version == 0 && same_bytes(before, after),
@@ -319,6 +494,8 @@ int main(int argc, char **argv)
     check(after && after->version == 1 && !same_bytes(before, after),
           "pull of version 1: the step was applied", &st);
     rpc_msg_free(after ? &after->base : NULL);
+    if (total > 4)
+        huge_gradient_steps(job, lay, &good, 1);
 
     Saturn__V1__FetchDataRequest fr = SATURN__V1__FETCH_DATA_REQUEST__INIT;
     fr.job_id = job;

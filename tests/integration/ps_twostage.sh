@@ -4,8 +4,8 @@
 # the first one's weights (with a learning rate of 1e-6 they end where the
 # first ended; a fresh initialisation would be far away) and, since the
 # float checkpoint has no PACT alphas, from alpha_init_conv. init_from may
-# also be a checkpoint path; an init_from that is not there fails the job
-# with a reason.
+# also name a checkpoint file in saturnd's import dir; an init_from that is
+# not there fails the job with a reason.
 . "$(dirname "$0")/ps_lib.sh"
 
 if [ "$SAN" = 1 ]; then
@@ -51,10 +51,11 @@ print("stage 2 starts from stage 1: max |dw| %.2e over %d weight tensors; %d alp
 PY
 RC=$?
 check "stage 2's weights are stage 1's ($(tail -n 1 "$T/py.txt"))" test $RC -eq 0
+cp "$T/state/jobs/$J1/model.safetensors" "$T/state/imports/stage1.safetensors"
 spec_file "$T/path.json" name=stage2-path epochs=1 train_limit=$LIMIT test_limit=$TEST \
-    batch_size=$BATCH init_from="$T/state/jobs/$J1/model.safetensors"
+    batch_size=$BATCH init_from=stage1.safetensors
 J3=$("$SATURN" submit "$T/path.json" --json | jq -r .job_id)
-check "init_from a checkpoint path works too" wait_job "$J3" $LIMIT_S
+check "init_from a file in the import dir works too" wait_job "$J3" $LIMIT_S
 check "  ... and succeeds" jq_ok '.state == "succeeded"' "$SATURN" status "$J3" --json
 spec_file "$T/bad.json" name=bad epochs=1 train_limit=$LIMIT init_from=job-999
 J4=$("$SATURN" submit "$T/bad.json" --json | jq -r .job_id)
