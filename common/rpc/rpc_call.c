@@ -33,6 +33,7 @@ struct rpc_call *rpc__call_new(struct rpc_server *s, struct method_slot *slot)
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     c->tag_new = (struct rpc_tag){.kind = slot ? TAG_NEW_CALL : TAG_NEW_GENERIC, .call = c};
+    c->tag_recv = (struct rpc_tag){.kind = TAG_RECV, .call = c};
     c->tag_close = (struct rpc_tag){.kind = TAG_CLOSE, .call = c};
     c->tag_send = (struct rpc_tag){.kind = TAG_SEND, .call = c};
     c->next = s->live;
@@ -65,6 +66,7 @@ void rpc__call_free(struct rpc_call *c)
         sat_free(o);
     }
     sat_free(c->status_details);
+    sat_free(c->delay_details);
     if (c->peer)
         gpr_free(c->peer);
     grpc_metadata_array_destroy(&c->md);
@@ -203,6 +205,11 @@ const char *rpc_call_method(const struct rpc_call *c)
     if (c->slot)
         return c->slot->m->path;
     return "(unregistered)";
+}
+
+const char *rpc_call_session(const struct rpc_call *c)
+{
+    return c->session;
 }
 
 const char *rpc_call_peer(struct rpc_call *c)

@@ -9,6 +9,13 @@
  * tag by kind. Everything else - re-arming requests, auth, unpacking,
  * handlers, every grpc_call_start_batch - happens on the loop thread.
  *
+ * A call in two steps. Methods are registered without their payload, so
+ * TAG_NEW_CALL brings the initial metadata only; rpc__admit (rpc_auth.c)
+ * decides from it, a refusal is sent without ever reading the message
+ * (after the peer's delay, for authentication failures), and an admitted
+ * call starts GRPC_OP_RECV_MESSAGE; TAG_RECV unpacks it and runs the
+ * handler.
+ *
  * Call contexts and the reply API live in rpc_call.c (rpc_int.h).
  *
  * Shutdown (the order that leaves LSan clean, docs grpc-core.md):
@@ -21,6 +28,7 @@
 #include "rpc_int.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,8 +41,6 @@
 
 #include "../util/log.h"
 #include "../util/xalloc.h"
-
-#define AUTH_PREFIX "Bearer "
 
 static void arm_all(struct rpc_server *s);
 
@@ -78,9 +84,10 @@ static void arm_slot(struct rpc_server *s, struct method_slot *slot)
     struct rpc_call *c = rpc__call_new(s, slot);
     if (!c)
         return; /* retried by the timer */
+    /* No payload: the message is received only once the call is admitted. */
     grpc_call_error e =
         grpc_server_request_registered_call(s->server, slot->handle, &c->call, &c->deadline, &c->md,
-                                            &c->payload, s->cq, s->cq, &c->tag_new);
+                                            NULL, s->cq, s->cq, &c->tag_new);
     if (e != GRPC_CALL_OK) {
         log_error("rpc: request_registered_call(%s): %s", slot->m->path,
                   grpc_call_error_to_string(e));
@@ -118,30 +125,121 @@ static void arm_all(struct rpc_server *s)
 
 /* ==== event dispatch (loop thread) ========================================= */
 
-static bool auth_ok(struct rpc_server *s, struct rpc_call *c)
+/* ==== refusals ============================================================= */
+
+static void on_delay_timer(uv_timer_t *t);
+
+static void delay_timer_start(struct rpc_server *s)
 {
-    if (!s->auth || (c->slot && (c->slot->m->flags & RPC_NO_AUTH)))
-        return true;
-    bool ok = false;
-    for (size_t i = 0; i < c->md.count; i++) {
-        grpc_metadata *md = &c->md.metadata[i];
-        if (grpc_slice_str_cmp(md->key, "authorization") != 0)
-            continue;
-        /* Every authorization value is checked, in constant time each. */
-        if (rpc_secret_equal(GRPC_SLICE_START_PTR(md->value), GRPC_SLICE_LENGTH(md->value), s->auth,
-                             s->auth_len))
-            ok = true;
-    }
-    return ok;
+    uint64_t now = uv_now(s->loop), due = UINT64_MAX;
+    for (struct rpc_call *c = s->delayed; c; c = c->delay_next)
+        if (c->delay_due < due)
+            due = c->delay_due;
+    if (due != UINT64_MAX)
+        uv_timer_start(&s->delay_timer, on_delay_timer, due > now ? due - now : 0, 0);
 }
 
-static bool has_auth_header(const struct rpc_call *c)
+/* Answers the delayed refusals that are due (all of them when stopping). */
+static void on_delay_timer(uv_timer_t *t)
 {
-    for (size_t i = 0; i < c->md.count; i++)
-        if (grpc_slice_str_cmp(c->md.metadata[i].key, "authorization") == 0)
-            return true;
-    return false;
+    struct rpc_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    struct rpc_call **pp = &s->delayed;
+    while (*pp) {
+        struct rpc_call *c = *pp;
+        if (!s->stopping && c->delay_due > now) {
+            pp = &c->delay_next;
+            continue;
+        }
+        *pp = c->delay_next;
+        s->ndelayed--;
+        char *why = c->delay_details;
+        c->delay_details = NULL;
+        rpc_reply_status(c, c->delay_code, why ? why : ""); /* may free c */
+        sat_free(why);
+    }
+    delay_timer_start(s);
 }
+
+/* Refuses a call that was not admitted: at once, or after the peer's delay
+ * when it counts as an authentication failure. */
+static void refuse(struct rpc_server *s, struct rpc_call *c, grpc_status_code code,
+                   const char *why, bool auth_failure)
+{
+    s->trim_due = true;
+    if (!auth_failure) {
+        log_info("rpc: %s from %s refused: %s", rpc_call_method(c), rpc_call_peer(c), why);
+        rpc__reject(c, code, why);
+        return;
+    }
+    unsigned delay =
+        rpc__auth_fail(&s->auth, rpc_call_peer(c), uv_now(s->loop), rpc_call_method(c), why);
+    char *copy = delay ? sat_strdup(why) : NULL;
+    if (!copy || s->ndelayed >= RPC_DELAYED_MAX || s->stopping) {
+        sat_free(copy);
+        rpc__reject(c, code, why);
+        return;
+    }
+    /* Owned by the layer until answered, so that a client going away
+     * meanwhile does not free it under the list. */
+    c->owned = true;
+    s->nowned++;
+    c->delay_code = code;
+    c->delay_details = copy;
+    c->delay_due = uv_now(s->loop) + delay;
+    c->delay_next = s->delayed;
+    s->delayed = c;
+    s->ndelayed++;
+    delay_timer_start(s);
+}
+
+/* ==== receiving an admitted call's message ================================= */
+
+static void start_recv(struct rpc_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("rpc: %s: recv_message batch: %s", rpc_call_method(c),
+                  grpc_call_error_to_string(e));
+        rpc__reject(c, GRPC_STATUS_INTERNAL, "cannot receive the request");
+        return;
+    }
+    c->pending++;
+}
+
+static void on_recv(struct rpc_server *s, struct rpc_call *c, int success)
+{
+    struct method_slot *slot = c->slot;
+    c->pending--;
+    if (s->stopping) {
+        rpc__reject(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+        return;
+    }
+    if (!success || !c->payload) {
+        /* The client cancelled (or its deadline fired) while the message
+         * was in flight, or it sent no message at all. */
+        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+        return;
+    }
+    int rc = rpc_msg_unpack(c->payload, slot->m->request, &c->req);
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    if (rc != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "request is not a valid %s message", slot->m->request->name);
+        log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), msg);
+        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return;
+    }
+    c->owned = true;
+    s->nowned++;
+    slot->m->handler(c, c->req, s->ud);
+}
+
 static void on_new_call(struct rpc_server *s, struct rpc_call *c, int success)
 {
     struct method_slot *slot = c->slot;
@@ -179,33 +277,14 @@ static void on_new_call(struct rpc_server *s, struct rpc_call *c, int success)
         rpc__reject(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         return;
     }
-    if (!auth_ok(s, c)) {
-        log_info("rpc: %s from %s: %s bearer token", slot->m->path, rpc_call_peer(c),
-                 has_auth_header(c) ? "invalid" : "missing");
-        rpc__reject(c, GRPC_STATUS_UNAUTHENTICATED,
-                    has_auth_header(c) ? "invalid bearer token"
-                                       : "missing bearer token (authorization metadata)");
+    char why[SAT_ERR_LEN];
+    bool auth_failure;
+    grpc_status_code code = rpc__admit(s, c, why, &auth_failure);
+    if (code != GRPC_STATUS_OK) {
+        refuse(s, c, code, why, auth_failure);
         return;
     }
-    if (!c->payload) {
-        /* The client cancelled (or its deadline fired) while the message
-         * was in flight, or it sent no message at all. */
-        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
-        return;
-    }
-    int rc = rpc_msg_unpack(c->payload, slot->m->request, &c->req);
-    grpc_byte_buffer_destroy(c->payload);
-    c->payload = NULL;
-    if (rc != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "request is not a valid %s message", slot->m->request->name);
-        log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), msg);
-        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
-        return;
-    }
-    c->owned = true;
-    s->nowned++;
-    slot->m->handler(c, c->req, s->ud);
+    start_recv(c);
 }
 
 static void maybe_destroy(struct rpc_server *s);
@@ -223,6 +302,9 @@ static void on_async(uv_async_t *a)
         case TAG_NEW_CALL:
         case TAG_NEW_GENERIC:
             on_new_call(s, t->call, t->success);
+            break;
+        case TAG_RECV:
+            on_recv(s, t->call, t->success);
             break;
         case TAG_CLOSE:
             rpc__on_close(t->call);
@@ -255,6 +337,12 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     arm_all(s); /* retries requests whose context could not be allocated */
+    if (s->trim_due && !s->ndelayed) {
+        /* Refused calls may have made gRPC buffer data that is freed by
+         * now: give the pages back (malloc's trim threshold is raised). */
+        s->trim_due = false;
+        malloc_trim(0);
+    }
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -266,7 +354,7 @@ static void on_handle_closed(uv_handle_t *h)
     void *arg = s->done_arg;
     pthread_mutex_destroy(&s->lock);
     sat_free(s->slots);
-    sat_free(s->auth);
+    rpc__auth_free(&s->auth);
     sat_free(s);
     if (done)
         done(arg);
@@ -286,6 +374,7 @@ static void maybe_destroy(struct rpc_server *s)
     s->cq = NULL;
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->delay_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->async, on_handle_closed);
 }
 
@@ -301,6 +390,16 @@ void rpc_server_stop(struct rpc_server *s, unsigned grace_ms, void (*done)(void 
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->tag_shutdown);
     uv_timer_stop(&s->timer);
     uv_timer_start(&s->timer, on_timer, grace_ms, 0);
+    on_delay_timer(&s->delay_timer); /* delayed refusals are answered now */
+}
+
+int rpc_server_set_tokens(struct rpc_server *s, const char *client, const char *viewer,
+                          const char *worker)
+{
+    if (!s->auth_on)
+        return 0;
+    const char *t[RPC_NROLES] = {client, viewer, worker};
+    return rpc__auth_set(&s->auth, t);
 }
 
 static int parse_listen_ok(const char *listen)
@@ -327,16 +426,11 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     s->ud = o->ud;
     s->nslots = o->nmethods;
     s->slots = sat_calloc(o->nmethods ? o->nmethods : 1, sizeof *s->slots);
-    if (o->token && *o->token) {
-        size_t tl = strlen(o->token);
-        s->auth_len = strlen(AUTH_PREFIX) + tl;
-        s->auth = sat_malloc(s->auth_len + 1);
-        if (s->auth)
-            snprintf(s->auth, s->auth_len + 1, "%s%s", AUTH_PREFIX, o->token);
-    }
-    if (!s->slots || (o->token && *o->token && !s->auth)) {
+    s->session_check = o->session_check;
+    s->auth_on = o->token && *o->token;
+    const char *tokens[RPC_NROLES] = {o->token, o->viewer_token, o->worker_token};
+    if (!s->slots || (s->auth_on && rpc__auth_set(&s->auth, tokens) != 0)) {
         sat_free(s->slots);
-        sat_free(s->auth);
         sat_free(s);
         return sat_errf(err, SAT_ENOMEM, "out of memory");
     }
@@ -366,7 +460,7 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     for (size_t i = 0; i < o->nmethods; i++) {
         s->slots[i].m = &o->methods[i];
         s->slots[i].handle = grpc_server_register_method(
-            s->server, o->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+            s->server, o->methods[i].path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
     }
     grpc_server_credentials *creds;
     if (o->tls && o->tls->cert) {
@@ -395,7 +489,9 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     s->async.data = s;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
-    s->handles_open = 2;
+    uv_timer_init(loop, &s->delay_timer);
+    s->delay_timer.data = s;
+    s->handles_open = 3;
 
     grpc_server_start(s->server);
     if (pthread_create(&s->cq_thread, NULL, cq_main, s) != 0) {
@@ -416,6 +512,7 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
         grpc_completion_queue_destroy(s->cq);
         s->done = NULL;
         uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&s->delay_timer, on_handle_closed);
         uv_close((uv_handle_t *)&s->async, on_handle_closed);
         return rc;
     }
@@ -437,7 +534,7 @@ fail_grpc:
     grpc_completion_queue_destroy(s->cq);
     pthread_mutex_destroy(&s->lock);
     sat_free(s->slots);
-    sat_free(s->auth);
+    rpc__auth_free(&s->auth);
     sat_free(s);
     return rc;
 }
