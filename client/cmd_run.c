@@ -358,9 +358,18 @@ static int run_start(struct cli *c, struct run_state *r, int nworkers, int threa
         char name[32], wlog[PATH_MAX + 32];
         snprintf(name, sizeof name, "run-w%d", i);
         snprintf(wlog, sizeof wlog, "%s/worker-%d.log", r->dir, i);
-        char *wargs[] = {r->worker,     "--coordinator",        r->addr, "--token-file",
-                         r->worker_token_file, "--threads", th,      "--name",
-                         name,          "--log-level",          "warn",  NULL};
+        char *wargs[] = {r->worker,
+                         "--coordinator",
+                         r->addr,
+                         "--token-file",
+                         r->worker_token_file,
+                         "--threads",
+                         th,
+                         "--name",
+                         name,
+                         "--log-level",
+                         "warn",
+                         NULL};
         if (spawn(wargs, wlog) < 0) {
             cli_errorf("run: cannot start %s: %s", r->worker, strerror(errno));
             return EXIT_SERVER;

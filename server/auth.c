@@ -126,9 +126,9 @@ int auth_load(struct auth *a, const char *state_dir, const char *const files[RPC
               char err[SAT_ERR_LEN])
 {
     for (int r = 0; r < RPC_NROLES; r++) {
-        int n = files[r] ? snprintf(a->path[r], sizeof a->path[r], "%s", files[r])
-                         : snprintf(a->path[r], sizeof a->path[r], "%s/%s", state_dir,
-                                    default_names[r]);
+        int n = files[r]
+                    ? snprintf(a->path[r], sizeof a->path[r], "%s", files[r])
+                    : snprintf(a->path[r], sizeof a->path[r], "%s/%s", state_dir, default_names[r]);
         if (n < 0 || (size_t)n >= sizeof a->path[r])
             return sat_errf(err, SAT_EINVAL, "%s: path too long", flag_names[r]);
         if (!files[r]) {

@@ -461,8 +461,8 @@ static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
 
 /* The parameter server of a job that is training (attempt 0: any), or the
  * call is answered (NOT_FOUND, FAILED_PRECONDITION) and NULL returned. */
-static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
-                                       const char *job_id, uint32_t attempt, uint32_t rank)
+static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call, const char *job_id,
+                                       uint32_t attempt, uint32_t rank)
 {
     struct job *j = find_job_or_reply(c, call, job_id);
     if (!j)

@@ -57,7 +57,8 @@ static const char usage_text[] =
     "3 the coordinator refused the token.\n"
     "\n"
     "example:\n"
-    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/worker-token --threads 2\n"
+    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/worker-token --threads "
+    "2\n"
     "  saturn-worker --coordinator saturnd:7070 --tls-ca ca.crt --token-file worker-token  # TLS\n";
 
 enum {

@@ -56,8 +56,8 @@
 #define RPC_CLIENT_MAX_THREADS 4        /* concurrent calls on one rpc_client */
 #define RPC_TLS_FILE_MAX (1u << 20)     /* bytes: largest PEM file read */
 #define RPC_SESSION_KEY "x-saturn-session" /* metadata: a worker's session secret */
-#define RPC_SESSION_MAX 80              /* bytes: longest session secret + NUL */
-#define RPC_AUTH_DELAY_MAX_MS 2000      /* longest delay before an auth failure reply */
+#define RPC_SESSION_MAX 80                 /* bytes: longest session secret + NUL */
+#define RPC_AUTH_DELAY_MAX_MS 2000         /* longest delay before an auth failure reply */
 
 /* ==== library lifecycle ==================================================== */
 

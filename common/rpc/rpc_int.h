@@ -42,9 +42,9 @@ struct method_slot {
     bool armed;   /* a request is outstanding */
 };
 
-#define RPC_AUTH_PEERS 64     /* peers whose failures are remembered */
-#define RPC_PEER_KEY_LEN 64   /* "ipv4:1.2.3.4", "ipv6:[...]" */
-#define RPC_DELAYED_MAX 256   /* refusals held for their delay; more are answered at once */
+#define RPC_AUTH_PEERS 64   /* peers whose failures are remembered */
+#define RPC_PEER_KEY_LEN 64 /* "ipv4:1.2.3.4", "ipv6:[...]" */
+#define RPC_DELAYED_MAX 256 /* refusals held for their delay; more are answered at once */
 
 struct rpc_peer_fail {
     char key[RPC_PEER_KEY_LEN]; /* "" = free slot */
@@ -124,10 +124,10 @@ struct rpc_server {
     rpc_session_fn session_check;
     void *ud;
 
-    uv_timer_t delay_timer;    /* answers delayed refusals */
-    struct rpc_call *delayed;  /* refusals waiting for their delay */
+    uv_timer_t delay_timer;   /* answers delayed refusals */
+    struct rpc_call *delayed; /* refusals waiting for their delay */
     size_t ndelayed;
-    bool trim_due;             /* refusals since the last tick: malloc_trim then */
+    bool trim_due; /* refusals since the last tick: malloc_trim then */
 
     struct rpc_call *live; /* every context, armed or active */
     size_t nlive;

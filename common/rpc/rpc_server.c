@@ -85,9 +85,8 @@ static void arm_slot(struct rpc_server *s, struct method_slot *slot)
     if (!c)
         return; /* retried by the timer */
     /* No payload: the message is received only once the call is admitted. */
-    grpc_call_error e =
-        grpc_server_request_registered_call(s->server, slot->handle, &c->call, &c->deadline, &c->md,
-                                            NULL, s->cq, s->cq, &c->tag_new);
+    grpc_call_error e = grpc_server_request_registered_call(
+        s->server, slot->handle, &c->call, &c->deadline, &c->md, NULL, s->cq, s->cq, &c->tag_new);
     if (e != GRPC_CALL_OK) {
         log_error("rpc: request_registered_call(%s): %s", slot->m->path,
                   grpc_call_error_to_string(e));
@@ -163,8 +162,8 @@ static void on_delay_timer(uv_timer_t *t)
 
 /* Refuses a call that was not admitted: at once, or after the peer's delay
  * when it counts as an authentication failure. */
-static void refuse(struct rpc_server *s, struct rpc_call *c, grpc_status_code code,
-                   const char *why, bool auth_failure)
+static void refuse(struct rpc_server *s, struct rpc_call *c, grpc_status_code code, const char *why,
+                   bool auth_failure)
 {
     s->trim_due = true;
     if (!auth_failure) {
@@ -459,8 +458,8 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     for (size_t i = 0; i < o->nmethods; i++) {
         s->slots[i].m = &o->methods[i];
-        s->slots[i].handle = grpc_server_register_method(
-            s->server, o->methods[i].path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+        s->slots[i].handle = grpc_server_register_method(s->server, o->methods[i].path, NULL,
+                                                         GRPC_SRM_PAYLOAD_NONE, 0);
     }
     grpc_server_credentials *creds;
     if (o->tls && o->tls->cert) {

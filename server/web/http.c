@@ -195,8 +195,8 @@ static enum MHD_Result reply_unauthorized(const struct req *r)
 {
     static const char body[] = "401 this page needs the viewer or client token (Authorization: "
                                "Bearer TOKEN, or HTTP Basic with the token as password)\n";
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,

@@ -28,7 +28,7 @@
 #include "util/xalloc.h"
 
 static int npass, nfail;
-static struct rpc_client *cli; /* the channel calls go through now */
+static struct rpc_client *cli;  /* the channel calls go through now */
 static struct rpc_client *base; /* no session: client calls */
 
 static void check(int ok, const char *what, const struct rpc_status *st)
@@ -192,8 +192,7 @@ int main(int argc, char **argv)
         check(hr && hr->assignment, "each fake worker is assigned the job", &st);
         if (hr && hr->assignment) {
             attempt = hr->assignment->attempt;
-            if (hr->assignment->rank < 2)
-            {
+            if (hr->assignment->rank < 2) {
                 rank_cli[hr->assignment->rank] = wcli[i];
                 rank_wid[hr->assignment->rank] = wid[i];
             }
