@@ -127,7 +127,7 @@ struct rpc_server {
     uv_timer_t delay_timer;   /* answers delayed refusals */
     struct rpc_call *delayed; /* refusals waiting for their delay */
     size_t ndelayed;
-    bool trim_due; /* refusals since the last tick: malloc_trim then */
+    int trim_ticks; /* ticks left that malloc_trim after refusals */
 
     struct rpc_call *live; /* every context, armed or active */
     size_t nlive;
