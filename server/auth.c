@@ -151,6 +151,11 @@ int auth_reload(struct auth *a, char err[SAT_ERR_LEN])
     return 0;
 }
 
+void auth_wipe(struct auth *a)
+{
+    explicit_bzero(a->token, sizeof a->token);
+}
+
 /* ==== --no-auth ============================================================ */
 
 int auth_loopback_only(const char *listen, const char *what, char err[SAT_ERR_LEN])

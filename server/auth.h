@@ -47,7 +47,10 @@ int auth_load(struct auth *a, const char *state_dir, const char *const files[RPC
  * ones and 0 is returned; on failure a is unchanged and err says why. */
 int auth_reload(struct auth *a, char err[SAT_ERR_LEN]);
 
-/* Refuses (SAT_EPERM, err filled) a listen address that is not loopback:
+/* Wipes every token from memory (at exit). */
+void auth_wipe(struct auth *a);
+
+/* Refuses (SAT_EINVAL, err filled) a listen address that is not loopback:
  * used for --no-auth. `what` names the flag in the message. */
 int auth_loopback_only(const char *listen, const char *what, char err[SAT_ERR_LEN]);
 

@@ -509,7 +509,7 @@ out_free:
     rpc_tls_free(&tls);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
-    explicit_bzero(&d->auth, sizeof d->auth);
+    auth_wipe(&d->auth);
     sat_free(d);
     if (status == 0)
         log_info("stopped cleanly");
