@@ -293,6 +293,18 @@ int rpc_stream_end(struct rpc_call *c)
     return 0;
 }
 
+bool rpc__start_op(struct rpc_call *c, const grpc_op *op, struct rpc_tag *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(c->call, op, 1, tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("rpc: %s: batch of op %d: %s", rpc_call_method(c), (int)op->op,
+                  grpc_call_error_to_string(e));
+        return false;
+    }
+    c->pending++;
+    return true;
+}
+
 /* Starts RECV_CLOSE_ON_SERVER, which tells us when the client is done or
  * gone; every accepted call has one in flight until the end. */
 bool rpc__start_close(struct rpc_call *c)
@@ -301,13 +313,7 @@ bool rpc__start_close(struct rpc_call *c)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
-    if (e != GRPC_CALL_OK) {
-        log_error("rpc: recv_close batch: %s", grpc_call_error_to_string(e));
-        return false;
-    }
-    c->pending++;
-    return true;
+    return rpc__start_op(c, &op, &c->tag_close);
 }
 
 void rpc__on_close(struct rpc_call *c)

@@ -152,6 +152,9 @@ void rpc__call_maybe_free(struct rpc_call *c);
 void rpc__pump(struct rpc_call *c);
 /* Finishes a call the layer refuses before any handler sees it. */
 void rpc__reject(struct rpc_call *c, grpc_status_code code, const char *details);
+/* Starts a batch of the one operation op with tag (counted in pending);
+ * false, logged, if gRPC refused it. */
+bool rpc__start_op(struct rpc_call *c, const grpc_op *op, struct rpc_tag *tag);
 /* Starts RECV_CLOSE_ON_SERVER for an accepted call; false if it failed. */
 bool rpc__start_close(struct rpc_call *c);
 /* Completion of RECV_CLOSE_ON_SERVER / of a send batch. */

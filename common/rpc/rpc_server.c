@@ -200,14 +200,8 @@ static void start_recv(struct rpc_call *c)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &c->payload;
-    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL);
-    if (e != GRPC_CALL_OK) {
-        log_error("rpc: %s: recv_message batch: %s", rpc_call_method(c),
-                  grpc_call_error_to_string(e));
+    if (!rpc__start_op(c, &op, &c->tag_recv))
         rpc__reject(c, GRPC_STATUS_INTERNAL, "cannot receive the request");
-        return;
-    }
-    c->pending++;
 }
 
 static void on_recv(struct rpc_server *s, struct rpc_call *c, int success)

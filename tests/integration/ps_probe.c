@@ -115,6 +115,22 @@ static Saturn__V1__PullResponse *pull(const char *job, uint64_t min_version, int
                                             &saturn__v1__pull_response__descriptor, timeout_ms, st);
 }
 
+/* Opens a server stream and reads its first message: 1, or < 0 with st
+ * filled (the status the stream ended with). */
+static int first_read(const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *d, struct rpc_status *st)
+{
+    struct rpc_stream *s;
+    ProtobufCMessage *m = NULL;
+    int rc = rpc_stream_open(cli, method, req, 5000, &s, st);
+    if (rc == 0) {
+        rc = rpc_stream_read(s, d, &m, st);
+        rpc_msg_free(m);
+        rpc_stream_close(s);
+    }
+    return rc;
+}
+
 static int same_bytes(const Saturn__V1__PullResponse *a, const Saturn__V1__PullResponse *b)
 {
     return a && b && a->values.len == b->values.len &&
@@ -323,14 +339,8 @@ int main(int argc, char **argv)
         f0.split = "train";
         f0.rank = 0;
         f0.world_size = 2;
-        struct rpc_stream *fs;
-        ProtobufCMessage *fm = NULL;
-        int frc = rpc_stream_open(cli, "/saturn.v1.Worker/FetchData", &f0.base, 5000, &fs, &st);
-        if (frc == 0) {
-            frc = rpc_stream_read(fs, &saturn__v1__data_chunk__descriptor, &fm, &st);
-            rpc_msg_free(fm);
-            rpc_stream_close(fs);
-        }
+        int frc = first_read("/saturn.v1.Worker/FetchData", &f0.base,
+                             &saturn__v1__data_chunk__descriptor, &st);
         check(frc < 0 && st.code == GRPC_STATUS_PERMISSION_DENIED,
               "a worker cannot fetch another rank's shard -> PERMISSION_DENIED", &st);
     }
@@ -401,25 +411,16 @@ int main(int argc, char **argv)
     fr.job_id = job;
     fr.split = "validation";
     fr.world_size = 2;
-    struct rpc_stream *s;
-    ProtobufCMessage *cm = NULL;
-    int rc = rpc_stream_open(cli, "/saturn.v1.Worker/FetchData", &fr.base, 5000, &s, &st);
-    if (rc == 0) {
-        rc = rpc_stream_read(s, &saturn__v1__data_chunk__descriptor, &cm, &st);
-        rpc_msg_free(cm);
-        rpc_stream_close(s);
-    }
+    int rc = first_read("/saturn.v1.Worker/FetchData", &fr.base,
+                        &saturn__v1__data_chunk__descriptor, &st);
     check(rc < 0 && st.code == GRPC_STATUS_INVALID_ARGUMENT,
           "FetchData of an unknown split -> INVALID_ARGUMENT", &st);
     Saturn__V1__ExportModelRequest er = SATURN__V1__EXPORT_MODEL_REQUEST__INIT;
     er.job_id = job;
     er.format = "safetensors";
-    rc = rpc_stream_open(base, "/saturn.v1.Client/ExportModel", &er.base, 5000, &s, &st);
-    if (rc == 0) {
-        rc = rpc_stream_read(s, &saturn__v1__model_chunk__descriptor, &cm, &st);
-        rpc_msg_free(cm);
-        rpc_stream_close(s);
-    }
+    cli = base;
+    rc = first_read("/saturn.v1.Client/ExportModel", &er.base, &saturn__v1__model_chunk__descriptor,
+                    &st);
     check(rc < 0 && st.code == GRPC_STATUS_FAILED_PRECONDITION,
           "export of a running job -> FAILED_PRECONDITION", &st);
 
