@@ -1,7 +1,8 @@
 /* cmd_run.c - saturn export and saturn run.
  *
  * `saturn run SPEC` is the embedded default: a private saturnd (temporary
- * state dir, 127.0.0.1 port 0, plaintext, the token saturnd generates) and N
+ * state dir, 127.0.0.1 port 0, plaintext, the tokens saturnd generates: the
+ * CLI uses the client token, the workers the worker token) and N
  * saturn-worker children, the job submitted and followed with a progress
  * bar to its end, then everything stopped by PID (SIGTERM, SIGKILL after
  * STOP_GRACE_S; on Ctrl-C too) and the model copied to
@@ -303,7 +304,7 @@ static void log_tail(const char *path)
 struct run_state {
     char dir[PATH_MAX];
     char saturnd[PATH_MAX], worker[PATH_MAX];
-    char addr[64], token_file[PATH_MAX + 16];
+    char addr[64], token_file[PATH_MAX + 16], worker_token_file[PATH_MAX + 16];
     struct job_spec spec;
     char *spec_json;
     char job_id[64];
@@ -348,15 +349,25 @@ static int run_start(struct cli *c, struct run_state *r, int nworkers, int threa
     }
     snprintf(r->addr, sizeof r->addr, "127.0.0.1:%d", port);
     snprintf(r->token_file, sizeof r->token_file, "%s/token", r->dir);
+    snprintf(r->worker_token_file, sizeof r->worker_token_file, "%s/worker-token", r->dir);
     char th[16];
     snprintf(th, sizeof th, "%d", threads);
     for (int i = 0; i < nworkers; i++) {
         char name[32], wlog[PATH_MAX + 32];
         snprintf(name, sizeof name, "run-w%d", i);
         snprintf(wlog, sizeof wlog, "%s/worker-%d.log", r->dir, i);
-        char *wargs[] = {r->worker,     "--coordinator", r->addr, "--token-file",
-                         r->token_file, "--threads",     th,      "--name",
-                         name,          "--log-level",   "warn",  NULL};
+        char *wargs[] = {r->worker,
+                         "--coordinator",
+                         r->addr,
+                         "--token-file",
+                         r->worker_token_file,
+                         "--threads",
+                         th,
+                         "--name",
+                         name,
+                         "--log-level",
+                         "warn",
+                         NULL};
         if (spawn(wargs, wlog) < 0) {
             cli_errorf("run: cannot start %s: %s", r->worker, strerror(errno));
             return EXIT_SERVER;

@@ -119,7 +119,8 @@ static const struct opt_spec options[] = {
     {"addr", O_ADDR, "HOST:PORT", CM_ALL,
      "coordinator address (env SATURN_ADDR; default " CLI_DEFAULT_ADDR ")"},
     {"token-file", O_TOKEN_FILE, "FILE", CM_ALL,
-     "file holding the bearer token (env SATURN_TOKEN_FILE)"},
+     "file holding the client token, or the viewer token for read-only commands (env "
+     "SATURN_TOKEN_FILE)"},
     {"tls-ca", O_TLS_CA, "FILE", CM_ALL,
      "use TLS; verify saturnd's certificate with this PEM CA (env SATURN_TLS_CA)"},
     {"tls-cert", O_TLS_CERT, "FILE", CM_ALL,

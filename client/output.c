@@ -81,6 +81,10 @@ int cli_fail_status(const struct cli *c, const struct rpc_status *st)
                                "saturnd uses?)"
                              : " (pass --token-file FILE or set SATURN_TOKEN_FILE)";
         break;
+    case GRPC_STATUS_PERMISSION_DENIED:
+        hint = " (the viewer token is read-only and the worker token is for saturn-worker: "
+               "this command needs the client token)";
+        break;
     case GRPC_STATUS_UNAVAILABLE:
     case GRPC_STATUS_DEADLINE_EXCEEDED:
         hint = unavailable_hint(c, st);

@@ -9,7 +9,10 @@
  *
  *   main.c          flags, start-up, signals, shutdown order
  *   rpc_dispatch.c  the method table: protobuf <-> coordinator operations;
- *                   every lookup-or-reply (job, worker, running PS)
+ *                   every lookup-or-reply (job, worker, running PS) and
+ *                   the worker identity checks; each method's roles
+ *   auth.c          role tokens and their files, worker session secrets,
+ *                   HTTP credentials
  *   export.c        Client.ExportModel
  *   web/            --http: /healthz, /metrics, the dashboard (read-only)
  *   lifecycle.c     init/stop/close, the one periodic timer, and the
@@ -49,6 +52,7 @@
 #define COORD_REASON_LEN 256
 #define COORD_PEER_LEN 64
 #define COORD_VERSION_LEN 32
+#define COORD_SESSION_LEN 40        /* a worker's session secret, hex + NUL (auth.h) */
 #define COORD_MAX_GANG 256          /* workers of one job (the spec's bound) */
 #define COORD_MAX_ACTIVE_JOBS 10000 /* queued + running; more -> RESOURCE_EXHAUSTED */
 #define COORD_MAX_WORKERS 1024      /* workers holding a lease */
@@ -208,11 +212,15 @@ struct worker {
     uint64_t last_seen_mono; /* uv_now() of the last heartbeat (lease clock) */
     bool draining;           /* DrainWorker: no new assignment; told to leave */
     char reason[COORD_REASON_LEN];
+    char session[COORD_SESSION_LEN]; /* secret proving this worker's calls (auth.c) */
 };
 
 
+struct auth;
+
 struct coord {
     uv_loop_t *loop;
+    const struct auth *auth; /* tokens and HTTP policy (auth.h); owned by main.c */
     struct store *store;
     char state_dir[512];
     size_t max_msg;

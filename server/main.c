@@ -1,6 +1,8 @@
 /* main.c - saturnd: flags, start-up, signals and the shutdown order.
  *
- * Start-up: parse flags -> lock the state dir -> token -> TLS files (with
+ * Start-up: parse flags -> state dir made 0700 and locked -> the three
+ * role tokens (auth.c; generated in the state dir when their flag is not
+ * given; SIGHUP re-reads them) -> TLS files (with
  * --tls-cert) -> open the store and load jobs (coord_init) -> start the
  * RPC server -> with --http, the HTTP server (http.c; HTTPS with the same
  * certificate under TLS) -> write the port files -> run the loop.
@@ -20,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "lifecycle.h"
 #include "rpc_dispatch.h"
 #include "web/http.h"
@@ -41,7 +43,8 @@ struct daemon {
     struct coord coord;
     struct rpc_server *rpc;
     struct http_server *http; /* --http, else NULL */
-    uv_signal_t sigint, sigterm;
+    struct auth auth;
+    uv_signal_t sigint, sigterm, sighup;
     int lock_fd;
 };
 
@@ -62,9 +65,17 @@ static const char usage_text[] =
     "                           port 0 picks a free port (see --port-file)\n"
     "  --state-dir DIR          database, lock and generated token (default ./" DEFAULT_STATE_DIR
     ")\n"
-    "  --token-file F           bearer token clients and workers must present; without it\n"
+    "  --token-file F           the client token (submit, cancel, everything); without it\n"
     "                           DIR/token is used, generated (mode 0600) if missing\n"
-    "  --no-auth                accept calls without a token (development only)\n"
+    "  --viewer-token-file F    the read-only token (get, list, watch, workers, export,\n"
+    "                           the dashboard); default DIR/viewer-token, generated\n"
+    "  --worker-token-file F    the workers' token (Worker and ParameterServer services\n"
+    "                           only); default DIR/worker-token, generated. Token files\n"
+    "                           must be mode 0600 (0640 if root owns them) and hold at\n"
+    "                           least 32 characters; SIGHUP re-reads all three\n"
+    "  --no-auth                accept calls without a token (development only; loopback\n"
+    "                           listen addresses only)\n"
+    "  --metrics-auth           /metrics needs the viewer or client token too\n"
     "  --lease-ms N             worker lease: silent this long -> lost (default 5000,\n"
     "                           500..600000); workers heartbeat every 1000 ms\n"
     "  --max-message-bytes N    cap on every gRPC message, both ways (default 67108864)\n"
@@ -72,7 +83,9 @@ static const char usage_text[] =
     "  --http ADDR              also serve HTTP on ADDR (e.g. 127.0.0.1:9090; port 0 picks\n"
     "                           a free port): GET /healthz, /metrics (Prometheus text\n"
     "                           format) and a dashboard at / (jobs, workers, charts).\n"
-    "                           No authentication: bind it to a trusted network\n"
+    "                           The dashboard needs the viewer or client token (Bearer,\n"
+    "                           or HTTP Basic with the token as password); /healthz and\n"
+    "                           /metrics (unless --metrics-auth) are open\n"
     "  --http-port-file F       write the bound HTTP port to F once listening\n"
     "  --tls-cert FILE          serve gRPC (and --http) over TLS with this PEM certificate\n"
     "                           chain; needs --tls-key\n"
@@ -109,7 +122,10 @@ enum {
     OPT_LISTEN = 256,
     OPT_STATE_DIR,
     OPT_TOKEN_FILE,
+    OPT_VIEWER_TOKEN_FILE,
+    OPT_WORKER_TOKEN_FILE,
     OPT_NO_AUTH,
+    OPT_METRICS_AUTH,
     OPT_LEASE_MS,
     OPT_MAX_MSG,
     OPT_PORT_FILE,
@@ -130,7 +146,10 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"viewer-token-file", required_argument, NULL, OPT_VIEWER_TOKEN_FILE},
+    {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
     {"no-auth", no_argument, NULL, OPT_NO_AUTH},
+    {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
     {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
     {"max-message-bytes", required_argument, NULL, OPT_MAX_MSG},
     {"port-file", required_argument, NULL, OPT_PORT_FILE},
@@ -150,10 +169,11 @@ static const struct option long_opts[] = {
 };
 
 struct flags {
-    const char *listen, *state_dir, *token_file, *port_file;
+    const char *listen, *state_dir, *port_file;
+    const char *token_files[RPC_NROLES]; /* client, viewer, worker; NULL = default */
     const char *http, *http_port_file;
     struct rpc_tls_files tls;
-    bool no_auth;
+    bool no_auth, metrics_auth;
     unsigned lease_ms;
     size_t max_msg;
     size_t shard_floats;
@@ -195,10 +215,19 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             f->state_dir = optarg;
             break;
         case OPT_TOKEN_FILE:
-            f->token_file = optarg;
+            f->token_files[RPC_ROLE_CLIENT] = optarg;
+            break;
+        case OPT_VIEWER_TOKEN_FILE:
+            f->token_files[RPC_ROLE_VIEWER] = optarg;
+            break;
+        case OPT_WORKER_TOKEN_FILE:
+            f->token_files[RPC_ROLE_WORKER] = optarg;
             break;
         case OPT_NO_AUTH:
             f->no_auth = true;
+            break;
+        case OPT_METRICS_AUTH:
+            f->metrics_auth = true;
             break;
         case OPT_SHARD_FLOATS:
             if (parse_uint(optarg, 1024, 1u << 26, &v) != 0) {
@@ -287,9 +316,11 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 
 static int lock_state_dir(const char *dir, int *fd_out)
 {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        log_error("cannot create state dir %s: %s", dir, strerror(errno));
-        return SAT_EIO;
+    char err[SAT_ERR_LEN];
+    int rc = auth_state_dir(dir, err);
+    if (rc != 0) {
+        log_error("%s", err);
+        return rc;
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/saturnd.lock", dir);
@@ -309,42 +340,6 @@ static int lock_state_dir(const char *dir, int *fd_out)
         log_warn("cannot write the pid into %s", path);
     *fd_out = fd;
     return 0;
-}
-
-/* Uses DIR/token, creating it with 32 random bytes (hex) if missing. */
-static int default_token(const char *dir, char token[RPC_TOKEN_MAX], char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/token", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        unsigned char rnd[32];
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-            close(fd);
-            unlink(path);
-            log_error("getrandom failed: %s", strerror(errno));
-            return SAT_EIO;
-        }
-        char hex[2 * sizeof rnd + 2];
-        for (size_t i = 0; i < sizeof rnd; i++)
-            snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-        hex[2 * sizeof rnd] = '\n';
-        ssize_t w = write(fd, hex, 2 * sizeof rnd + 1);
-        int cerr = close(fd);
-        if (w != (ssize_t)(2 * sizeof rnd + 1) || cerr != 0) {
-            unlink(path);
-            log_error("cannot write %s", path);
-            return SAT_EIO;
-        }
-        log_info("generated a bearer token in %s", path);
-    } else if (errno != EEXIST) {
-        log_error("cannot create %s: %s", path, strerror(errno));
-        return SAT_EIO;
-    }
-    char err[SAT_ERR_LEN];
-    int rc = rpc_token_load(path, token, err);
-    if (rc != 0)
-        log_error("%s", err);
-    return rc;
 }
 
 static int write_port_file(const char *path, int port)
@@ -386,10 +381,34 @@ static void on_signal(uv_signal_t *h, int signum)
              SHUTDOWN_GRACE_MS);
     uv_signal_stop(&d->sigint);
     uv_signal_stop(&d->sigterm);
+    uv_signal_stop(&d->sighup);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     coord_stop(&d->coord);
     rpc_server_stop(d->rpc, SHUTDOWN_GRACE_MS, on_rpc_stopped, d);
+}
+
+/* SIGHUP: re-read the token files; the old tokens stop working at once. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct daemon *d = h->data;
+    if (d->auth.off || d->coord.stopping)
+        return;
+    char err[SAT_ERR_LEN];
+    if (auth_reload(&d->auth, err) != 0) {
+        log_error("SIGHUP: tokens not changed: %s", err);
+        return;
+    }
+    if (rpc_server_set_tokens(d->rpc, d->auth.token[RPC_ROLE_CLIENT],
+                              d->auth.token[RPC_ROLE_VIEWER],
+                              d->auth.token[RPC_ROLE_WORKER]) != 0) {
+        log_error("SIGHUP: out of memory: the RPC server keeps the old tokens");
+        return;
+    }
+    log_info("SIGHUP: re-read the token files (%s, %s, %s)", d->auth.path[RPC_ROLE_CLIENT],
+             d->auth.path[RPC_ROLE_VIEWER], d->auth.path[RPC_ROLE_WORKER]);
 }
 
 int main(int argc, char **argv)
@@ -409,23 +428,27 @@ int main(int argc, char **argv)
     }
     d->lock_fd = -1;
     int status = 1;
-    char token[RPC_TOKEN_MAX] = "";
     char err[SAT_ERR_LEN] = "";
     struct rpc_tls tls = {0};
+    if (f.no_auth && (auth_loopback_only(f.listen, "--listen", err) != 0 ||
+                      (f.http && auth_loopback_only(f.http, "--http", err) != 0))) {
+        log_error("%s", err);
+        goto out_free;
+    }
     if (lock_state_dir(f.state_dir, &d->lock_fd) != 0)
         goto out_free;
+    d->auth.off = f.no_auth;
+    d->auth.metrics_auth = f.metrics_auth;
     if (f.no_auth) {
         log_warn("authentication is OFF (--no-auth): anyone who reaches %s can use it", f.listen);
-    } else if (f.token_file) {
-        if (rpc_token_load(f.token_file, token, err) != 0) {
+    } else {
+        if (auth_load(&d->auth, f.state_dir, f.token_files, err) != 0) {
             log_error("%s", err);
             goto out_free;
         }
-    } else {
-        char path[1024];
-        if (default_token(f.state_dir, token, path, sizeof path) != 0)
-            goto out_free;
-        log_info("clients and workers authenticate with the token in %s", path);
+        log_info("tokens: client %s, viewer %s, worker %s (SIGHUP re-reads them)",
+                 d->auth.path[RPC_ROLE_CLIENT], d->auth.path[RPC_ROLE_VIEWER],
+                 d->auth.path[RPC_ROLE_WORKER]);
     }
     if (rpc_tls_load(&tls, &f.tls, err) != 0) {
         log_error("%s", err);
@@ -445,9 +468,13 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out_grpc;
     }
+    d->coord.auth = &d->auth;
     struct rpc_server_opts so = {
         .listen = f.listen,
-        .token = f.no_auth ? NULL : token,
+        .token = f.no_auth ? NULL : d->auth.token[RPC_ROLE_CLIENT],
+        .viewer_token = f.no_auth ? NULL : d->auth.token[RPC_ROLE_VIEWER],
+        .worker_token = f.no_auth ? NULL : d->auth.token[RPC_ROLE_WORKER],
+        .session_check = auth_session_check,
         .max_msg = f.max_msg,
         .methods = coord_methods,
         .nmethods = coord_nmethods,
@@ -462,7 +489,6 @@ int main(int argc, char **argv)
         coord_close(&d->coord);
         goto out_grpc;
     }
-    memset(token, 0, sizeof token);
     /* HTTP before the port files: a port file means everything asked for
      * is up. */
     int hport = 0;
@@ -491,9 +517,11 @@ int main(int argc, char **argv)
 
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigint.data = d->sigterm.data = d->sighup.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
 
@@ -508,6 +536,7 @@ out_free:
     rpc_tls_free(&tls);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
+    auth_wipe(&d->auth);
     sat_free(d);
     if (status == 0)
         log_info("stopped cleanly");

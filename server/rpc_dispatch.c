@@ -6,7 +6,8 @@
  * statuses in the one place that does (common/rpc/rpc_status.c).
  *
  * Every lookup-or-reply is here: a job (NOT_FOUND), a live worker
- * (NOT_FOUND: register again), a running job's parameter server
+ * (NOT_FOUND: register again), the calling worker's identity, a running
+ * job's parameter server
  * (FAILED_PRECONDITION when the job, or this attempt of it, is not
  * training). The ParameterServer service (GetLayout, Pull, Push),
  * Worker.FetchData and Worker.ReportMetrics are then served by the ps/
@@ -15,11 +16,20 @@
  * rpc_call_remaining_ms) and answers from the loop callback that raises
  * the shard's version.
  *
+ * Worker identity: the RPC layer admits a Worker or ParameterServer call
+ * only with the session secret of a live worker (auth_session_check);
+ * here the worker is found again by that secret (auth.c), never by the id
+ * the request names. A request naming another worker, or a job or rank
+ * that is not that worker's assignment, is PERMISSION_DENIED before
+ * anything changes. The table's last column says which token roles may
+ * call each method (the client token may call all).
+ *
  * Handlers change state through jobs.c and workers.c and only mark what
  * needs a scheduling pass (c->sched_dirty); lifecycle.c's deferred phase
  * runs it after the handler has returned.
  */
 #include "rpc_dispatch.h"
+#include "auth.h"
 #include "events.h"
 #include "export.h"
 #include "jobs.h"
@@ -27,6 +37,7 @@
 #include "ps/ps.h"
 #include "workers.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -349,17 +360,52 @@ static void h_drain(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
 
 /* ==== Worker service ======================================================= */
 
+static void deny(struct rpc_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void deny(struct rpc_call *call, const char *fmt, ...)
+{
+    char msg[SAT_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_info("rpc: %s from %s denied: %s", rpc_call_method(call), rpc_call_peer(call), msg);
+    rpc_reply_status(call, GRPC_STATUS_PERMISSION_DENIED, msg);
+}
+
+/* The live worker whose session secret the call presents (NOT_FOUND:
+ * register again), which must be worker `id` when id is not NULL
+ * (PERMISSION_DENIED). */
 static struct worker *find_worker_or_reply(struct coord *c, struct rpc_call *call, const char *id)
 {
-    struct worker *w = coord_worker_find(c, id);
-    if (!w || w->state == WORKER_LOST || w->state == WORKER_GONE) {
+    struct worker *w = auth_session_worker(c, rpc_call_session(call));
+    if (!w) {
         rpc_reply_err(call, SAT_ENOENT,
-                      "unknown worker \"%.*s\" (lease expired or coordinator restarted): "
-                      "register again",
-                      (int)sat_utf8_cut(id, 40), id);
+                      "unknown worker session (lease expired or coordinator restarted): "
+                      "register again");
+        return NULL;
+    }
+    if (id && strcmp(w->id, id) != 0) {
+        deny(call, "the session of %s may not act for worker \"%.*s\"", w->id,
+             (int)sat_utf8_cut(id, 40), id);
         return NULL;
     }
     return w;
+}
+
+/* The calling worker holds rank `rank` of running job j (a rank out of
+ * range is left to the parameter server, which refuses it), or the call
+ * is answered PERMISSION_DENIED and false returned. */
+static bool rank_holder_or_reply(struct coord *c, struct rpc_call *call, struct job *j,
+                                 uint32_t rank)
+{
+    struct worker *w = find_worker_or_reply(c, call, NULL);
+    if (!w)
+        return false;
+    if (w->job != j || (rank < (uint32_t)j->workers && j->ranks && j->ranks[rank] != w)) {
+        deny(call, "%s does not hold rank %u of job %s", w->id, (unsigned)rank, j->id);
+        return false;
+    }
+    return true;
 }
 
 static void h_register(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
@@ -374,8 +420,14 @@ static void h_register(struct rpc_call *call, const ProtobufCMessage *msg, void 
         rpc_reply_err(call, rc, "%s", err);
         return;
     }
+    if (auth_session_new(w->session) != 0) {
+        coord_job_lose_worker(c, w, WORKER_GONE, "no randomness for a session secret");
+        rpc_reply_err(call, SAT_EINTERNAL, "cannot make a session secret");
+        return;
+    }
     Saturn__V1__RegisterResponse resp = SATURN__V1__REGISTER_RESPONSE__INIT;
     resp.worker_id = w->id;
+    resp.session = w->session;
     resp.lease_ms = c->lease_ms;
     resp.heartbeat_ms = COORD_HEARTBEAT_MS;
     rpc_reply(call, &resp.base);
@@ -446,8 +498,8 @@ static void h_leave(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
 
 /* The parameter server of a job that is training (attempt 0: any), or the
  * call is answered (NOT_FOUND, FAILED_PRECONDITION) and NULL returned. */
-static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
-                                       const char *job_id, uint32_t attempt)
+static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call, const char *job_id,
+                                       uint32_t attempt, uint32_t rank)
 {
     struct job *j = find_job_or_reply(c, call, job_id);
     if (!j)
@@ -466,13 +518,17 @@ static struct ps_job *find_ps_or_reply(struct coord *c, struct rpc_call *call,
         rpc_reply_err(call, SAT_ESTATE, "job %s has finished training", j->id);
         return NULL;
     }
+    if (!rank_holder_or_reply(c, call, j, rank))
+        return NULL;
     return j->ps;
 }
 
 static void h_fetch_data(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     const Saturn__V1__FetchDataRequest *req = (const Saturn__V1__FetchDataRequest *)msg;
-    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    if (!find_worker_or_reply(ud, call, req->worker_id))
+        return;
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt, req->rank);
     if (ps)
         ps_fetch_data(ps, call, req);
 }
@@ -490,13 +546,16 @@ static void h_report_metrics(struct rpc_call *call, const ProtobufCMessage *msg,
         rpc_reply(call, &resp.base);
         return;
     }
+    if (!find_worker_or_reply(c, call, req->worker_id) ||
+        !rank_holder_or_reply(c, call, j, req->rank))
+        return;
     ps_report_metrics(j->ps, call, req);
 }
 
 static void h_get_layout(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     const Saturn__V1__GetLayoutRequest *req = (const Saturn__V1__GetLayoutRequest *)msg;
-    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt, req->rank);
     if (ps)
         ps_get_layout(ps, call, req);
 }
@@ -504,7 +563,7 @@ static void h_get_layout(struct rpc_call *call, const ProtobufCMessage *msg, voi
 static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     const Saturn__V1__PullRequest *req = (const Saturn__V1__PullRequest *)msg;
-    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt, req->rank);
     if (ps)
         ps_pull(ps, call, req);
 }
@@ -512,7 +571,7 @@ static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     const Saturn__V1__PushRequest *req = (const Saturn__V1__PushRequest *)msg;
-    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt);
+    struct ps_job *ps = find_ps_or_reply(ud, call, req->job_id, req->attempt, req->rank);
     if (ps)
         ps_push(ps, call, req);
 }
@@ -555,26 +614,35 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *u
 #define W "/saturn.v1.Worker/"
 #define P "/saturn.v1.ParameterServer/"
 
+/* Roles: V = read-only (viewer), K = the Worker and ParameterServer
+ * services (worker); the client token may call every method. S = the call
+ * must carry a live worker's session secret (checked before the message is
+ * read). */
+#define V (RPC_R_CLIENT | RPC_R_VIEWER)
+#define K (RPC_R_CLIENT | RPC_R_WORKER)
+#define S (RPC_SESSION)
+
 const struct rpc_method coord_methods[] = {
-    {C "SubmitJob", &saturn__v1__submit_job_request__descriptor, h_submit, 0},
-    {C "GetJob", &saturn__v1__get_job_request__descriptor, h_get, 0},
-    {C "ListJobs", &saturn__v1__list_jobs_request__descriptor, h_list, 0},
-    {C "CancelJob", &saturn__v1__cancel_job_request__descriptor, h_cancel, 0},
-    {C "WatchJob", &saturn__v1__watch_job_request__descriptor, h_watch, RPC_STREAM},
-    {C "ListWorkers", &saturn__v1__list_workers_request__descriptor, h_workers, 0},
-    {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_export, RPC_STREAM},
-    {C "DrainWorker", &saturn__v1__drain_worker_request__descriptor, h_drain, 0},
-    {W "RegisterWorker", &saturn__v1__register_request__descriptor, h_register, 0},
-    {W "Heartbeat", &saturn__v1__heartbeat_request__descriptor, h_heartbeat, 0},
-    {W "AckAssignment", &saturn__v1__ack_assignment_request__descriptor, h_ack, 0},
-    {W "Leave", &saturn__v1__leave_request__descriptor, h_leave, 0},
-    {W "FetchData", &saturn__v1__fetch_data_request__descriptor, h_fetch_data, RPC_STREAM},
-    {W "ReportMetrics", &saturn__v1__report_metrics_request__descriptor, h_report_metrics, 0},
-    {P "GetLayout", &saturn__v1__get_layout_request__descriptor, h_get_layout, 0},
-    {P "Pull", &saturn__v1__pull_request__descriptor, h_pull, 0},
-    {P "Push", &saturn__v1__push_request__descriptor, h_push, 0},
+    /* path, request type, handler, flags, roles */
+    {C "SubmitJob", &saturn__v1__submit_job_request__descriptor, h_submit, 0, RPC_R_CLIENT},
+    {C "GetJob", &saturn__v1__get_job_request__descriptor, h_get, 0, V},
+    {C "ListJobs", &saturn__v1__list_jobs_request__descriptor, h_list, 0, V},
+    {C "CancelJob", &saturn__v1__cancel_job_request__descriptor, h_cancel, 0, RPC_R_CLIENT},
+    {C "WatchJob", &saturn__v1__watch_job_request__descriptor, h_watch, RPC_STREAM, V},
+    {C "ListWorkers", &saturn__v1__list_workers_request__descriptor, h_workers, 0, V},
+    {C "ExportModel", &saturn__v1__export_model_request__descriptor, h_export, RPC_STREAM, V},
+    {C "DrainWorker", &saturn__v1__drain_worker_request__descriptor, h_drain, 0, RPC_R_CLIENT},
+    {W "RegisterWorker", &saturn__v1__register_request__descriptor, h_register, 0, K},
+    {W "Heartbeat", &saturn__v1__heartbeat_request__descriptor, h_heartbeat, S, K},
+    {W "AckAssignment", &saturn__v1__ack_assignment_request__descriptor, h_ack, S, K},
+    {W "Leave", &saturn__v1__leave_request__descriptor, h_leave, S, K},
+    {W "FetchData", &saturn__v1__fetch_data_request__descriptor, h_fetch_data, RPC_STREAM | S, K},
+    {W "ReportMetrics", &saturn__v1__report_metrics_request__descriptor, h_report_metrics, S, K},
+    {P "GetLayout", &saturn__v1__get_layout_request__descriptor, h_get_layout, S, K},
+    {P "Pull", &saturn__v1__pull_request__descriptor, h_pull, S, K},
+    {P "Push", &saturn__v1__push_request__descriptor, h_push, S, K},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, h_health,
-     RPC_NO_AUTH},
+     RPC_NO_AUTH, 0},
 };
 
 const size_t coord_nmethods = sizeof coord_methods / sizeof coord_methods[0];

@@ -40,7 +40,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --coordinator ADDR   saturnd address (env SATURN_ADDR; default 127.0.0.1:7070)\n"
-    "  --token-file F       bearer token file (env SATURN_TOKEN_FILE)\n"
+    "  --token-file F       the worker token file (saturnd's --worker-token-file,\n"
+    "                       STATE_DIR/worker-token by default; env SATURN_TOKEN_FILE)\n"
     "  --tls-ca FILE        connect over TLS, verifying saturnd's certificate with this\n"
     "                       PEM CA (env SATURN_TLS_CA)\n"
     "  --tls-cert FILE      client certificate (PEM) for a saturnd with --tls-client-ca;\n"
@@ -58,8 +59,9 @@ static const char usage_text[] =
     "3 the coordinator refused the token.\n"
     "\n"
     "example:\n"
-    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/token --threads 2\n"
-    "  saturn-worker --coordinator saturnd:7070 --tls-ca ca.crt --token-file token   # TLS\n";
+    "  saturn-worker --coordinator 10.0.0.5:7070 --token-file /etc/saturn/worker-token --threads "
+    "2\n"
+    "  saturn-worker --coordinator saturnd:7070 --tls-ca ca.crt --token-file worker-token  # TLS\n";
 
 enum {
     OPT_COORD = 256,

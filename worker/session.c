@@ -216,6 +216,13 @@ static int do_register(struct session *s)
         return -1;
     }
     const Saturn__V1__RegisterResponse *r = (const Saturn__V1__RegisterResponse *)m;
+    /* Every later call (heartbeats, the runner's pulls and pushes) proves
+     * who we are with this secret. */
+    if (rpc_client_set_session(s->rpc, r->session) != 0) {
+        log_error("session: the coordinator sent an unusable session secret");
+        rpc_msg_free(m);
+        return 1;
+    }
     snprintf(s->worker_id, sizeof s->worker_id, "%s", r->worker_id);
     s->lease_ms = r->lease_ms ? r->lease_ms : 5000;
     s->hb_ms = r->heartbeat_ms ? r->heartbeat_ms : 1000;

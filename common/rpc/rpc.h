@@ -5,12 +5,20 @@
  * new call. A completion-queue (CQ) thread receives gRPC events and hands
  * them to the libuv loop (locked queue + uv_async_send; the async callback
  * drains the whole queue, because sends coalesce). Every handler runs on the
- * loop thread and every reply is sent from it. Before a handler runs the
- * layer has checked the bearer token (in constant time; methods flagged
- * RPC_NO_AUTH are exempt), and unpacked the request (bytes that are not a
- * valid message get INVALID_ARGUMENT). Unregistered methods get
- * UNIMPLEMENTED. Message sizes are capped on purpose (rpc_*_opts.max_msg);
- * gRPC itself answers RESOURCE_EXHAUSTED beyond the cap.
+ * loop thread and every reply is sent from it.
+ *
+ * Authenticate before reading (rpc_auth.c): methods are registered without
+ * their payload, so a new call arrives with its initial metadata only. The
+ * layer matches the bearer token against the role tokens (client, viewer,
+ * worker; in constant time), checks the role against the method's `roles`
+ * and, for methods flagged RPC_SESSION, asks the server's session_check
+ * about the RPC_SESSION_KEY metadata. Only then does it receive the
+ * message (GRPC_OP_RECV_MESSAGE) and unpack it (bytes that are not a valid
+ * message get INVALID_ARGUMENT): an unauthenticated peer costs no
+ * message-sized memory. Failures from one peer address are answered after
+ * a growing, bounded delay and logged at most once a second per peer.
+ * Unregistered methods get UNIMPLEMENTED. Message sizes are capped on
+ * purpose (rpc_*_opts.max_msg); gRPC answers RESOURCE_EXHAUSTED beyond it.
  *
  * Client side: a channel with blocking unary calls (deadline, own pluck CQ)
  * and server-streaming reads, with a bearer token; each returns the gRPC
@@ -47,6 +55,9 @@
 #define RPC_STREAM_QUEUE_MAX 1024       /* messages queued on one server stream */
 #define RPC_CLIENT_MAX_THREADS 4        /* concurrent calls on one rpc_client */
 #define RPC_TLS_FILE_MAX (1u << 20)     /* bytes: largest PEM file read */
+#define RPC_SESSION_KEY "x-saturn-session" /* metadata: a worker's session secret */
+#define RPC_SESSION_MAX 80                 /* bytes: longest session secret + NUL */
+#define RPC_AUTH_DELAY_MAX_MS 2000         /* longest delay before an auth failure reply */
 
 /* ==== library lifecycle ==================================================== */
 
@@ -140,7 +151,21 @@ struct rpc_call;
 enum rpc_method_flags {
     RPC_NO_AUTH = 1u << 0, /* served without a bearer token (health checks) */
     RPC_STREAM = 1u << 1,  /* server streaming: replies with rpc_stream_send/_end */
+    RPC_SESSION = 1u << 2, /* needs RPC_SESSION_KEY metadata accepted by session_check */
 };
+
+/* Who presents which bearer token. The client token may call every
+ * method; the others only the methods whose `roles` name them. */
+enum rpc_role {
+    RPC_ROLE_CLIENT, /* submit, cancel, everything */
+    RPC_ROLE_VIEWER, /* read-only */
+    RPC_ROLE_WORKER, /* the Worker and ParameterServer services */
+    RPC_NROLES,
+};
+#define RPC_R_CLIENT (1u << RPC_ROLE_CLIENT)
+#define RPC_R_VIEWER (1u << RPC_ROLE_VIEWER)
+#define RPC_R_WORKER (1u << RPC_ROLE_WORKER)
+#define RPC_R_ANY (RPC_R_CLIENT | RPC_R_VIEWER | RPC_R_WORKER)
 
 /* A handler runs on the loop thread with a valid, unpacked request. The
  * request belongs to the call and stays valid until the call is finished.
@@ -155,11 +180,21 @@ struct rpc_method {
     const ProtobufCMessageDescriptor *request; /* type of the request message */
     rpc_handler_fn handler;
     unsigned flags; /* enum rpc_method_flags */
+    unsigned roles; /* RPC_R_* allowed to call it (the client role always is); 0 = any */
 };
+
+/* Checks a session secret presented as RPC_SESSION_KEY metadata, on the
+ * loop thread, before the request is read. Returns 0 to go on, or a SAT_E*
+ * code the call is refused with (e.g. SAT_ENOENT: unknown session, the
+ * worker registers again), with a message in why. */
+typedef int (*rpc_session_fn)(void *ud, const char *secret, char why[SAT_ERR_LEN]);
 
 struct rpc_server_opts {
     const char *listen;               /* "127.0.0.1:7070"; port 0 picks a free port */
-    const char *token;                /* bearer token; NULL or "" = no auth (dev only) */
+    const char *token;                /* client bearer token; NULL or "" = no auth (dev only) */
+    const char *viewer_token;         /* viewer role; NULL or "" = no viewer token */
+    const char *worker_token;         /* worker role; NULL or "" = no worker token */
+    rpc_session_fn session_check;     /* for RPC_SESSION methods; NULL = refuse them all */
     size_t max_msg;                   /* cap in bytes, both ways; 0 = RPC_DEFAULT_MAX_MSG */
     const struct rpc_method *methods; /* must outlive the server */
     size_t nmethods;
@@ -179,6 +214,13 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
  * the server is freed and done(arg) runs on the loop. Call once. */
 void rpc_server_stop(struct rpc_server *s, unsigned grace_ms, void (*done)(void *arg), void *arg);
 
+/* Replaces the role tokens (rotation): calls that arrive from now on are
+ * checked against the new ones; an old token is refused at once. NULL or
+ * "" leaves a role without a token. Ignored when the server was started
+ * without auth. Returns 0 or SAT_ENOMEM (the old tokens stay then). */
+int rpc_server_set_tokens(struct rpc_server *s, const char *client, const char *viewer,
+                          const char *worker);
+
 /* Number of calls currently owned by handlers (deferred or streaming). */
 size_t rpc_server_open_calls(const struct rpc_server *s);
 
@@ -186,6 +228,9 @@ size_t rpc_server_open_calls(const struct rpc_server *s);
 
 const char *rpc_call_method(const struct rpc_call *c); /* the method path */
 const char *rpc_call_peer(struct rpc_call *c);         /* "ipv4:127.0.0.1:5555" or "?" */
+/* The session secret the call presented (checked by session_check before
+ * the handler ran), or "" for a method without RPC_SESSION. */
+const char *rpc_call_session(const struct rpc_call *c);
 /* Milliseconds left before the client's deadline; INT64_MAX if none. */
 int64_t rpc_call_remaining_ms(const struct rpc_call *c);
 /* 1 once the client has gone away (cancelled, deadline, disconnect). */
@@ -234,6 +279,10 @@ struct rpc_status {
 
 /* Creates a channel (connection is lazy). Returns 0 or SAT_E* (err filled). */
 int rpc_client_new(struct rpc_client **out, const struct rpc_client_opts *o, char err[SAT_ERR_LEN]);
+/* Sends secret as RPC_SESSION_KEY metadata on every later call ("" or NULL:
+ * none). Safe while other threads call. Returns 0, SAT_ETOOBIG or SAT_EINVAL
+ * (not printable ASCII). */
+int rpc_client_set_session(struct rpc_client *c, const char *secret);
 /* Frees the channel; no call may be running on it. NULL is a no-op. */
 void rpc_client_free(struct rpc_client *c);
 

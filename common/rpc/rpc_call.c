@@ -34,6 +34,7 @@ struct rpc_call *rpc__call_new(struct rpc_server *s, struct method_slot *slot)
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     c->tag_new = (struct rpc_tag){.kind = slot ? TAG_NEW_CALL : TAG_NEW_GENERIC, .call = c};
+    c->tag_recv = (struct rpc_tag){.kind = TAG_RECV, .call = c};
     c->tag_close = (struct rpc_tag){.kind = TAG_CLOSE, .call = c};
     c->tag_send = (struct rpc_tag){.kind = TAG_SEND, .call = c};
     c->next = s->live;
@@ -66,6 +67,7 @@ void rpc__call_free(struct rpc_call *c)
         sat_free(o);
     }
     sat_free(c->status_details);
+    sat_free(c->delay_details);
     if (c->peer)
         gpr_free(c->peer);
     grpc_metadata_array_destroy(&c->md);
@@ -206,6 +208,11 @@ const char *rpc_call_method(const struct rpc_call *c)
     return "(unregistered)";
 }
 
+const char *rpc_call_session(const struct rpc_call *c)
+{
+    return c->session;
+}
+
 const char *rpc_call_peer(struct rpc_call *c)
 {
     if (!c->peer && c->call)
@@ -288,6 +295,18 @@ int rpc_stream_end(struct rpc_call *c)
     return 0;
 }
 
+bool rpc__start_op(struct rpc_call *c, const grpc_op *op, struct rpc_tag *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(c->call, op, 1, tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("rpc: %s: batch of op %d: %s", rpc_call_method(c), (int)op->op,
+                  grpc_call_error_to_string(e));
+        return false;
+    }
+    c->pending++;
+    return true;
+}
+
 /* Starts RECV_CLOSE_ON_SERVER, which tells us when the client is done or
  * gone; every accepted call has one in flight until the end. */
 bool rpc__start_close(struct rpc_call *c)
@@ -296,13 +315,7 @@ bool rpc__start_close(struct rpc_call *c)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL);
-    if (e != GRPC_CALL_OK) {
-        log_error("rpc: recv_close batch: %s", grpc_call_error_to_string(e));
-        return false;
-    }
-    c->pending++;
-    return true;
+    return rpc__start_op(c, &op, &c->tag_close);
 }
 
 void rpc__on_close(struct rpc_call *c)

@@ -10,6 +10,7 @@
 #include "rpc.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +26,47 @@ struct rpc_client {
     grpc_channel *ch;
     grpc_completion_queue *cq;
     char *auth; /* "Bearer <token>" or NULL */
+    /* The worker session secret sent as RPC_SESSION_KEY metadata ("" =
+     * none); set by rpc_client_set_session while other threads call. */
+    pthread_mutex_t lock;
+    char session[RPC_SESSION_MAX];
 };
+
+/* The call's initial metadata: the bearer token and the session secret.
+ * `session` is the caller's copy of c->session (taken under the lock). */
+static size_t call_md(struct rpc_client *c, char session[RPC_SESSION_MAX], grpc_metadata md[2])
+{
+    pthread_mutex_lock(&c->lock);
+    memcpy(session, c->session, RPC_SESSION_MAX);
+    pthread_mutex_unlock(&c->lock);
+    memset(md, 0, 2 * sizeof *md);
+    size_t n = 0;
+    if (c->auth) {
+        md[n].key = grpc_slice_from_static_string("authorization");
+        md[n].value = grpc_slice_from_static_string(c->auth);
+        n++;
+    }
+    if (*session) {
+        md[n].key = grpc_slice_from_static_string(RPC_SESSION_KEY);
+        md[n].value = grpc_slice_from_static_string(session);
+        n++;
+    }
+    return n;
+}
+
+int rpc_client_set_session(struct rpc_client *c, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    if (n >= RPC_SESSION_MAX)
+        return SAT_ETOOBIG;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)secret[i] <= 0x20 || (unsigned char)secret[i] >= 0x7f)
+            return SAT_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    memcpy(c->session, n ? secret : "", n + 1);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
 
 struct rpc_stream {
     struct rpc_client *c;
@@ -124,6 +165,7 @@ int rpc_client_new(struct rpc_client **out, const struct rpc_client_opts *o, cha
     grpc_channel_credentials_release(creds);
     sat_free(target);
     c->cq = grpc_completion_queue_create_for_pluck(NULL);
+    pthread_mutex_init(&c->lock, NULL);
     *out = c;
     return 0;
 }
@@ -138,6 +180,7 @@ void rpc_client_free(struct rpc_client *c)
     grpc_completion_queue_shutdown(c->cq);
     grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     grpc_completion_queue_destroy(c->cq);
+    pthread_mutex_destroy(&c->lock);
     sat_free(c->auth);
     sat_free(c);
 }
@@ -162,12 +205,9 @@ static void unary_bb(struct rpc_client *c, const char *method, grpc_byte_buffer 
 {
     *resp_bb = NULL;
     grpc_call *call = call_create(c, method, timeout_ms);
-    grpc_metadata md;
-    memset(&md, 0, sizeof md);
-    if (c->auth) {
-        md.key = grpc_slice_from_static_string("authorization");
-        md.value = grpc_slice_from_static_string(c->auth);
-    }
+    char session[RPC_SESSION_MAX];
+    grpc_metadata md[2];
+    size_t nmd = call_md(c, session, md);
     grpc_metadata_array init_md, trail_md;
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
@@ -178,8 +218,8 @@ static void unary_bb(struct rpc_client *c, const char *method, grpc_byte_buffer 
     grpc_op ops[6];
     memset(ops, 0, sizeof ops); /* flags and reserved must be zero */
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = c->auth ? 1 : 0;
-    ops[0].data.send_initial_metadata.metadata = c->auth ? &md : NULL;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = nmd ? md : NULL;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = req_bb;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -303,17 +343,14 @@ int rpc_stream_open(struct rpc_client *c, const char *method, const ProtobufCMes
     s->call = call_create(c, method, timeout_ms);
     grpc_metadata_array_init(&s->init_md);
     grpc_metadata_array_init(&s->trail_md);
-    grpc_metadata md;
-    memset(&md, 0, sizeof md);
-    if (c->auth) {
-        md.key = grpc_slice_from_static_string("authorization");
-        md.value = grpc_slice_from_static_string(c->auth);
-    }
+    char session[RPC_SESSION_MAX];
+    grpc_metadata md[2];
+    size_t nmd = call_md(c, session, md);
     grpc_op ops[3];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = c->auth ? 1 : 0;
-    ops[0].data.send_initial_metadata.metadata = c->auth ? &md : NULL;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = nmd ? md : NULL;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = req_bb;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

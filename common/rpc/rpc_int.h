@@ -17,6 +17,7 @@
 enum rpc_tag_kind {
     TAG_NEW_CALL,    /* a registered method's request matched a call */
     TAG_NEW_GENERIC, /* an unregistered method's call arrived */
+    TAG_RECV,        /* RECV_MESSAGE of an admitted call completed */
     TAG_CLOSE,       /* RECV_CLOSE_ON_SERVER completed: the client is done or gone */
     TAG_SEND,        /* a send batch (messages and/or status) completed */
     TAG_SHUTDOWN,    /* grpc_server_shutdown_and_notify completed */
@@ -41,6 +42,23 @@ struct method_slot {
     bool armed;   /* a request is outstanding */
 };
 
+#define RPC_AUTH_PEERS 64   /* peers whose failures are remembered */
+#define RPC_PEER_KEY_LEN 64 /* "ipv4:1.2.3.4", "ipv6:[...]" */
+#define RPC_DELAYED_MAX 256 /* refusals held for their delay; more are answered at once */
+
+struct rpc_peer_fail {
+    char key[RPC_PEER_KEY_LEN]; /* "" = free slot */
+    unsigned fails;             /* failures in the current burst */
+    unsigned suppressed;        /* not logged since logged_ms */
+    uint64_t last_ms, logged_ms;
+};
+
+struct rpc_auth {
+    char *bearer[RPC_NROLES]; /* "Bearer <token>" per role, or NULL */
+    size_t len[RPC_NROLES];
+    struct rpc_peer_fail peers[RPC_AUTH_PEERS];
+};
+
 struct rpc_call {
     struct rpc_server *srv;
     struct method_slot *slot; /* NULL for an unregistered (generic) call */
@@ -52,7 +70,7 @@ struct rpc_call {
     grpc_byte_buffer *payload;
     grpc_call_details details; /* generic calls only */
 
-    struct rpc_tag tag_new, tag_close, tag_send;
+    struct rpc_tag tag_new, tag_recv, tag_close, tag_send;
     int pending;         /* operations in flight (armed request, batches) */
     bool owned;          /* a handler owns the call and has not finished it */
     bool closed;         /* RECV_CLOSE_ON_SERVER completed */
@@ -61,6 +79,15 @@ struct rpc_call {
 
     ProtobufCMessage *req;
     char *peer; /* gpr_malloc'd by gRPC, on demand */
+    int role;   /* enum rpc_role of the token presented (client when auth is off) */
+    char session[RPC_SESSION_MAX]; /* the accepted session secret, or "" */
+
+    /* A refusal answered later (rpc_auth.c's delay): owned by the layer
+     * meanwhile, on the server's delayed list. */
+    uint64_t delay_due; /* uv_now() */
+    grpc_status_code delay_code;
+    char *delay_details; /* sat_malloc'd */
+    struct rpc_call *delay_next;
 
     /* Outgoing side. */
     bool md_sent, sending, status_queued;
@@ -92,9 +119,15 @@ struct rpc_server {
     struct method_slot *slots;
     size_t nslots;
     unsigned generic_armed;
-    char *auth; /* "Bearer <token>", or NULL when auth is off */
-    size_t auth_len;
+    bool auth_on;         /* started with a token: every role is checked */
+    struct rpc_auth auth; /* the role tokens and the failure table */
+    rpc_session_fn session_check;
     void *ud;
+
+    uv_timer_t delay_timer;   /* answers delayed refusals */
+    struct rpc_call *delayed; /* refusals waiting for their delay */
+    size_t ndelayed;
+    int trim_ticks; /* ticks left that malloc_trim after refusals */
 
     struct rpc_call *live; /* every context, armed or active */
     size_t nlive;
@@ -119,10 +152,35 @@ void rpc__call_maybe_free(struct rpc_call *c);
 void rpc__pump(struct rpc_call *c);
 /* Finishes a call the layer refuses before any handler sees it. */
 void rpc__reject(struct rpc_call *c, grpc_status_code code, const char *details);
+/* Starts a batch of the one operation op with tag (counted in pending);
+ * false, logged, if gRPC refused it. */
+bool rpc__start_op(struct rpc_call *c, const grpc_op *op, struct rpc_tag *tag);
 /* Starts RECV_CLOSE_ON_SERVER for an accepted call; false if it failed. */
 bool rpc__start_close(struct rpc_call *c);
 /* Completion of RECV_CLOSE_ON_SERVER / of a send batch. */
 void rpc__on_close(struct rpc_call *c);
 void rpc__on_send(struct rpc_call *c, int success);
+
+/* ---- rpc_auth.c ---- */
+
+/* Replaces the role tokens (NULL or "" = none for that role). Returns 0 or
+ * SAT_ENOMEM (nothing changed). The old strings are wiped and freed. */
+int rpc__auth_set(struct rpc_auth *a, const char *const tokens[RPC_NROLES]);
+/* Wipes and frees the tokens. */
+void rpc__auth_free(struct rpc_auth *a);
+/* The value of metadata `key` (the first one), pointing into md. */
+bool rpc__md_get(const grpc_metadata_array *md, const char *key, const char **v, size_t *len);
+/* "client", "viewer", "worker" or "none". */
+const char *rpc__role_name(int role);
+/* Decides from c's metadata whether its method may run: OK, or the status
+ * to refuse it with and the reason in why. *auth_failure is true when the
+ * refusal counts against the peer (a wrong or missing token, an unknown
+ * session). Fills c->role and c->session. */
+grpc_status_code rpc__admit(struct rpc_server *s, struct rpc_call *c, char why[SAT_ERR_LEN],
+                            bool *auth_failure);
+/* Counts one failure of peer at now (ms) and logs it unless this peer was
+ * logged less than a second ago. Returns the delay before answering. */
+unsigned rpc__auth_fail(struct rpc_auth *a, const char *peer, uint64_t now, const char *method,
+                        const char *why);
 
 #endif

@@ -15,10 +15,17 @@
  * (405 with Allow otherwise); a request that announces a body gets 413;
  * responses are capped at HTTP_MAX_BODY bytes (500 past it). MHD answers
  * malformed requests itself (400) and never calls us for them.
+ *
+ * Authentication: every page needs the viewer or client token, as
+ * "Authorization: Bearer T" or HTTP Basic with T as the password (any user
+ * name), so that a browser can log in; otherwise 401 with
+ * WWW-Authenticate: Basic. /healthz is open, /metrics too unless
+ * --metrics-auth.
  */
 #include "http.h"
 #include "dashboard.h"
 #include "prom.h"
+#include "../auth.h"
 #include "../jobs.h"
 
 #include <microhttpd.h>
@@ -171,6 +178,32 @@ static enum MHD_Result reply_buf(const struct req *r, unsigned status, const cha
     return queue(r, status, ctype, resp);
 }
 
+/* ==== authentication ======================================================= */
+
+static bool authorized(const struct req *r)
+{
+    const struct auth *a = r->s->c->auth;
+    if (!a || a->off || strcmp(r->url, "/healthz") == 0 ||
+        (strcmp(r->url, "/metrics") == 0 && !a->metrics_auth))
+        return true;
+    const char *h =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return auth_http_role(a, h) >= 0;
+}
+
+static enum MHD_Result reply_unauthorized(const struct req *r)
+{
+    static const char body[] = "401 this page needs the viewer or client token (Authorization: "
+                               "Bearer TOKEN, or HTTP Basic with the token as password)\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Basic realm=\"saturn\", charset=\"UTF-8\"");
+    return queue(r, MHD_HTTP_UNAUTHORIZED, CT_TEXT, resp);
+}
+
 /* ==== routes =============================================================== */
 
 static enum MHD_Result route_healthz(const struct req *r)
@@ -268,6 +301,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0; /* cannot happen (no body was announced): dropped */
         return MHD_YES;
     }
+    if (!authorized(&r))
+        return reply_unauthorized(&r);
     if (strcmp(url, "/healthz") == 0)
         return route_healthz(&r);
     if (strcmp(url, "/metrics") == 0)

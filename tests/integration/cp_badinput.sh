@@ -5,8 +5,9 @@
 # with the field named, by the CLI and by saturnd itself; missing/wrong
 # token -> UNAUTHENTICATED; unknown job -> NOT_FOUND; oversized message ->
 # RESOURCE_EXHAUSTED; bytes that are not a message -> INVALID_ARGUMENT;
-# unregistered methods -> UNIMPLEMENTED; training methods for no job ->
-# NOT_FOUND; health needs no token.
+# unregistered methods -> UNIMPLEMENTED; export for no job -> NOT_FOUND;
+# worker methods without a worker session -> PERMISSION_DENIED; health
+# needs no token.
 . "$(dirname "$0")/lib.sh"
 
 start_saturnd "$T/state" --max-message-bytes 1048576 --lease-ms 500
@@ -85,14 +86,17 @@ still_serving
 OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" garbage /saturn.v1.Client/Nope)
 contains "an unregistered method -> UNIMPLEMENTED" "$OUTP" "UNIMPLEMENTED"
 still_serving
+OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" empty /saturn.v1.Client/ExportModel)
+contains "Client/ExportModel for no job -> NOT_FOUND" "$OUTP" "NOT_FOUND: job \"\" not found"
+# Worker methods need a worker's session secret (from RegisterWorker)
+# before anything else is looked at, even with the client token.
 for m in ParameterServer/GetLayout ParameterServer/Pull ParameterServer/Push Worker/FetchData \
-    Worker/ReportMetrics Client/ExportModel; do
+    Worker/ReportMetrics Worker/Heartbeat Worker/AckAssignment Worker/Leave; do
     OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" empty /saturn.v1.$m)
-    contains "$m for no job -> NOT_FOUND" "$OUTP" "NOT_FOUND: job \"\" not found"
+    contains "$m without a worker session -> PERMISSION_DENIED" "$OUTP" \
+        "PERMISSION_DENIED: missing worker session"
 done
 still_serving
-OUTP=$("$RPC_PROBE" "$SATURN_ADDR" "$SATURN_TOKEN_FILE" empty /saturn.v1.Worker/Heartbeat)
-contains "a heartbeat from no known worker -> NOT_FOUND" "$OUTP" "NOT_FOUND"
 OUTP=$("$RPC_PROBE" "$SATURN_ADDR" - health)
 contains "health check without a token -> SERVING" "$OUTP" "OK: SERVING"
 OUTP=$("$RPC_PROBE" "$SATURN_ADDR" - health saturn.v1.Client)

@@ -454,6 +454,7 @@ if compose:
         cmd = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
         argv_of[name] = entry + cmd
         vals_of[name] = check_argv(f"compose {name} command", entry + cmd) or {}
+    worker_secret = [None, None]  # saturnd's --worker-token-file, the worker's --token-file
     for name, svc in svcs.items():
         vals = vals_of[name]
         binary = os.path.basename(argv_of[name][0]) if argv_of[name] else ""
@@ -475,6 +476,16 @@ if compose:
         tf = vals.get("--token-file")
         check(file_secret_at(tf), f"compose {name}: --token-file is a file secret mounted at that path",
               f"{tf} vs {targets}")
+        if binary == "saturnd":
+            for flag in ("--viewer-token-file", "--worker-token-file"):
+                check(file_secret_at(vals.get(flag)),
+                      f"compose {name}: {flag} is a file secret mounted at that path",
+                      f"{vals.get(flag)} vs {targets}")
+            worker_secret[0] = targets.get(vals.get("--worker-token-file"))
+        if binary == "saturn-worker":
+            worker_secret[1] = targets.get(tf)
+            check(not set(targets.values()) & {"saturn_token", "saturn_viewer_token"},
+                  f"compose {name}: the worker gets no client or viewer token", str(targets))
         env = svc.get("environment") or {}
         if isinstance(env, list):
             env = dict(e.split("=", 1) for e in env)
@@ -518,6 +529,9 @@ if compose:
             check(thr is not None and float(thr) == float(lim.get("cpus", -1)),
                   f"compose {name}: --threads equals the CPU limit",
                   f"--threads {thr}, cpus {lim.get('cpus')}")
+    check(worker_secret[0] is not None and worker_secret[0] == worker_secret[1],
+          "compose: the workers' --token-file is saturnd's --worker-token-file secret",
+          str(worker_secret))
 
 # ---- Kubernetes ---------------------------------------------------------------
 
@@ -570,8 +584,10 @@ def labels_match(selector, labels):
 
 services = by_kind.get("Service", [])
 secret_objs = {dig(s, "metadata", "name"): s for s in by_kind.get("Secret", [])}
-SECRET_KEYS = {"saturn-token": {"token"}, "saturn-tls": {"tls.crt", "tls.key", "ca.crt"}}
-check(set(secret_objs) == set(SECRET_KEYS), "k8s: the Secrets saturn-token and saturn-tls",
+SECRET_KEYS = {"saturn-token": {"token"}, "saturn-viewer-token": {"token"},
+               "saturn-worker-token": {"token"}, "saturn-tls": {"tls.crt", "tls.key", "ca.crt"}}
+check(set(secret_objs) == set(SECRET_KEYS),
+      "k8s: the Secrets saturn-token, saturn-viewer-token, saturn-worker-token and saturn-tls",
       str(list(secret_objs)))
 for sname, s in secret_objs.items():
     data = {**(s.get("data") or {}), **(s.get("stringData") or {})}
@@ -626,9 +642,20 @@ for w in sts + deps:
               f"{where}: resource requests and limits (cpu, memory)")
         mounts = {m["mountPath"]: m for m in c.get("volumeMounts") or []}
         # token and TLS files: Secret volume items where the flags point
-        tf = vals.get("--token-file")
-        check((secret_item(tf, mounts, vols) or ())[:2] == ("saturn-token", "token"),
-              f"{where}: --token-file is the Secret's `token` key mounted at that path", str(tf))
+        # one Secret per role; a worker pod mounts the worker token only
+        token_flags = {"saturnd": {"--token-file": "saturn-token",
+                                   "--viewer-token-file": "saturn-viewer-token",
+                                   "--worker-token-file": "saturn-worker-token"},
+                       "saturn-worker": {"--token-file": "saturn-worker-token"}}.get(binary, {})
+        for flag, sname in token_flags.items():
+            item = secret_item(vals.get(flag), mounts, vols)
+            check((item or ())[:2] == (sname, "token") and item[2] & 0o007 == 0,
+                  f"{where}: {flag} is the Secret {sname}'s `token` key mounted at that path "
+                  f"(not world-readable)", f"{vals.get(flag)}: {item}")
+        if binary == "saturn-worker":
+            other = {dig(v, "secret", "secretName") for v in vols.values()} & {
+                "saturn-token", "saturn-viewer-token"}
+            check(not other, f"{where}: the worker pod mounts no client or viewer token", str(other))
         env_vals = {e["name"]: e.get("value") for e in c.get("env") or []}
         tls_files = {"saturnd": {"--tls-cert": "tls.crt", "--tls-key": "tls.key",
                                  "SATURN_TLS_CA": "ca.crt"},
@@ -658,7 +685,8 @@ for w in sts + deps:
             check("readinessProbe" in probes and "livenessProbe" in probes,
                   f"{where}: has readiness and liveness probes")
             sd = vals.get("--state-dir")
-            m = mounts.get(sd)
+            # the volume itself, or a directory saturnd makes 0700 in it
+            m = mounts.get(sd) or mounts.get(os.path.dirname(sd or ""))
             check(kind == "StatefulSet" and m is not None and m["name"] in claims,
                   f"{where}: --state-dir is a volumeClaimTemplate mount", str(sd))
             for cn, cl in claims.items():

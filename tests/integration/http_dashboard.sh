@@ -40,13 +40,17 @@ check "$J succeeded" test "$(job_state "$J")" = succeeded
 EPOCHS=$(jf "$J" .epochs)
 check "  ... with at least 2 epochs ($EPOCHS)" test "$EPOCHS" -ge 2
 
+# ---- the dashboard asks for the token; Chromium logs in with HTTP Basic
+check "GET / without a token -> 401" test "$(http_get_anon /)" = 401
+check "  ... with WWW-Authenticate: Basic" grep -qi '^www-authenticate: Basic' "$T/head"
+
 # ---- the DOM of / and /jobs/<id>
-check "Chromium loads / (--dump-dom)" chromium "$T/index.html" "$HTTP/" dump
+check "Chromium loads / (--dump-dom)" chromium "$T/index.html" "$HTTP_CRED/" dump
 check "  ... the jobs table links $J" grep -q "<a href=\"/jobs/$J\">$J</a>" "$T/index.html"
 check "  ... the workers table lists w0 and w1" \
     bash -c "grep -q '<table id=\"workers\"' '$T/index.html' && grep -q '>w0<' '$T/index.html' &&
         grep -q '>w1<' '$T/index.html'"
-check "Chromium loads /jobs/$J" chromium "$T/job.html" "$HTTP/jobs/$J" dump
+check "Chromium loads /jobs/$J" chromium "$T/job.html" "$HTTP_CRED/jobs/$J" dump
 check "  ... the page names the job ($J)" grep -q "id=\"job-id\">$J<" "$T/job.html"
 check "  ... the job name is text, not markup" \
     bash -c "grep -qF 'dash &lt;i id=\"pwn\"&gt;x&lt;/i&gt; &amp; co' '$T/job.html' &&
@@ -103,7 +107,7 @@ check "  ... loss and accuracy <svg> charts with series paths ($(head -n 1 "$T/d
 for ch in loss accuracy; do
     check "GET /jobs/$J/$ch.svg -> 200 image/svg+xml" \
         bash -c "[ \"\$(curl -s -m 10 -o '$T/$ch.svg' -D '$T/$ch.head' -w '%{http_code}' \
-            '$HTTP/jobs/$J/$ch.svg')\" = 200 ] &&
+            -H 'Authorization: Bearer $HTTP_TOKEN' '$HTTP/jobs/$J/$ch.svg')\" = 200 ] &&
             grep -qi '^content-type: image/svg+xml' '$T/$ch.head'"
     check "  ... well-formed XML with <svg id=\"$ch-chart\">" python3 -c "
 import sys, xml.etree.ElementTree as ET
@@ -125,7 +129,7 @@ J=$J1
 # ---- the screenshot people look at
 SHOT=${SHOT_DIR:-$T}/dashboard.png
 rm -f "$SHOT"
-check "Chromium screenshots /jobs/$J (1200x1400)" chromium "$SHOT" "$HTTP/jobs/$J" shot
+check "Chromium screenshots /jobs/$J (1200x1400)" chromium "$SHOT" "$HTTP_CRED/jobs/$J" shot
 check "  ... a PNG of 1200x1400 over 30 kB" python3 -c "
 import struct, sys
 b = open(sys.argv[1], 'rb').read()
@@ -134,6 +138,6 @@ w, h = struct.unpack('>II', b[16:24])
 assert (w, h) == (1200, 1400), (w, h)
 assert len(b) > 30000, len(b)
 " "$SHOT"
-chromium "${SHOT_DIR:-$T}/dashboard-index.png" "$HTTP/" shot
+chromium "${SHOT_DIR:-$T}/dashboard-index.png" "$HTTP_CRED/" shot
 note "screenshots: $SHOT, ${SHOT_DIR:-$T}/dashboard-index.png"
 finish

@@ -9,7 +9,9 @@ if ! command -v curl >/dev/null; then
 fi
 
 # start_http_saturnd [extra flags]: saturnd with --http 127.0.0.1:0 and
-# workers' usual flags; HTTP is then the base URL (http://127.0.0.1:PORT).
+# workers' usual flags; HTTP is then the base URL (http://127.0.0.1:PORT),
+# HTTP_TOKEN the viewer token the pages need and HTTP_CRED the base URL
+# with it as the Basic password (http://viewer:TOKEN@127.0.0.1:PORT).
 start_http_saturnd() {
     start_saturnd "$T/state" --http 127.0.0.1:0 --http-port-file "$T/state/http-port" "$@"
     if ! wait_until 20 test -s "$T/state/http-port"; then
@@ -17,12 +19,21 @@ start_http_saturnd() {
         exit 1
     fi
     HTTP=http://127.0.0.1:$(cat "$T/state/http-port")
+    HTTP_TOKEN=$(cat "$VIEWER_TOKEN_FILE")
+    HTTP_CRED=http://viewer:$HTTP_TOKEN@127.0.0.1:$(cat "$T/state/http-port")
     note "HTTP at $HTTP"
 }
 
 # http_get PATH [curl args...]: prints the status code; the body is in
 # $T/body, the response head in $T/head. "000" when the request failed.
+# Sends the viewer token (Bearer); http_get_anon sends none.
 http_get() {
+    local path=$1
+    shift
+    curl -s -m 10 -o "$T/body" -D "$T/head" -w '%{http_code}' \
+        -H "Authorization: Bearer $HTTP_TOKEN" "$@" "$HTTP$path"
+}
+http_get_anon() {
     local path=$1
     shift
     curl -s -m 10 -o "$T/body" -D "$T/head" -w '%{http_code}' "$@" "$HTTP$path"

@@ -103,7 +103,9 @@ wait_until() {
 }
 
 # start_saturnd [STATE_DIR] [extra flags]: starts saturnd, waits for its port,
-# exports SATURN_ADDR and SATURN_TOKEN_FILE; SATURND_PID is its PID.
+# exports SATURN_ADDR and SATURN_TOKEN_FILE (the client token) and sets
+# VIEWER_TOKEN_FILE and WORKER_TOKEN_FILE (the tokens saturnd generates in
+# the state dir); SATURND_PID is its PID.
 start_saturnd() {
     local dir=${1:-$T/state}
     shift || true
@@ -120,13 +122,17 @@ start_saturnd() {
     PORT=$(cat "$dir/port")
     export SATURN_ADDR=127.0.0.1:$PORT
     export SATURN_TOKEN_FILE=$dir/token
+    VIEWER_TOKEN_FILE=$dir/viewer-token
+    WORKER_TOKEN_FILE=$dir/worker-token
     wait_until 10 test -s "$SATURN_TOKEN_FILE"
 }
 
-# start_worker NAME: starts a saturn-worker; its PID goes to WORKER_PID[NAME].
+# start_worker NAME: starts a saturn-worker with the worker token; its PID
+# goes to WORKER_PID[NAME].
 declare -A WORKER_PID
 start_worker() {
-    "$SATURN_WORKER" --name "$1" --threads 1 --log-level debug >>"$T/worker-$1.log" 2>&1 &
+    "$SATURN_WORKER" --name "$1" --threads 1 --log-level debug --token-file "$WORKER_TOKEN_FILE" \
+        >>"$T/worker-$1.log" 2>&1 &
     WORKER_PID[$1]=$!
     PIDS+=("$!")
 }

@@ -7,10 +7,10 @@
 
 LEASE_MS=2000
 start_saturnd "$T/state" --lease-ms $LEASE_MS
-"$SATURN_WORKER" --name alpha --threads 1 >>"$T/worker-alpha.log" 2>&1 &
+"$SATURN_WORKER" --name alpha --threads 1 --token-file "$WORKER_TOKEN_FILE" >>"$T/worker-alpha.log" 2>&1 &
 WORKER_PID[alpha]=$!
 PIDS+=("$!")
-"$SATURN_WORKER" --name beta --threads 1 >>"$T/worker-beta.log" 2>&1 &
+"$SATURN_WORKER" --name beta --threads 1 --token-file "$WORKER_TOKEN_FILE" >>"$T/worker-beta.log" 2>&1 &
 WORKER_PID[beta]=$!
 PIDS+=("$!")
 check "2 workers registered" wait_until 20 jq_ok 'length == 2' "$SATURN" workers --json

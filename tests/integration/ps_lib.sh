@@ -47,12 +47,13 @@ spec_file() {
     jq "$filter" "$EXAMPLES/cnn-small-w4a4.json" >"$out"
 }
 
-# start_workers N [THREADS]: starts N workers named w0..w(N-1).
+# start_workers N [THREADS]: starts N workers named w0..w(N-1), with the
+# worker token.
 start_workers() {
     local i
     for ((i = 0; i < $1; i++)); do
         "$SATURN_WORKER" --name "w$i" --threads "${2:-1}" --log-level info \
-            >>"$T/worker-w$i.log" 2>&1 &
+            --token-file "$WORKER_TOKEN_FILE" >>"$T/worker-w$i.log" 2>&1 &
         WORKER_PID[w$i]=$!
         PIDS+=("$!")
     done

@@ -4,8 +4,12 @@
  *
  *   ps_probe ADDR TOKEN_FILE SPEC.json
  *
- * It registers two workers, submits SPEC (2 workers, bsp), acknowledges
- * the assignments, then checks that pushes of the wrong size, for an
+ * It registers two workers (each with its own channel carrying its session
+ * secret), submits SPEC (2 workers, bsp), acknowledges the assignments,
+ * checks worker identity (a caller without a session cannot push for rank
+ * 0, a forged session is unknown, one worker cannot heartbeat, Leave,
+ * push for or fetch the shard of the other: PERMISSION_DENIED, nothing
+ * changes), then checks that pushes of the wrong size, for an
  * unknown job, with a step out of range, a rank out of range, a wrong
  * attempt, or BN statistics of the wrong size are refused with the right
  * status and change nothing; that a pull waiting for a version nobody
@@ -25,7 +29,8 @@
 #include "util/xalloc.h"
 
 static int npass, nfail;
-static struct rpc_client *cli;
+static struct rpc_client *cli;  /* the channel calls go through now */
+static struct rpc_client *base; /* no session: client calls */
 
 static void check(int ok, const char *what, const struct rpc_status *st)
 {
@@ -117,6 +122,22 @@ static Saturn__V1__PullResponse *pull(const char *job, uint64_t min_version, int
     req.min_version = min_version;
     return (Saturn__V1__PullResponse *)call("/saturn.v1.ParameterServer/Pull", &req.base,
                                             &saturn__v1__pull_response__descriptor, timeout_ms, st);
+}
+
+/* Opens a server stream and reads its first message: 1, or < 0 with st
+ * filled (the status the stream ended with). */
+static int first_read(const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *d, struct rpc_status *st)
+{
+    struct rpc_stream *s;
+    ProtobufCMessage *m = NULL;
+    int rc = rpc_stream_open(cli, method, req, 5000, &s, st);
+    if (rc == 0) {
+        rc = rpc_stream_read(s, d, &m, st);
+        rpc_msg_free(m);
+        rpc_stream_close(s);
+    }
+    return rc;
 }
 
 static int same_bytes(const Saturn__V1__PullResponse *a, const Saturn__V1__PullResponse *b)
@@ -268,19 +289,25 @@ static bool has_event(const char *job, const char *kind)
  * skipped (an event says so), the parameters stay finite and a normal
  * step after it is applied. */
 static void huge_gradient_steps(const char *job, const Saturn__V1__GetLayoutResponse *lay,
-                                const struct pushv *good, uint64_t v)
+                                const struct pushv *good, uint64_t v,
+                                struct rpc_client *const by_rank[2])
 {
     struct rpc_status st;
     for (int k = 0; k < 2; k++, v++) {
+        cli = by_rank[0];
         push_step(good, lay, 0, v, 3e38f, NULL, &st);
+        cli = by_rank[1];
         push_step(good, lay, 1, v, 0.0f, NULL, &st);
     }
+    cli = by_rank[0];
     Saturn__V1__PullResponse *r = pull(job, v, 10000, &st);
     check(r && r->version == v, "two steps of a 3e38 gradient: the version still advances", &st);
     check(all_finite(r), "  ... and every parameter and BN value is finite", &st);
     check(has_event(job, "step_skipped"), "  ... and the skipped step is in the job's events", &st);
     push_step(good, lay, 0, v, 0.01f, NULL, &st);
+    cli = by_rank[1];
     push_step(good, lay, 1, v, 0.01f, NULL, &st);
+    cli = by_rank[0];
     Saturn__V1__PullResponse *r2 = pull(job, v + 1, 10000, &st);
     check(r2 && r2->version == v + 1 && all_finite(r2) && !same_bytes(r, r2),
           "  ... and the job still trains: a normal step after it is applied", &st);
@@ -306,13 +333,16 @@ int main(int argc, char **argv)
     }
     rpc_init();
     struct rpc_client_opts o = {.target = argv[1], .token = token};
-    if (rpc_client_new(&cli, &o, err) != 0) {
+    struct rpc_client *wcli[2] = {NULL, NULL}; /* by registration */
+    if (rpc_client_new(&base, &o, err) != 0 || rpc_client_new(&wcli[0], &o, err) != 0 ||
+        rpc_client_new(&wcli[1], &o, err) != 0) {
         fprintf(stderr, "ps_probe: %s\n", err);
         return 2;
     }
     struct rpc_status st;
     char wid[2][64];
     for (int i = 0; i < 2; i++) {
+        cli = wcli[i];
         Saturn__V1__RegisterRequest r = SATURN__V1__REGISTER_REQUEST__INIT;
         char name[32];
         snprintf(name, sizeof name, "probe-%d", i);
@@ -324,8 +354,13 @@ int main(int argc, char **argv)
         check(m != NULL, "a fake worker registers", &st);
         snprintf(wid[i], sizeof wid[i], "%s",
                  m ? ((Saturn__V1__RegisterResponse *)m)->worker_id : "?");
+        check(m && strlen(((Saturn__V1__RegisterResponse *)m)->session) == 32,
+              "  ... and gets a 128-bit session secret (32 hex digits)", &st);
+        if (m)
+            rpc_client_set_session(wcli[i], ((Saturn__V1__RegisterResponse *)m)->session);
         rpc_msg_free(m);
     }
+    cli = base;
     Saturn__V1__SubmitJobRequest sr = SATURN__V1__SUBMIT_JOB_REQUEST__INIT;
     sr.spec_json = spec;
     ProtobufCMessage *m = call("/saturn.v1.Client/SubmitJob", &sr.base,
@@ -335,7 +370,10 @@ int main(int argc, char **argv)
     snprintf(job, sizeof job, "%s", m ? ((Saturn__V1__SubmitJobResponse *)m)->job_id : "?");
     rpc_msg_free(m);
     uint32_t attempt = 0;
+    struct rpc_client *rank_cli[2] = {wcli[0], wcli[1]};
+    const char *rank_wid[2] = {wid[0], wid[1]};
     for (int i = 0; i < 2; i++) {
+        cli = wcli[i];
         Saturn__V1__HeartbeatRequest h = SATURN__V1__HEARTBEAT_REQUEST__INIT;
         h.worker_id = wid[i];
         h.activity = SATURN__V1__WORKER_ACTIVITY__WORKER_ACTIVITY_IDLE;
@@ -346,6 +384,10 @@ int main(int argc, char **argv)
         check(hr && hr->assignment, "each fake worker is assigned the job", &st);
         if (hr && hr->assignment) {
             attempt = hr->assignment->attempt;
+            if (hr->assignment->rank < 2) {
+                rank_cli[hr->assignment->rank] = wcli[i];
+                rank_wid[hr->assignment->rank] = wid[i];
+            }
             Saturn__V1__AckAssignmentRequest a = SATURN__V1__ACK_ASSIGNMENT_REQUEST__INIT;
             a.worker_id = wid[i];
             a.job_id = hr->assignment->job_id;
@@ -359,6 +401,7 @@ int main(int argc, char **argv)
         }
         rpc_msg_free(m);
     }
+    cli = rank_cli[0];
     Saturn__V1__GetLayoutRequest lr = SATURN__V1__GET_LAYOUT_REQUEST__INIT;
     lr.job_id = job;
     lr.attempt = attempt;
@@ -435,8 +478,54 @@ int main(int argc, char **argv)
     check(push(&p, NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT,
           "a batch size other than the local batch -> INVALID_ARGUMENT", &st);
 
-    refuse_bad_numbers(job, attempt, wid[0], &good, nbn);
+    refuse_bad_numbers(job, attempt, rank_wid[0], &good, nbn);
 
+    /* ---- identity: who may act for rank 0 and its worker ---- */
+    cli = base;
+    check(push(&good, NULL, &st) == GRPC_STATUS_PERMISSION_DENIED,
+          "a caller that never registered cannot push for rank 0 -> PERMISSION_DENIED", &st);
+    struct rpc_client *forged;
+    if (rpc_client_new(&forged, &o, err) == 0) {
+        rpc_client_set_session(forged, "00112233445566778899aabbccddeeff");
+        cli = forged;
+        check(push(&good, NULL, &st) == GRPC_STATUS_NOT_FOUND,
+              "a forged session secret is unknown -> NOT_FOUND", &st);
+        rpc_client_free(forged);
+    }
+    cli = rank_cli[1];
+    check(push(&good, NULL, &st) == GRPC_STATUS_PERMISSION_DENIED,
+          "rank 1's worker cannot push for rank 0 -> PERMISSION_DENIED", &st);
+    Saturn__V1__HeartbeatRequest hb = SATURN__V1__HEARTBEAT_REQUEST__INIT;
+    hb.worker_id = (char *)rank_wid[0];
+    hb.activity = SATURN__V1__WORKER_ACTIVITY__WORKER_ACTIVITY_IDLE;
+    hb.job_id = "";
+    m = call("/saturn.v1.Worker/Heartbeat", &hb.base, &saturn__v1__heartbeat_response__descriptor,
+             10000, &st);
+    check(!m && st.code == GRPC_STATUS_PERMISSION_DENIED,
+          "a worker cannot heartbeat another worker's id -> PERMISSION_DENIED", &st);
+    rpc_msg_free(m);
+    Saturn__V1__LeaveRequest lv = SATURN__V1__LEAVE_REQUEST__INIT;
+    lv.worker_id = (char *)rank_wid[0];
+    lv.reason = "forged";
+    m = call("/saturn.v1.Worker/Leave", &lv.base, &saturn__v1__leave_response__descriptor, 10000,
+             &st);
+    check(!m && st.code == GRPC_STATUS_PERMISSION_DENIED,
+          "a worker cannot make another worker Leave -> PERMISSION_DENIED", &st);
+    rpc_msg_free(m);
+    {
+        Saturn__V1__FetchDataRequest f0 = SATURN__V1__FETCH_DATA_REQUEST__INIT;
+        f0.worker_id = (char *)rank_wid[1];
+        f0.job_id = job;
+        f0.attempt = attempt;
+        f0.split = "train";
+        f0.rank = 0;
+        f0.world_size = 2;
+        int frc = first_read("/saturn.v1.Worker/FetchData", &f0.base,
+                             &saturn__v1__data_chunk__descriptor, &st);
+        check(frc < 0 && st.code == GRPC_STATUS_PERMISSION_DENIED,
+              "a worker cannot fetch another rank's shard -> PERMISSION_DENIED", &st);
+    }
+    cli = rank_cli[0];
     Saturn__V1__PullResponse *after = pull(job, 0, 10000, &st);
     check(after && after->version == 0 && same_bytes(before, after),
           "after the refused pushes: version 0 and the same parameters", &st);
@@ -476,6 +565,7 @@ int main(int argc, char **argv)
           "bsp: with one rank pushed, nothing is applied yet", &st);
     rpc_msg_free(after ? &after->base : NULL);
 
+    cli = rank_cli[1];
     for (uint32_t s = 1; s < lay->n_shards; s++) {
         p = good;
         p.rank = 1;
@@ -488,45 +578,41 @@ int main(int argc, char **argv)
     p.rank = 1;
     pr = NULL;
     push(&p, &pr, &st);
-    check(pr && !pr->duplicate && pr->version == 1, "rank 1 pushes step 0: version 1", &st);
+    check(pr && !pr->duplicate && pr->version == 1,
+          "rank 1 pushes step 0: version 1 (its worker was not made to leave)", &st);
     rpc_msg_free(pr ? &pr->base : NULL);
+    cli = rank_cli[0];
     after = pull(job, 1, 10000, &st);
     check(after && after->version == 1 && !same_bytes(before, after),
           "pull of version 1: the step was applied", &st);
     rpc_msg_free(after ? &after->base : NULL);
     if (total > 4)
-        huge_gradient_steps(job, lay, &good, 1);
+        huge_gradient_steps(job, lay, &good, 1, rank_cli);
 
     Saturn__V1__FetchDataRequest fr = SATURN__V1__FETCH_DATA_REQUEST__INIT;
+    fr.worker_id = (char *)rank_wid[0];
     fr.job_id = job;
     fr.split = "validation";
     fr.world_size = 2;
-    struct rpc_stream *s;
-    ProtobufCMessage *cm = NULL;
-    int rc = rpc_stream_open(cli, "/saturn.v1.Worker/FetchData", &fr.base, 5000, &s, &st);
-    if (rc == 0) {
-        rc = rpc_stream_read(s, &saturn__v1__data_chunk__descriptor, &cm, &st);
-        rpc_msg_free(cm);
-        rpc_stream_close(s);
-    }
+    int rc = first_read("/saturn.v1.Worker/FetchData", &fr.base,
+                        &saturn__v1__data_chunk__descriptor, &st);
     check(rc < 0 && st.code == GRPC_STATUS_INVALID_ARGUMENT,
           "FetchData of an unknown split -> INVALID_ARGUMENT", &st);
     Saturn__V1__ExportModelRequest er = SATURN__V1__EXPORT_MODEL_REQUEST__INIT;
     er.job_id = job;
     er.format = "safetensors";
-    rc = rpc_stream_open(cli, "/saturn.v1.Client/ExportModel", &er.base, 5000, &s, &st);
-    if (rc == 0) {
-        rc = rpc_stream_read(s, &saturn__v1__model_chunk__descriptor, &cm, &st);
-        rpc_msg_free(cm);
-        rpc_stream_close(s);
-    }
+    cli = base;
+    rc = first_read("/saturn.v1.Client/ExportModel", &er.base, &saturn__v1__model_chunk__descriptor,
+                    &st);
     check(rc < 0 && st.code == GRPC_STATUS_FAILED_PRECONDITION,
           "export of a running job -> FAILED_PRECONDITION", &st);
 
     rpc_msg_free(before ? &before->base : NULL);
     rpc_msg_free((ProtobufCMessage *)lay);
     sat_free(spec);
-    rpc_client_free(cli);
+    rpc_client_free(base);
+    rpc_client_free(wcli[0]);
+    rpc_client_free(wcli[1]);
     rpc_shutdown();
     printf("%d passed, %d failed\n", npass, nfail);
     return nfail ? 1 : 0;

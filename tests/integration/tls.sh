@@ -129,8 +129,8 @@ check "the HTTP server still answers after the failed requests" \
 tls_worker() {
     local name=$1
     shift
-    "$SATURN_WORKER" --name "$name" --threads 1 --log-level debug "$@" \
-        >>"$T/worker-$name.log" 2>&1 &
+    "$SATURN_WORKER" --name "$name" --threads 1 --log-level debug \
+        --token-file "$WORKER_TOKEN_FILE" "$@" >>"$T/worker-$name.log" 2>&1 &
     WORKER_PID[$name]=$!
     PIDS+=("$!")
 }

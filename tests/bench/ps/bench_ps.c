@@ -274,8 +274,10 @@ static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 }
 
 static const struct rpc_method big_methods[] = {
-    {"/saturn.v1.ParameterServer/Pull", &saturn__v1__pull_request__descriptor, h_pull, 0},
-    {"/saturn.v1.ParameterServer/Push", &saturn__v1__push_request__descriptor, h_push, 0},
+    {"/saturn.v1.ParameterServer/Pull", &saturn__v1__pull_request__descriptor, h_pull, 0,
+     RPC_R_ANY},
+    {"/saturn.v1.ParameterServer/Push", &saturn__v1__push_request__descriptor, h_push, 0,
+     RPC_R_ANY},
 };
 
 static void on_stopped(void *arg)

@@ -138,15 +138,15 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *u
 }
 
 static const struct rpc_method methods[] = {
-    {"/t.T/Echo", &saturn__v1__get_job_request__descriptor, h_echo, 0},
-    {"/t.T/Deferred", &saturn__v1__get_job_request__descriptor, h_deferred, 0},
-    {"/t.T/Stream", &saturn__v1__watch_job_request__descriptor, h_stream, RPC_STREAM},
-    {"/t.T/Flood", &saturn__v1__watch_job_request__descriptor, h_flood, RPC_STREAM},
-    {"/t.T/Hang", &saturn__v1__get_job_request__descriptor, h_hang, 0},
-    {"/t.T/Open", &saturn__v1__watch_job_request__descriptor, h_open, RPC_STREAM},
-    {"/t.T/Fail", &saturn__v1__get_job_request__descriptor, h_fail, 0},
+    {"/t.T/Echo", &saturn__v1__get_job_request__descriptor, h_echo, 0, RPC_R_ANY},
+    {"/t.T/Deferred", &saturn__v1__get_job_request__descriptor, h_deferred, 0, RPC_R_ANY},
+    {"/t.T/Stream", &saturn__v1__watch_job_request__descriptor, h_stream, RPC_STREAM, RPC_R_ANY},
+    {"/t.T/Flood", &saturn__v1__watch_job_request__descriptor, h_flood, RPC_STREAM, RPC_R_ANY},
+    {"/t.T/Hang", &saturn__v1__get_job_request__descriptor, h_hang, 0, RPC_R_ANY},
+    {"/t.T/Open", &saturn__v1__watch_job_request__descriptor, h_open, RPC_STREAM, RPC_R_ANY},
+    {"/t.T/Fail", &saturn__v1__get_job_request__descriptor, h_fail, 0, RPC_R_ANY},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, h_health,
-     RPC_NO_AUTH},
+     RPC_NO_AUTH, 0},
 };
 
 static void on_stopped(void *arg)
