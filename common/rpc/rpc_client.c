@@ -201,8 +201,8 @@ static int async_batch(struct rpc_async *a, grpc_op *ops, size_t n, void *tag)
  * half-close; a unary call also asks for the response and the status in
  * the same batch. */
 static int async_start_bb(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
-                          grpc_byte_buffer *req_bb, int timeout_ms, bool unary,
-                          struct rpc_async *a, void *tag)
+                          grpc_byte_buffer *req_bb, int timeout_ms, bool unary, struct rpc_async *a,
+                          void *tag)
 {
     memset(a, 0, sizeof *a);
     a->code = GRPC_STATUS_UNKNOWN;
