@@ -60,6 +60,29 @@ struct lg_stats {
     long expiries; /* heartbeats answered NOT_FOUND: a lease saturnd let expire */
 };
 
+/* A party's unary call: at most one in flight. The tag's owner is the
+ * party (a struct simworker or statclient), so the loop can hand the
+ * completion back to it. */
+struct lg_unary {
+    struct rpc_async call;
+    struct lg_tag tag;
+    enum lg_kind op; /* of the call in flight */
+    bool in_flight;
+    double started_ms;
+};
+
+/* Starts a unary call of kind op on cq. Returns true if it is in flight;
+ * false if it could not start, and the caller ends it at once with
+ * lg_unary_end (which records the failure). */
+bool lg_unary_start(struct lg_unary *u, struct rpc_client *c, grpc_completion_queue *cq, double now,
+                    enum lg_kind op, const char *method, const ProtobufCMessage *req);
+
+/* Ends the call: decodes the response of its kind into *resp (the caller
+ * frees it with rpc_msg_free), fills rs and records the call in st.
+ * Returns as rpc_async_finish. */
+int lg_unary_end(struct lg_unary *u, double now, ProtobufCMessage **resp, struct rpc_status *rs,
+                 struct lg_stats *st);
+
 /* Milliseconds on the monotonic clock. */
 double lg_now_ms(void);
 

@@ -14,7 +14,7 @@ int statclient_init(struct statclient *c, int index, const struct rpc_client_opt
                     double think_ms, const char *const *jobs, size_t njobs, char err[SAT_ERR_LEN])
 {
     memset(c, 0, sizeof *c);
-    c->tag = (struct lg_tag){.kind = LG_TAG_CLIENT, .owner = c};
+    c->u.tag = (struct lg_tag){.kind = LG_TAG_CLIENT, .owner = c};
     c->seed = 0x85ebca6bu ^ (uint32_t)(index + 1) * 2246822519u;
     if (c->seed == 0)
         c->seed = 1;
@@ -22,7 +22,7 @@ int statclient_init(struct statclient *c, int index, const struct rpc_client_opt
     c->jobs = jobs;
     c->njobs = njobs;
     c->next_job = (size_t)index % njobs;
-    c->op = (enum lg_kind)(LG_GETJOB + index % 3);
+    c->next_op = (enum lg_kind)(LG_GETJOB + index % 3);
     c->due_ms = INFINITY; /* set when the load starts */
     return rpc_client_new(&c->client, o, err);
 }
@@ -36,7 +36,7 @@ void statclient_close(struct statclient *c)
 double statclient_poll(struct statclient *c, grpc_completion_queue *cq, double now,
                        struct lg_stats *st)
 {
-    if (c->in_flight)
+    if (c->u.in_flight)
         return INFINITY;
     if (now < c->due_ms)
         return c->due_ms;
@@ -45,7 +45,7 @@ double statclient_poll(struct statclient *c, grpc_completion_queue *cq, double n
     Saturn__V1__ListWorkersRequest workers = SATURN__V1__LIST_WORKERS_REQUEST__INIT;
     const ProtobufCMessage *req;
     const char *method;
-    switch (c->op) {
+    switch (c->next_op) {
     case LG_GETJOB:
         get.job_id = (char *)c->jobs[c->next_job];
         c->next_job = (c->next_job + 1) % c->njobs;
@@ -61,27 +61,18 @@ double statclient_poll(struct statclient *c, grpc_completion_queue *cq, double n
         method = "/saturn.v1.Client/ListWorkers";
         break;
     }
-    c->started_ms = now;
-    c->in_flight = true;
-    if (rpc_async_unary(c->client, cq, method, req, LG_CALL_TIMEOUT_MS, &c->call, &c->tag) != 0)
+    if (!lg_unary_start(&c->u, c->client, cq, now, c->next_op, method, req))
         statclient_done(c, now, st);
     return INFINITY;
 }
 
 void statclient_done(struct statclient *c, double now, struct lg_stats *st)
 {
-    static const ProtobufCMessageDescriptor *const resp_desc[LG_NKINDS] = {
-        [LG_GETJOB] = &saturn__v1__get_job_response__descriptor,
-        [LG_LISTJOBS] = &saturn__v1__list_jobs_response__descriptor,
-        [LG_LISTWORKERS] = &saturn__v1__list_workers_response__descriptor,
-    };
     struct rpc_status rs;
     ProtobufCMessage *m = NULL;
-    rpc_async_finish(&c->call, resp_desc[c->op], &m, &rs); /* decoded, as a real client would */
+    lg_unary_end(&c->u, now, &m, &rs, st); /* decoded, as a real client would */
     rpc_msg_free(m);
-    c->in_flight = false;
-    lg_record(st, c->op, now - c->started_ms, &rs);
-    c->op = c->op == LG_LISTWORKERS ? LG_GETJOB : c->op + 1;
+    c->next_op = c->next_op == LG_LISTWORKERS ? LG_GETJOB : c->next_op + 1;
     c->due_ms = now + lg_uniform(&c->seed, 0.5, 1.5) * c->think_ms;
 }
 

@@ -9,11 +9,9 @@
 
 struct statclient {
     struct rpc_client *client; /* its own channel and connection */
-    struct rpc_async call;
-    struct lg_tag tag;
-    enum lg_kind op; /* of the call in flight, or the next one */
-    bool in_flight;
-    double started_ms, due_ms;
+    struct lg_unary u;         /* the call in flight */
+    enum lg_kind next_op;      /* GetJob, ListJobs, ListWorkers in turn */
+    double due_ms;
     double think_ms; /* mean pause after an answer; uniform in [0.5, 1.5] x this */
     uint32_t seed;
     const char *const *jobs; /* GetJob asks for these in turn */

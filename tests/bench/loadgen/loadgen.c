@@ -79,64 +79,6 @@ struct lg {
     double next_sample_ms;
 };
 
-/* ==== shared pieces (lg.h) ================================================= */
-
-const char *const lg_kind_names[LG_NKINDS] = {
-    "RegisterWorker", "Heartbeat", "GetJob", "ListJobs", "ListWorkers", "WatchJob", "Leave",
-};
-
-double lg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-uint32_t lg_rand(uint32_t *seed)
-{
-    uint32_t x = *seed;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *seed = x;
-}
-
-double lg_uniform(uint32_t *seed, double lo, double hi)
-{
-    return lo + (hi - lo) * (double)lg_rand(seed) / 4294967296.0;
-}
-
-void lg_record(struct lg_stats *s, enum lg_kind k, double ms, const struct rpc_status *st)
-{
-    static int printed;
-    struct lg_kstat *ks = &s->k[k];
-    ks->calls++;
-    if (st && st->code != GRPC_STATUS_OK) {
-        ks->errors++;
-        if (printed++ < 10)
-            fprintf(stderr, "loadgen: %s: %s: %s\n", lg_kind_names[k], rpc_status_name(st->code),
-                    st->details);
-        return;
-    }
-    if (ks->n == ks->cap && ks->cap < LG_MAX_SAMPLES) {
-        size_t cap = ks->cap ? ks->cap * 2 : 4096;
-        float *n = sat_realloc(ks->us, cap * sizeof *n);
-        if (n) {
-            ks->us = n;
-            ks->cap = cap;
-        }
-    }
-    if (ks->n < ks->cap)
-        ks->us[ks->n++] = (float)(ms * 1e3);
-}
-
-void lg_stats_free(struct lg_stats *s)
-{
-    for (int k = 0; k < LG_NKINDS; k++)
-        sat_free(s->k[k].us);
-    memset(s, 0, sizeof *s);
-}
-
 /* ==== the loop ============================================================= */
 
 static void sample_saturnd(struct lg *lg, double now)
@@ -201,59 +143,70 @@ static bool pump(struct lg *lg, double until_ms, bool (*done)(const struct lg *)
     }
 }
 
+/* How far the parties are, for the conditions pump() waits on. */
+struct census {
+    int unregistered, not_left, clients_busy, watches_open, watches_waiting;
+};
+
+static struct census census(const struct lg *lg)
+{
+    struct census n = {0};
+    for (int i = 0; i < lg->o.workers; i++) {
+        n.unregistered += !lg->workers[i].id[0];
+        n.not_left += !lg->workers[i].left;
+    }
+    for (int i = 0; i < lg->o.clients; i++)
+        n.clients_busy += lg->clients[i].u.in_flight;
+    for (int i = 0; i < lg->o.watches; i++) {
+        n.watches_open += lg->watchers[i].open;
+        n.watches_waiting += lg->watchers[i].open && lg->watchers[i].events == 0;
+    }
+    return n;
+}
+
 static bool all_registered(const struct lg *lg)
 {
-    for (int i = 0; i < lg->o.workers; i++)
-        if (!lg->workers[i].id[0])
-            return false;
-    return true;
+    return census(lg).unregistered == 0;
 }
 
 static bool watches_ready(const struct lg *lg)
 {
-    for (int i = 0; i < lg->o.watches; i++)
-        if (lg->watchers[i].open && lg->watchers[i].events == 0)
-            return false;
-    return true;
+    return census(lg).watches_waiting == 0;
 }
 
 static bool clients_idle(const struct lg *lg)
 {
-    for (int i = 0; i < lg->o.clients; i++)
-        if (lg->clients[i].in_flight)
-            return false;
-    return true;
+    return census(lg).clients_busy == 0;
 }
 
-static bool all_left(const struct lg *lg)
+static bool done_at_end(const struct lg *lg)
 {
-    for (int i = 0; i < lg->o.workers; i++)
-        if (!lg->workers[i].left)
-            return false;
-    return true;
-}
-
-static bool watches_closed(const struct lg *lg)
-{
-    for (int i = 0; i < lg->o.watches; i++)
-        if (lg->watchers[i].open)
-            return false;
-    return true;
+    struct census n = census(lg);
+    return n.not_left == 0 && n.watches_open == 0 && n.clients_busy == 0;
 }
 
 /* ==== setup and checks (blocking calls on a client of its own) ============= */
+
+/* A blocking Client call. Returns the response (rpc_msg_free), or NULL
+ * with the status printed. */
+static ProtobufCMessage *ctl_call(struct rpc_client *c, const char *method,
+                                  const ProtobufCMessage *req, const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = NULL;
+    struct rpc_status st;
+    if (rpc_unary(c, method, req, d, &m, LG_CALL_TIMEOUT_MS, &st) != 0)
+        fprintf(stderr, "loadgen: %s: %s: %s\n", method, rpc_status_name(st.code), st.details);
+    return m;
+}
 
 static int submit(struct rpc_client *c, const char *spec, char id[64])
 {
     Saturn__V1__SubmitJobRequest req = SATURN__V1__SUBMIT_JOB_REQUEST__INIT;
     req.spec_json = (char *)spec;
-    ProtobufCMessage *m = NULL;
-    struct rpc_status st;
-    if (rpc_unary(c, "/saturn.v1.Client/SubmitJob", &req.base,
-                  &saturn__v1__submit_job_response__descriptor, &m, LG_CALL_TIMEOUT_MS, &st) != 0) {
-        fprintf(stderr, "loadgen: SubmitJob: %s: %s\n", rpc_status_name(st.code), st.details);
+    ProtobufCMessage *m = ctl_call(c, "/saturn.v1.Client/SubmitJob", &req.base,
+                                   &saturn__v1__submit_job_response__descriptor);
+    if (!m)
         return -1;
-    }
     snprintf(id, 64, "%s", ((Saturn__V1__SubmitJobResponse *)m)->job_id);
     rpc_msg_free(m);
     return 0;
@@ -264,12 +217,9 @@ static int job_state(struct rpc_client *c, const char *id, char reason[256])
 {
     Saturn__V1__GetJobRequest req = SATURN__V1__GET_JOB_REQUEST__INIT;
     req.job_id = (char *)id;
-    ProtobufCMessage *m = NULL;
-    struct rpc_status st;
-    if (rpc_unary(c, "/saturn.v1.Client/GetJob", &req.base,
-                  &saturn__v1__get_job_response__descriptor, &m, LG_CALL_TIMEOUT_MS, &st) != 0)
-        return -1;
-    const Saturn__V1__Job *j = ((Saturn__V1__GetJobResponse *)m)->job;
+    ProtobufCMessage *m = ctl_call(c, "/saturn.v1.Client/GetJob", &req.base,
+                                   &saturn__v1__get_job_response__descriptor);
+    const Saturn__V1__Job *j = m ? ((Saturn__V1__GetJobResponse *)m)->job : NULL;
     int state = j ? (int)j->state : -1;
     snprintf(reason, 256, "%s", j ? j->reason : "");
     rpc_msg_free(m);
@@ -281,13 +231,8 @@ static void cancel(struct rpc_client *c, const char *id)
     Saturn__V1__CancelJobRequest req = SATURN__V1__CANCEL_JOB_REQUEST__INIT;
     req.job_id = (char *)id;
     req.reason = "load generator done";
-    ProtobufCMessage *m = NULL;
-    struct rpc_status st;
-    if (rpc_unary(c, "/saturn.v1.Client/CancelJob", &req.base,
-                  &saturn__v1__cancel_job_response__descriptor, &m, LG_CALL_TIMEOUT_MS, &st) != 0)
-        fprintf(stderr, "loadgen: CancelJob %s: %s: %s\n", id, rpc_status_name(st.code),
-                st.details);
-    rpc_msg_free(m);
+    rpc_msg_free(ctl_call(c, "/saturn.v1.Client/CancelJob", &req.base,
+                          &saturn__v1__cancel_job_response__descriptor));
 }
 
 /* Counts simulated workers that ListWorkers (lost ones included) does not
@@ -296,14 +241,10 @@ static int workers_lost(const struct lg *lg, struct rpc_client *c)
 {
     Saturn__V1__ListWorkersRequest req = SATURN__V1__LIST_WORKERS_REQUEST__INIT;
     req.include_lost = true;
-    ProtobufCMessage *m = NULL;
-    struct rpc_status st;
-    if (rpc_unary(c, "/saturn.v1.Client/ListWorkers", &req.base,
-                  &saturn__v1__list_workers_response__descriptor, &m, LG_CALL_TIMEOUT_MS,
-                  &st) != 0) {
-        fprintf(stderr, "loadgen: ListWorkers: %s: %s\n", rpc_status_name(st.code), st.details);
+    ProtobufCMessage *m = ctl_call(c, "/saturn.v1.Client/ListWorkers", &req.base,
+                                   &saturn__v1__list_workers_response__descriptor);
+    if (!m)
         return -1;
-    }
     const Saturn__V1__ListWorkersResponse *r = (const Saturn__V1__ListWorkersResponse *)m;
     int lost = 0;
     for (int i = 0; i < lg->o.workers; i++) {
@@ -405,11 +346,6 @@ static int report(struct lg *lg, double secs, int lost, int watches_open)
 }
 
 /* ==== the run ============================================================== */
-
-static bool done_at_end(const struct lg *lg)
-{
-    return all_left(lg) && watches_closed(lg) && clients_idle(lg);
-}
 
 /* Submits the anchor, registers the workers, submits the watched jobs and
  * checks that they stay queued, opens the watches, warms the clients up.
@@ -572,8 +508,7 @@ static int run(struct lg *lg, const char *addr, const char *token)
     if (lg->workers && lg->clients && lg->watchers && setup(lg, ctl, &co) == 0) {
         secs = measure(lg);
         /* Before anything ends: every watch still open, every worker live. */
-        for (int i = 0; i < o->watches; i++)
-            open += lg->watchers[i].open;
+        open = census(lg).watches_open;
         lg->clients_on = false;
         pump(lg, lg_now_ms() + DRAIN_TIMEOUT_MS, clients_idle);
         lost = workers_lost(lg, ctl);

@@ -11,7 +11,7 @@ int simworker_init(struct simworker *w, int index, const struct rpc_client_opts 
                    char err[SAT_ERR_LEN])
 {
     memset(w, 0, sizeof *w);
-    w->tag = (struct lg_tag){.kind = LG_TAG_WORKER, .owner = w};
+    w->u.tag = (struct lg_tag){.kind = LG_TAG_WORKER, .owner = w};
     w->seed = 0x9e3779b9u ^ (uint32_t)(index + 1) * 2654435761u;
     if (w->seed == 0)
         w->seed = 1;
@@ -28,17 +28,14 @@ void simworker_close(struct simworker *w)
 static void start(struct simworker *w, grpc_completion_queue *cq, double now, enum lg_kind op,
                   const char *method, const ProtobufCMessage *req, struct lg_stats *st)
 {
-    w->op = op;
-    w->started_ms = now;
-    w->in_flight = true;
-    if (rpc_async_unary(w->client, cq, method, req, LG_CALL_TIMEOUT_MS, &w->call, &w->tag) != 0)
+    if (!lg_unary_start(&w->u, w->client, cq, now, op, method, req))
         simworker_done(w, now, st); /* nothing in flight: record the failure now */
 }
 
 double simworker_poll(struct simworker *w, grpc_completion_queue *cq, double now,
                       struct lg_stats *st)
 {
-    if (w->in_flight || w->left)
+    if (w->u.in_flight || w->left)
         return INFINITY;
     if (w->leaving && w->id[0]) {
         Saturn__V1__LeaveRequest req = SATURN__V1__LEAVE_REQUEST__INIT;
@@ -60,22 +57,15 @@ double simworker_poll(struct simworker *w, grpc_completion_queue *cq, double now
         req.job_id = "";
         start(w, cq, now, LG_HEARTBEAT, "/saturn.v1.Worker/Heartbeat", &req.base, st);
     }
-    return w->in_flight || w->left ? INFINITY : w->due_ms;
+    return w->u.in_flight || w->left ? INFINITY : w->due_ms;
 }
 
 void simworker_done(struct simworker *w, double now, struct lg_stats *st)
 {
-    static const ProtobufCMessageDescriptor *const resp_desc[LG_NKINDS] = {
-        [LG_REGISTER] = &saturn__v1__register_response__descriptor,
-        [LG_HEARTBEAT] = &saturn__v1__heartbeat_response__descriptor,
-        [LG_LEAVE] = &saturn__v1__leave_response__descriptor,
-    };
     struct rpc_status rs;
     ProtobufCMessage *m = NULL;
-    int rc = rpc_async_finish(&w->call, resp_desc[w->op], &m, &rs);
-    w->in_flight = false;
-    lg_record(st, w->op, now - w->started_ms, &rs);
-    switch (w->op) {
+    int rc = lg_unary_end(&w->u, now, &m, &rs, st);
+    switch (w->u.op) {
     case LG_REGISTER:
         if (rc == 0) {
             const Saturn__V1__RegisterResponse *r = (const Saturn__V1__RegisterResponse *)m;
@@ -109,7 +99,7 @@ void simworker_done(struct simworker *w, double now, struct lg_stats *st)
         w->left = true;
         break;
     default:
-        fprintf(stderr, "loadgen: bug: worker call of kind %d\n", (int)w->op);
+        fprintf(stderr, "loadgen: bug: worker call of kind %d\n", (int)w->u.op);
         break;
     }
     rpc_msg_free(m);

@@ -14,12 +14,8 @@
 
 struct simworker {
     struct rpc_client *client; /* its own channel and connection, as a real worker */
-    struct rpc_async call;
-    struct lg_tag tag;
-    enum lg_kind op; /* of the call in flight */
-    bool in_flight;
-    double started_ms; /* of the call in flight */
-    double due_ms;     /* next heartbeat (or registration; 0 = now) */
+    struct lg_unary u;         /* the call in flight */
+    double due_ms;             /* next heartbeat (or registration; 0 = now) */
     uint32_t seed;
     char name[32];                   /* "loadgen-<index>" */
     char id[64];                     /* "w-<n>"; "" until registered */
