@@ -392,8 +392,8 @@ static int setup(struct lg *lg, struct rpc_client *ctl, const struct rpc_client_
         int got = job_state(ctl, lg->job_ids[j], reason);
         if (got != want) {
             fprintf(stderr,
-                    "loadgen: job %s is in state %d, not %d (%s); is another worker "
-                    "idle on this saturnd?\n",
+                    "loadgen: job %s is in state %d, not %d: %s (a worker of another "
+                    "party idle on this saturnd, or a lost lease?)\n",
                     lg->job_ids[j], got, want, reason);
             return -1;
         }
@@ -454,8 +454,9 @@ static bool wind_down(struct lg *lg, struct rpc_client *ctl)
         watcher_stop(&lg->watchers[i]);
     /* The watched jobs first: were the anchor cancelled first, its worker
      * would be free and saturnd would start a watched job on every worker
-     * (each assignment is a durable write: about 1.5 s here). And all
-     * before the workers leave, or the anchor fails for want of its worker. */
+     * (each assignment is a durable commit: over a second of saturnd's
+     * loop here). And all before the workers leave, or the anchor fails
+     * for want of its worker. */
     for (int j = lg->o.jobs; j >= 0; j--)
         if (lg->job_ids[j][0])
             cancel(ctl, lg->job_ids[j]);
