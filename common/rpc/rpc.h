@@ -22,7 +22,9 @@
  *
  * Client side: a channel with blocking unary calls (deadline, own pluck CQ)
  * and server-streaming reads, with a bearer token; each returns the gRPC
- * status and its details.
+ * status and its details. The same calls as asynchronous steps
+ * (rpc_async_*) on a completion queue of the caller's, for one thread that
+ * drives many calls at once.
  *
  * TLS (rpc_tls.c): a server or channel given a struct rpc_tls speaks
  * gRPC over TLS (gRPC core's SSL credentials); the bearer token is still
@@ -313,5 +315,57 @@ int rpc_stream_read(struct rpc_stream *s, const ProtobufCMessageDescriptor *d,
                     ProtobufCMessage **msg, struct rpc_status *st);
 /* Cancels the call if it is still open and frees the stream. */
 void rpc_stream_close(struct rpc_stream *s);
+
+/* ---- asynchronous calls ----
+ * The caller owns a completion queue (grpc_completion_queue_create_for_next),
+ * starts calls bound to it, and hands each tag that grpc_completion_queue_next
+ * returns back to the matching step. A struct rpc_async is caller-allocated
+ * and lives until rpc_async_finish; its fields are the layer's. The steps
+ * of one call run on one thread at a time; different calls, on one client
+ * or several, are independent.
+ *
+ * Every started call ends with exactly one rpc_async_finish, also when its
+ * start failed: a start that returns SAT_E* has nothing in flight (its tag
+ * never completes) and leaves the failure for finish to report. */
+struct rpc_async {
+    grpc_call *call;
+    /* What the first batch sends as initial metadata (token, session): it
+     * must outlive the batch, so it lives here. */
+    char session[RPC_SESSION_MAX];
+    grpc_metadata md[2];
+    grpc_byte_buffer *msg; /* the received message, until taken */
+    grpc_metadata_array init_md, trail_md;
+    bool got_init_md;
+    grpc_status_code code;
+    grpc_slice details;
+    const char *error_string;
+};
+
+/* Starts a unary call: one batch whose tag completes when the call is over
+ * (then rpc_async_finish). Returns 0, or SAT_E* (see above). */
+int rpc_async_unary(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                    const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag);
+/* Starts a server-streaming call: tag completes when the request is out.
+ * Then read with rpc_async_read; when a read brings no message, ask for
+ * the status with rpc_async_status, and finish after its tag. */
+int rpc_async_stream(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                     const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag);
+/* Asks for the next message of a stream (one read in flight at a time).
+ * Returns 0 or SAT_E* (nothing started; the call is then released). */
+int rpc_async_read(struct rpc_async *a, void *tag);
+/* After a read's tag: 1 with *msg decoded (rpc_msg_free), 0 if the read
+ * brought none (the stream is over), or SAT_EFORMAT/SAT_ENOMEM. */
+int rpc_async_take(struct rpc_async *a, const ProtobufCMessageDescriptor *d,
+                   ProtobufCMessage **msg);
+/* Asks for a stream's final status; returns as rpc_async_read. */
+int rpc_async_status(struct rpc_async *a, void *tag);
+/* Cancels a call in flight; its outstanding tags still complete. */
+void rpc_async_cancel(struct rpc_async *a);
+/* After the call's last tag: fills st and, for a unary call given
+ * resp_desc, decodes the response into *resp (free with rpc_msg_free);
+ * then frees the call. Returns as rpc_unary. resp may be NULL when
+ * resp_desc is. */
+int rpc_async_finish(struct rpc_async *a, const ProtobufCMessageDescriptor *resp_desc,
+                     ProtobufCMessage **resp, struct rpc_status *st);
 
 #endif

@@ -1,6 +1,9 @@
 /* rpc_client.c - the client half of the RPC layer (see rpc.h).
  *
- * Calls are blocking. Each client owns one pluck completion queue; each
+ * Every call is built by the asynchronous steps (rpc_async_*): a call
+ * bound to some completion queue, batches started with the caller's tags,
+ * and one finish that reads the status and frees the call. The blocking
+ * calls are those steps on the client's own pluck completion queue; each
  * call waits for its own batches by plucking their tags, so several
  * threads may call at once (gRPC allows GRPC_MAX_COMPLETION_QUEUE_PLUCKERS
  * concurrent pluckers; we promise RPC_CLIENT_MAX_THREADS). Deadlines are
@@ -70,9 +73,8 @@ int rpc_client_set_session(struct rpc_client *c, const char *secret)
 
 struct rpc_stream {
     struct rpc_client *c;
-    grpc_call *call;
-    grpc_metadata_array init_md, trail_md;
-    bool got_init_md, finished;
+    struct rpc_async a;
+    bool finished;
     char tag; /* its address is the stream's batch tag */
 };
 
@@ -185,36 +187,77 @@ void rpc_client_free(struct rpc_client *c)
     sat_free(c);
 }
 
-static grpc_call *call_create(struct rpc_client *c, const char *method, int timeout_ms)
+static grpc_call *call_create(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                              int timeout_ms)
 {
     gpr_timespec deadline = timeout_ms > 0
                                 ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                                gpr_time_from_millis(timeout_ms, GPR_TIMESPAN))
                                 : gpr_inf_future(GPR_CLOCK_MONOTONIC);
     grpc_slice m = grpc_slice_from_copied_string(method);
-    grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, m, NULL,
-                                               deadline, NULL);
+    grpc_call *call =
+        grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
     grpc_slice_unref(m); /* needed only during create_call */
     return call;
 }
 
-/* Sends one request (consuming req_bb) and waits for the response and the
- * status. On return *resp_bb is the response or NULL. */
-static void unary_bb(struct rpc_client *c, const char *method, grpc_byte_buffer *req_bb,
-                     int timeout_ms, grpc_byte_buffer **resp_bb, struct rpc_status *st)
-{
-    *resp_bb = NULL;
-    grpc_call *call = call_create(c, method, timeout_ms);
-    char session[RPC_SESSION_MAX];
-    grpc_metadata md[2];
-    size_t nmd = call_md(c, session, md);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_status_code code = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
+/* ==== asynchronous steps =================================================== */
 
+/* Frees what the call holds; a is empty (and finished) afterwards. */
+static void async_release(struct rpc_async *a)
+{
+    if (a->error_string)
+        gpr_free((void *)a->error_string);
+    a->error_string = NULL;
+    grpc_slice_unref(a->details);
+    a->details = grpc_empty_slice();
+    if (a->msg)
+        grpc_byte_buffer_destroy(a->msg);
+    a->msg = NULL;
+    if (a->call) {
+        grpc_metadata_array_destroy(&a->init_md);
+        grpc_metadata_array_destroy(&a->trail_md);
+        grpc_call_unref(a->call);
+    }
+    a->call = NULL;
+}
+
+/* Records a local failure as the call's status; the call is released. */
+static int async_fail(struct rpc_async *a, grpc_status_code code, const char *why, int rc)
+{
+    async_release(a);
+    a->code = code;
+    a->details = grpc_slice_from_copied_string(why);
+    return rc;
+}
+
+static int async_batch(struct rpc_async *a, grpc_op *ops, size_t n, void *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(a->call, ops, n, tag, NULL);
+    if (e != GRPC_CALL_OK)
+        return async_fail(a, GRPC_STATUS_INTERNAL, grpc_call_error_to_string(e), SAT_EIO);
+    return 0;
+}
+
+/* Creates the call and starts its first batch: initial metadata (the
+ * token), the request (req_bb, consumed here whatever happens), the
+ * half-close; a unary call also asks for the response and the status in
+ * the same batch. */
+static int async_start_bb(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                          grpc_byte_buffer *req_bb, int timeout_ms, bool unary, struct rpc_async *a,
+                          void *tag)
+{
+    memset(a, 0, sizeof *a);
+    a->code = GRPC_STATUS_UNKNOWN;
+    a->details = grpc_empty_slice();
+    if (!req_bb)
+        return async_fail(a, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the request",
+                          SAT_ENOMEM);
+    a->call = call_create(c, cq, method, timeout_ms);
+    grpc_metadata_array_init(&a->init_md);
+    grpc_metadata_array_init(&a->trail_md);
+    grpc_metadata *md = a->md;
+    size_t nmd = call_md(c, a->session, md);
     grpc_op ops[6];
     memset(ops, 0, sizeof ops); /* flags and reserved must be zero */
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -223,61 +266,126 @@ static void unary_bb(struct rpc_client *c, const char *method, grpc_byte_buffer 
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = req_bb;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = resp_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.status = &code;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
-    char tag;
-    grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
-    if (e != GRPC_CALL_OK) {
-        status_set(st, GRPC_STATUS_INTERNAL, grpc_call_error_to_string(e));
-    } else {
-        grpc_completion_queue_pluck(c->cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        status_from_slice(st, code, details);
+    size_t n = 3;
+    if (unary) {
+        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[3].data.recv_initial_metadata.recv_initial_metadata = &a->init_md;
+        ops[4].op = GRPC_OP_RECV_MESSAGE;
+        ops[4].data.recv_message.recv_message = &a->msg;
+        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        ops[5].data.recv_status_on_client.status = &a->code;
+        ops[5].data.recv_status_on_client.status_details = &a->details;
+        ops[5].data.recv_status_on_client.trailing_metadata = &a->trail_md;
+        ops[5].data.recv_status_on_client.error_string = &a->error_string;
+        n = 6;
+        a->got_init_md = true;
     }
-    if (error_string)
-        gpr_free((void *)error_string);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
+    int rc = async_batch(a, ops, n, tag);
+    /* gRPC took what it needs of the message (a sent buffer is emptied). */
     grpc_byte_buffer_destroy(req_bb);
-    grpc_call_unref(call);
-    if (st->code != GRPC_STATUS_OK && *resp_bb) {
-        grpc_byte_buffer_destroy(*resp_bb);
-        *resp_bb = NULL;
+    return rc;
+}
+
+int rpc_async_unary(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                    const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag)
+{
+    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, true, a, tag);
+}
+
+int rpc_async_stream(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                     const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag)
+{
+    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, false, a, tag);
+}
+
+int rpc_async_read(struct rpc_async *a, void *tag)
+{
+    if (!a->call)
+        return SAT_ESTATE;
+    if (a->msg)
+        grpc_byte_buffer_destroy(a->msg);
+    a->msg = NULL;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (!a->got_init_md) {
+        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[n].data.recv_initial_metadata.recv_initial_metadata = &a->init_md;
+        n++;
+        a->got_init_md = true;
     }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n].data.recv_message.recv_message = &a->msg;
+    n++;
+    return async_batch(a, ops, n, tag);
+}
+
+int rpc_async_take(struct rpc_async *a, const ProtobufCMessageDescriptor *d, ProtobufCMessage **msg)
+{
+    *msg = NULL;
+    if (!a->msg)
+        return 0;
+    int rc = rpc_msg_unpack(a->msg, d, msg);
+    grpc_byte_buffer_destroy(a->msg);
+    a->msg = NULL;
+    return rc == 0 ? 1 : rc;
+}
+
+int rpc_async_status(struct rpc_async *a, void *tag)
+{
+    if (!a->call)
+        return SAT_ESTATE;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.status = &a->code;
+    op.data.recv_status_on_client.status_details = &a->details;
+    op.data.recv_status_on_client.trailing_metadata = &a->trail_md;
+    op.data.recv_status_on_client.error_string = &a->error_string;
+    return async_batch(a, &op, 1, tag);
+}
+
+void rpc_async_cancel(struct rpc_async *a)
+{
+    if (a->call)
+        grpc_call_cancel(a->call, NULL);
+}
+
+int rpc_async_finish(struct rpc_async *a, const ProtobufCMessageDescriptor *resp_desc,
+                     ProtobufCMessage **resp, struct rpc_status *st)
+{
+    if (resp)
+        *resp = NULL;
+    status_from_slice(st, a->code, a->details);
+    int rc = rpc_err_from_status(st->code);
+    if (rc == 0 && resp_desc) {
+        if (!a->msg) {
+            status_set(st, GRPC_STATUS_INTERNAL, "OK status without a response message");
+            rc = SAT_EFORMAT;
+        } else if (rpc_msg_unpack(a->msg, resp_desc, resp) != 0) {
+            status_set(st, GRPC_STATUS_INTERNAL, "response is not a valid message");
+            rc = SAT_EFORMAT;
+        }
+    }
+    async_release(a);
+    return rc;
+}
+
+/* ==== blocking calls: the steps above on the client's pluck queue ========== */
+
+static void pluck(struct rpc_client *c, void *tag)
+{
+    grpc_completion_queue_pluck(c->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 }
 
 int rpc_unary(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
               struct rpc_status *st)
 {
-    *resp = NULL;
-    grpc_byte_buffer *req_bb = rpc_msg_pack(req);
-    if (!req_bb) {
-        status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the request");
-        return SAT_ENOMEM;
-    }
-    grpc_byte_buffer *resp_bb;
-    unary_bb(c, method, req_bb, timeout_ms, &resp_bb, st);
-    if (st->code != GRPC_STATUS_OK)
-        return rpc_err_from_status(st->code);
-    if (!resp_bb) {
-        status_set(st, GRPC_STATUS_INTERNAL, "OK status without a response message");
-        return SAT_EFORMAT;
-    }
-    int rc = rpc_msg_unpack(resp_bb, resp_desc, resp);
-    grpc_byte_buffer_destroy(resp_bb);
-    if (rc != 0) {
-        status_set(st, GRPC_STATUS_INTERNAL, "response is not a valid message");
-        return rc;
-    }
-    return 0;
+    struct rpc_async a;
+    if (rpc_async_unary(c, c->cq, method, req, timeout_ms, &a, &a) == 0)
+        pluck(c, &a);
+    return rpc_async_finish(&a, resp_desc, resp, st);
 }
 
 int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, size_t len,
@@ -286,45 +394,20 @@ int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, siz
     grpc_slice s = grpc_slice_from_copied_buffer(req, len);
     grpc_byte_buffer *req_bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
-    grpc_byte_buffer *resp_bb;
-    unary_bb(c, method, req_bb, timeout_ms, &resp_bb, st);
-    if (resp_bb)
-        grpc_byte_buffer_destroy(resp_bb);
-    return rpc_err_from_status(st->code);
+    struct rpc_async a;
+    if (async_start_bb(c, c->cq, method, req_bb, timeout_ms, true, &a, &a) == 0)
+        pluck(c, &a);
+    return rpc_async_finish(&a, NULL, NULL, st);
 }
 
 /* ==== server streaming ===================================================== */
 
-static int pluck_batch(struct rpc_stream *s, grpc_op *ops, size_t n)
-{
-    grpc_call_error e = grpc_call_start_batch(s->call, ops, n, &s->tag, NULL);
-    if (e != GRPC_CALL_OK)
-        return 0;
-    grpc_event ev =
-        grpc_completion_queue_pluck(s->c->cq, &s->tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    return ev.success;
-}
-
 /* Collects the final status; the call is over after this. */
 static void stream_finish(struct rpc_stream *s, struct rpc_status *st)
 {
-    grpc_status_code code = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op.data.recv_status_on_client.status = &code;
-    op.data.recv_status_on_client.status_details = &details;
-    op.data.recv_status_on_client.trailing_metadata = &s->trail_md;
-    op.data.recv_status_on_client.error_string = &error_string;
-    if (pluck_batch(s, &op, 1) || code != GRPC_STATUS_UNKNOWN)
-        status_from_slice(st, code, details);
-    else
-        status_set(st, GRPC_STATUS_INTERNAL, "cannot read the call's status");
-    if (error_string)
-        gpr_free((void *)error_string);
-    grpc_slice_unref(details);
+    if (rpc_async_status(&s->a, &s->tag) == 0)
+        pluck(s->c, &s->tag);
+    rpc_async_finish(&s->a, NULL, NULL, st);
     s->finished = true;
 }
 
@@ -333,30 +416,19 @@ int rpc_stream_open(struct rpc_client *c, const char *method, const ProtobufCMes
 {
     *out = NULL;
     struct rpc_stream *s = sat_calloc(1, sizeof *s);
-    grpc_byte_buffer *req_bb = s ? rpc_msg_pack(req) : NULL;
-    if (!req_bb) {
-        sat_free(s);
+    if (!s) {
         status_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return SAT_ENOMEM;
     }
     s->c = c;
-    s->call = call_create(c, method, timeout_ms);
-    grpc_metadata_array_init(&s->init_md);
-    grpc_metadata_array_init(&s->trail_md);
-    char session[RPC_SESSION_MAX];
-    grpc_metadata md[2];
-    size_t nmd = call_md(c, session, md);
-    grpc_op ops[3];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = nmd;
-    ops[0].data.send_initial_metadata.metadata = nmd ? md : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = req_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    int rc = rpc_async_stream(c, c->cq, method, req, timeout_ms, &s->a, &s->tag);
+    if (rc != 0) {
+        rpc_async_finish(&s->a, NULL, NULL, st);
+        sat_free(s);
+        return rc;
+    }
     /* A failed send (peer down) shows up as the status of the first read. */
-    (void)pluck_batch(s, ops, 3);
-    grpc_byte_buffer_destroy(req_bb);
+    pluck(c, &s->tag);
     status_set(st, GRPC_STATUS_OK, "");
     *out = s;
     return 0;
@@ -370,29 +442,18 @@ int rpc_stream_read(struct rpc_stream *s, const ProtobufCMessageDescriptor *d,
         status_set(st, GRPC_STATUS_FAILED_PRECONDITION, "stream already finished");
         return SAT_ESTATE;
     }
-    grpc_byte_buffer *bb = NULL;
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    size_t n = 0;
-    if (!s->got_init_md) {
-        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[n].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
-        n++;
+    int ok = 0;
+    if (rpc_async_read(&s->a, &s->tag) == 0) {
+        grpc_event ev = grpc_completion_queue_pluck(s->c->cq, &s->tag,
+                                                    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        ok = ev.success;
     }
-    ops[n].op = GRPC_OP_RECV_MESSAGE;
-    ops[n].data.recv_message.recv_message = &bb;
-    n++;
-    int ok = pluck_batch(s, ops, n);
-    s->got_init_md = true;
-    if (!ok || !bb) {
-        if (bb)
-            grpc_byte_buffer_destroy(bb);
+    if (!ok || !s->a.msg) {
         stream_finish(s, st);
         return st->code == GRPC_STATUS_OK ? 0 : rpc_err_from_status(st->code);
     }
-    int rc = rpc_msg_unpack(bb, d, msg);
-    grpc_byte_buffer_destroy(bb);
-    if (rc != 0) {
+    int rc = rpc_async_take(&s->a, d, msg);
+    if (rc < 0) {
         status_set(st, GRPC_STATUS_INTERNAL, "stream message is not a valid message");
         return rc;
     }
@@ -406,11 +467,8 @@ void rpc_stream_close(struct rpc_stream *s)
         return;
     if (!s->finished) {
         struct rpc_status st;
-        grpc_call_cancel(s->call, NULL);
+        rpc_async_cancel(&s->a);
         stream_finish(s, &st);
     }
-    grpc_metadata_array_destroy(&s->init_md);
-    grpc_metadata_array_destroy(&s->trail_md);
-    grpc_call_unref(s->call);
     sat_free(s);
 }

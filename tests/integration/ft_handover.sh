@@ -33,7 +33,8 @@ NEXT=0 # the next worker name is "w$NEXT"
 spawn() { # [NAME]: starts one more worker
     local name=${1:-w$NEXT}
     NEXT=$((NEXT + 1))
-    "$SATURN_WORKER" --name "$name" --threads 1 --log-level info >>"$T/worker-$name.log" 2>&1 &
+    "$SATURN_WORKER" --name "$name" --threads 1 --log-level info --token-file "$WORKER_TOKEN_FILE" \
+        >>"$T/worker-$name.log" 2>&1 &
     WORKER_PID[$name]=$!
     PIDS+=("$!")
 }
