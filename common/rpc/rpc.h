@@ -345,6 +345,11 @@ struct rpc_async {
  * (then rpc_async_finish). Returns 0, or SAT_E* (see above). */
 int rpc_async_unary(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
                     const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag);
+/* The same with the worker session secret `session` instead of the
+ * client's (one channel acting for many workers, e.g. a load generator). */
+int rpc_async_unary_as(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                       const ProtobufCMessage *req, int timeout_ms, const char *session,
+                       struct rpc_async *a, void *tag);
 /* Starts a server-streaming call: tag completes when the request is out.
  * Then read with rpc_async_read; when a read brings no message, ask for
  * the status with rpc_async_status, and finish after its tag. */

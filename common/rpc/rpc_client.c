@@ -37,11 +37,16 @@ struct rpc_client {
 
 /* The call's initial metadata: the bearer token and the session secret.
  * `session` is the caller's copy of c->session (taken under the lock). */
-static size_t call_md(struct rpc_client *c, char session[RPC_SESSION_MAX], grpc_metadata md[2])
+static size_t call_md(struct rpc_client *c, const char *as, char session[RPC_SESSION_MAX],
+                      grpc_metadata md[2])
 {
-    pthread_mutex_lock(&c->lock);
-    memcpy(session, c->session, RPC_SESSION_MAX);
-    pthread_mutex_unlock(&c->lock);
+    if (as) {
+        snprintf(session, RPC_SESSION_MAX, "%s", as);
+    } else {
+        pthread_mutex_lock(&c->lock);
+        memcpy(session, c->session, RPC_SESSION_MAX);
+        pthread_mutex_unlock(&c->lock);
+    }
     memset(md, 0, 2 * sizeof *md);
     size_t n = 0;
     if (c->auth) {
@@ -244,8 +249,8 @@ static int async_batch(struct rpc_async *a, grpc_op *ops, size_t n, void *tag)
  * half-close; a unary call also asks for the response and the status in
  * the same batch. */
 static int async_start_bb(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
-                          grpc_byte_buffer *req_bb, int timeout_ms, bool unary, struct rpc_async *a,
-                          void *tag)
+                          grpc_byte_buffer *req_bb, int timeout_ms, bool unary, const char *as,
+                          struct rpc_async *a, void *tag)
 {
     memset(a, 0, sizeof *a);
     a->code = GRPC_STATUS_UNKNOWN;
@@ -257,7 +262,7 @@ static int async_start_bb(struct rpc_client *c, grpc_completion_queue *cq, const
     grpc_metadata_array_init(&a->init_md);
     grpc_metadata_array_init(&a->trail_md);
     grpc_metadata *md = a->md;
-    size_t nmd = call_md(c, a->session, md);
+    size_t nmd = call_md(c, as, a->session, md);
     grpc_op ops[6];
     memset(ops, 0, sizeof ops); /* flags and reserved must be zero */
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -289,13 +294,20 @@ static int async_start_bb(struct rpc_client *c, grpc_completion_queue *cq, const
 int rpc_async_unary(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
                     const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag)
 {
-    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, true, a, tag);
+    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, true, NULL, a, tag);
+}
+
+int rpc_async_unary_as(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
+                       const ProtobufCMessage *req, int timeout_ms, const char *session,
+                       struct rpc_async *a, void *tag)
+{
+    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, true, session, a, tag);
 }
 
 int rpc_async_stream(struct rpc_client *c, grpc_completion_queue *cq, const char *method,
                      const ProtobufCMessage *req, int timeout_ms, struct rpc_async *a, void *tag)
 {
-    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, false, a, tag);
+    return async_start_bb(c, cq, method, rpc_msg_pack(req), timeout_ms, false, NULL, a, tag);
 }
 
 int rpc_async_read(struct rpc_async *a, void *tag)
@@ -395,7 +407,7 @@ int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, siz
     grpc_byte_buffer *req_bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
     struct rpc_async a;
-    if (async_start_bb(c, c->cq, method, req_bb, timeout_ms, true, &a, &a) == 0)
+    if (async_start_bb(c, c->cq, method, req_bb, timeout_ms, true, NULL, &a, &a) == 0)
         pluck(c, &a);
     return rpc_async_finish(&a, NULL, NULL, st);
 }

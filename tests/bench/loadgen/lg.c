@@ -76,12 +76,14 @@ static const ProtobufCMessageDescriptor *const resp_desc[LG_NKINDS] = {
 };
 
 bool lg_unary_start(struct lg_unary *u, struct rpc_client *c, grpc_completion_queue *cq, double now,
-                    enum lg_kind op, const char *method, const ProtobufCMessage *req)
+                    enum lg_kind op, const char *method, const ProtobufCMessage *req,
+                    const char *session)
 {
     u->op = op;
     u->started_ms = now;
     u->in_flight = true;
-    return rpc_async_unary(c, cq, method, req, LG_CALL_TIMEOUT_MS, &u->call, &u->tag) == 0;
+    return rpc_async_unary_as(c, cq, method, req, LG_CALL_TIMEOUT_MS, session, &u->call,
+                              &u->tag) == 0;
 }
 
 int lg_unary_end(struct lg_unary *u, double now, ProtobufCMessage **resp, struct rpc_status *rs,

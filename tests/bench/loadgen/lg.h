@@ -75,7 +75,8 @@ struct lg_unary {
  * false if it could not start, and the caller ends it at once with
  * lg_unary_end (which records the failure). */
 bool lg_unary_start(struct lg_unary *u, struct rpc_client *c, grpc_completion_queue *cq, double now,
-                    enum lg_kind op, const char *method, const ProtobufCMessage *req);
+                    enum lg_kind op, const char *method, const ProtobufCMessage *req,
+                    const char *session);
 
 /* Ends the call: decodes the response of its kind into *resp (the caller
  * frees it with rpc_msg_free), fills rs and records the call in st.

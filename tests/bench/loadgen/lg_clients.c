@@ -61,7 +61,7 @@ double statclient_poll(struct statclient *c, grpc_completion_queue *cq, double n
         method = "/saturn.v1.Client/ListWorkers";
         break;
     }
-    if (!lg_unary_start(&c->u, c->client, cq, now, c->next_op, method, req))
+    if (!lg_unary_start(&c->u, c->client, cq, now, c->next_op, method, req, NULL))
         statclient_done(c, now, st);
     return INFINITY;
 }

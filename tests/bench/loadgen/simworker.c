@@ -28,7 +28,7 @@ void simworker_close(struct simworker *w)
 static void start(struct simworker *w, grpc_completion_queue *cq, double now, enum lg_kind op,
                   const char *method, const ProtobufCMessage *req, struct lg_stats *st)
 {
-    if (!lg_unary_start(&w->u, w->client, cq, now, op, method, req))
+    if (!lg_unary_start(&w->u, w->client, cq, now, op, method, req, w->session))
         simworker_done(w, now, st); /* nothing in flight: record the failure now */
 }
 
@@ -70,6 +70,7 @@ void simworker_done(struct simworker *w, double now, struct lg_stats *st)
         if (rc == 0) {
             const Saturn__V1__RegisterResponse *r = (const Saturn__V1__RegisterResponse *)m;
             snprintf(w->id, sizeof w->id, "%s", r->worker_id);
+            snprintf(w->session, sizeof w->session, "%s", r->session);
             w->heartbeat_ms = r->heartbeat_ms ? r->heartbeat_ms : 1000;
             w->lease_ms = r->lease_ms;
             /* The first heartbeat comes somewhere within one period, so

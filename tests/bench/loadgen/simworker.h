@@ -19,6 +19,7 @@ struct simworker {
     uint32_t seed;
     char name[32];                   /* "loadgen-<index>" */
     char id[64];                     /* "w-<n>"; "" until registered */
+    char session[RPC_SESSION_MAX];   /* the session secret RegisterWorker gave */
     uint32_t heartbeat_ms, lease_ms; /* from RegisterResponse */
     bool leaving, left;              /* asked to leave / Leave answered */
     bool assigned;                   /* the last heartbeat carried an assignment (ignored) */
