@@ -135,10 +135,10 @@ if wait_until 30 bash -c "! kill -0 ${WORKER_PID[$V]} 2>/dev/null"; then
     wait "${WORKER_PID[$V]}" 2>/dev/null
     DRAIN_RC=$?
     check "drain: ... with status 0 ($DRAIN_RC)" test "$DRAIN_RC" = 0
+    unset "WORKER_PID[$V]"
 else
     fail "drain: the drained worker process is still running"
 fi
-unset "WORKER_PID[$V]"
 check "drain: it is listed as gone, drained" jq_ok \
     ".[] | select(.id == \"$VID\") | .state == \"gone\" and (.reason | test(\"drained\"))" \
     "$SATURN" workers --all --json
