@@ -5,11 +5,13 @@
 #   run_fuzz.sh BINARY NAME SEED_DIR REGRESS_DIR
 #
 # Copies the seed corpus to a temporary directory (the repository is never
-# written), replays the regression inputs read-only (REGRESS_DIR may not
-# exist yet), fuzzes for
+# written), uses tests/fuzz/NAME.dict if there is one, replays the
+# regression inputs read-only (REGRESS_DIR may not exist yet), fuzzes for
 # SATURN_FUZZ_SECONDS (default 20) and fails on any crash, leak, timeout,
 # out-of-memory or sanitizer report. Prints one line of figures:
-#   fuzz_NAME: R runs in S s (E exec/s), corpus A -> B inputs, cov C -> D, ft F -> G, rss M MB
+#   fuzz_NAME: R runs in S s (E exec/s), corpus N seeds -> K kept -> M inputs,
+#     cov C -> D, ft F -> G, rss M MB
+# (cov: code edges reached, ft: libFuzzer features, at start and end)
 # On failure the temporary directory, with the crashing input
 # (crash-*, leak-*, timeout-*, oom-*), is kept and its path printed:
 # replay with BINARY FILE, and keep it in tests/fuzz/regress/NAME/.
@@ -17,6 +19,9 @@ set -uo pipefail
 bin=$1 name=$2 seeds=$3 regress=$4
 extra=()
 [ -d "$regress" ] && extra=("$regress")
+# tests/fuzz/NAME.dict, when there is one: tokens for the mutator.
+dict=$(dirname "$(dirname "$seeds")")/$name.dict
+[ -f "$dict" ] && extra=(-dict="$dict" "${extra[@]}")
 secs=${SATURN_FUZZ_SECONDS:-20}
 if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
     echo "run_fuzz.sh: SATURN_FUZZ_SECONDS must be a whole number >= 1, not '$secs'" >&2
