@@ -40,6 +40,8 @@ put("spec", "ssp.json", json.dumps({"model": "cnn-small", "dataset": "mnist", "w
                                     "seed": 9007199254740992, "name": "caf\u00e9 \"q\"",
                                     "priority": -5, "sat": "all", "sat_fan": "out"}))
 put("spec", "unknown-field.json", '{"model": "mlp", "dataset": "synthetic", "lrate": 0.1}')
+put("spec", "set-flags", "=model=cnn-small\ndataset=mnist\nwbits=4\nconsistency=ssp:2\n"
+    "augment=false\nlr=0.05\nseed=7\nwbits=99\n")
 
 # ---- idx: max_images byte, u16 label-file length, label file, image file
 labels = struct.pack(">II", 0x801, 2) + bytes([1, 7])
