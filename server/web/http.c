@@ -17,7 +17,6 @@
  * malformed requests itself (400) and never calls us for them.
  */
 #include "http.h"
-#include "route.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
@@ -29,6 +28,7 @@
 
 #include "../../common/util/log.h"
 #include "../../common/util/xalloc.h"
+#include "route.h"
 
 struct http_server {
     struct coord *c;
