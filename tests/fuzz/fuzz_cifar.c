@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("a failed load left data behind");
         return 0;
     }
-    if ((size_t)ds.n * RECORD != total || ds.c != 3 || ds.h != 32 || ds.w != 32 ||
-        ds.nclass != 10)
+    if ((size_t)ds.n * RECORD != total || ds.c != 3 || ds.h != 32 || ds.w != 32 || ds.nclass != 10)
         fuzz_fail("bad shape n %d c %d h %d w %d nclass %d from %zu bytes", ds.n, ds.c, ds.h, ds.w,
                   ds.nclass, total);
     fuzz_touch(ds.pixels, (size_t)ds.n * 3 * 32 * 32);

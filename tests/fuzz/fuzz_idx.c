@@ -33,10 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("a failed load left data behind");
         return 0;
     }
-    if (ds.n < 1 || (max_images > 0 && ds.n > max_images) || ds.c != 1 || ds.h < 1 ||
-        ds.w < 1 || ds.h > DATASET_MAX_DIM || ds.w > DATASET_MAX_DIM || ds.nclass != 10)
-        fuzz_fail("bad shape n %d c %d h %d w %d nclass %d (max_images %d)", ds.n, ds.c, ds.h,
-                  ds.w, ds.nclass, max_images);
+    if (ds.n < 1 || (max_images > 0 && ds.n > max_images) || ds.c != 1 || ds.h < 1 || ds.w < 1 ||
+        ds.h > DATASET_MAX_DIM || ds.w > DATASET_MAX_DIM || ds.nclass != 10)
+        fuzz_fail("bad shape n %d c %d h %d w %d nclass %d (max_images %d)", ds.n, ds.c, ds.h, ds.w,
+                  ds.nclass, max_images);
     fuzz_touch(ds.pixels, (size_t)ds.n * (size_t)ds.h * (size_t)ds.w);
     for (int i = 0; i < ds.n; i++)
         if (ds.labels[i] >= ds.nclass)

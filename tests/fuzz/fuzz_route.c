@@ -14,10 +14,12 @@
  * optional trailing '/'). */
 static void route_path(const struct web_route *rt, char *buf, size_t cap)
 {
-    static const char *const fixed[] = {
-        [WEB_ROUTE_HEALTHZ] = "/healthz", [WEB_ROUTE_METRICS] = "/metrics",
-        [WEB_ROUTE_INDEX] = "/",          [WEB_ROUTE_JOB] = "",
-        [WEB_ROUTE_JOB_LOSS] = "/loss.svg", [WEB_ROUTE_JOB_ACCURACY] = "/accuracy.svg"};
+    static const char *const fixed[] = {[WEB_ROUTE_HEALTHZ] = "/healthz",
+                                        [WEB_ROUTE_METRICS] = "/metrics",
+                                        [WEB_ROUTE_INDEX] = "/",
+                                        [WEB_ROUTE_JOB] = "",
+                                        [WEB_ROUTE_JOB_LOSS] = "/loss.svg",
+                                        [WEB_ROUTE_JOB_ACCURACY] = "/accuracy.svg"};
     if (rt->kind >= WEB_ROUTE_JOB)
         snprintf(buf, cap, "/jobs/%s%s", rt->job_id, fixed[rt->kind]);
     else
@@ -56,9 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char want[128];
         route_path(&rt, want, sizeof want);
         size_t wl = strlen(want);
-        int same = strcmp(path, want) == 0 ||
-                   (rt.kind == WEB_ROUTE_JOB && strncmp(path, want, wl) == 0 &&
-                    strcmp(path + wl, "/") == 0);
+        int same =
+            strcmp(path, want) == 0 || (rt.kind == WEB_ROUTE_JOB && strncmp(path, want, wl) == 0 &&
+                                        strcmp(path + wl, "/") == 0);
         if (!same)
             fuzz_fail("\"%s\" routed as %d, which stands for \"%s\"", path, (int)rt.kind, want);
     }

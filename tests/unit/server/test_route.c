@@ -46,9 +46,10 @@ int main(void)
         web_route_parse(&rt, c->method, c->path);
         int ok = rt.kind == c->kind && strcmp(rt.job_id, c->id) == 0 && (int)rt.id_ok == c->id_ok;
         if (!ok)
-            fprintf(stderr, "%s %s -> kind %d id \"%s\" id_ok %d, want kind %d id \"%s\" id_ok %d\n",
-                    c->method, c->path, (int)rt.kind, rt.job_id, (int)rt.id_ok, (int)c->kind,
-                    c->id, c->id_ok);
+            fprintf(stderr,
+                    "%s %s -> kind %d id \"%s\" id_ok %d, want kind %d id \"%s\" id_ok %d\n",
+                    c->method, c->path, (int)rt.kind, rt.job_id, (int)rt.id_ok, (int)c->kind, c->id,
+                    c->id_ok);
         CHECK(ok);
     }
     return check_summary("test_route");
