@@ -6,9 +6,11 @@
  * goes through the table's validator, if the request type has one.
  *
  * To fuzz a new validator, put it in its request's row: it gets the
- * decoded request and returns 0 or SAT_E* with a message in err. On the
- * first input the table is checked against the services' method lists,
- * so a request type added to the .proto without a row here fails at once.
+ * decoded request and returns 0 or SAT_E* with a message in err (a
+ * validator from server/ also needs its library in the 'rpc' row of
+ * tests/fuzz/meson.build). On the first input the table is checked
+ * against the services' method lists, so a request type added to the
+ * .proto without a row here fails at once.
  */
 #include "fuzz.h"
 
