@@ -103,8 +103,14 @@ static inline void conv_range(int on, int in, int k, int stride, int pad, int *l
  * L1 while its KH*KW segments of OH*OW are written, each sequentially. */
 /* GCC would turn the short copy and zero loops below (1..OW floats) into
  * memcpy / memset calls, whose call overhead then costs more than the
- * stores; the attribute keeps them inline. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
+ * stores; the attribute keeps them inline. Clang has no such attribute
+ * (and warns about it), so its builds (the fuzz targets) go without. */
+#if defined(__clang__)
+#define CONV_KEEP_LOOPS
+#else
+#define CONV_KEEP_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+CONV_KEEP_LOOPS
 static void im2col(float *restrict cols, const float *restrict inp, const struct conv_shape *s,
                    int b0, int b1)
 {

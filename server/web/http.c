@@ -38,6 +38,7 @@
 
 #include "../../common/util/log.h"
 #include "../../common/util/xalloc.h"
+#include "route.h"
 
 struct http_server {
     struct coord *c;
@@ -231,43 +232,27 @@ static enum MHD_Result route_index(const struct req *r)
     return reply_buf(r, MHD_HTTP_OK, CT_HTML, &b);
 }
 
+_Static_assert(WEB_ROUTE_ID_LEN == COORD_ID_LEN, "route.h and coord.h disagree on id length");
+
 /* /jobs/<id>, /jobs/<id>/loss.svg, /jobs/<id>/accuracy.svg */
-static enum MHD_Result route_job(const struct req *r, const char *rest)
+static enum MHD_Result route_job(const struct req *r, const struct web_route *rt)
 {
     struct coord *c = r->s->c;
-    size_t n = strcspn(rest, "/");
-    const char *tail = rest + n;
-    int what; /* 0 page, 1 loss chart, 2 accuracy chart */
-    if (!*tail || strcmp(tail, "/") == 0)
-        what = 0;
-    else if (strcmp(tail, "/loss.svg") == 0)
-        what = 1;
-    else if (strcmp(tail, "/accuracy.svg") == 0)
-        what = 2;
-    else
-        return reply_static(r, MHD_HTTP_NOT_FOUND, CT_TEXT, "404 not found\n");
-    char id[COORD_ID_LEN];
-    struct job *j = NULL;
-    if (n > 0 && n < sizeof id) {
-        memcpy(id, rest, n);
-        id[n] = 0;
-        j = coord_job_find(c, id);
-    } else {
-        snprintf(id, sizeof id, "%.*s", (int)(n < sizeof id ? n : sizeof id - 1), rest);
-    }
+    struct job *j = rt->id_ok ? coord_job_find(c, rt->job_id) : NULL;
     struct strbuf b;
     strbuf_init(&b, HTTP_MAX_BODY);
     if (!j) {
-        if (what != 0)
+        if (rt->kind != WEB_ROUTE_JOB)
             return reply_static(r, MHD_HTTP_NOT_FOUND, CT_TEXT, "404 no such job\n");
-        dashboard_no_job(c, id, &b);
+        dashboard_no_job(c, rt->job_id, &b);
         return reply_buf(r, MHD_HTTP_NOT_FOUND, CT_HTML, &b);
     }
-    if (what == 0) {
+    if (rt->kind == WEB_ROUTE_JOB) {
         dashboard_job(c, j, &b);
         return reply_buf(r, MHD_HTTP_OK, CT_HTML, &b);
     }
-    dashboard_chart_svg(c, j, what == 1 ? DASHBOARD_LOSS : DASHBOARD_ACCURACY, &b);
+    dashboard_chart_svg(c, j, rt->kind == WEB_ROUTE_JOB_LOSS ? DASHBOARD_LOSS : DASHBOARD_ACCURACY,
+                        &b);
     return reply_buf(r, MHD_HTTP_OK, CT_SVG, &b);
 }
 
@@ -279,13 +264,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)upload_data;
     struct http_server *s = cls;
     struct req r = {.s = s, .conn = conn, .method = method, .url = url};
+    struct web_route rt;
+    web_route_parse(&rt, method, url);
     if (!*req_cls) {
         /* First call, the head only. Refusals go out at once (MHD then
          * closes the connection without reading a body); a good request
          * is answered on the next call, once MHD knows the request is
          * complete, which lets it keep the connection alive. */
         *req_cls = s;
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        if (rt.kind == WEB_ROUTE_BAD_METHOD)
             return reply_static(&r, MHD_HTTP_METHOD_NOT_ALLOWED, CT_TEXT,
                                 "405 method not allowed: GET or HEAD only\n");
         const char *cl =
@@ -303,14 +290,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!authorized(&r))
         return reply_unauthorized(&r);
-    if (strcmp(url, "/healthz") == 0)
+    switch (rt.kind) {
+    case WEB_ROUTE_HEALTHZ:
         return route_healthz(&r);
-    if (strcmp(url, "/metrics") == 0)
+    case WEB_ROUTE_METRICS:
         return route_metrics(&r);
-    if (strcmp(url, "/") == 0)
+    case WEB_ROUTE_INDEX:
         return route_index(&r);
-    if (strncmp(url, "/jobs/", 6) == 0)
-        return route_job(&r, url + 6);
+    case WEB_ROUTE_JOB:
+    case WEB_ROUTE_JOB_LOSS:
+    case WEB_ROUTE_JOB_ACCURACY:
+        return route_job(&r, &rt);
+    case WEB_ROUTE_NOT_FOUND:
+    case WEB_ROUTE_BAD_METHOD:
+        break;
+    }
     return reply_static(&r, MHD_HTTP_NOT_FOUND, CT_TEXT, "404 not found\n");
 }
 

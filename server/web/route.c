@@ -1,0 +1,43 @@
+/* route.c - saturnd's HTTP router (see route.h): method and path -> page. */
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void web_route_parse(struct web_route *rt, const char *method, const char *path)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->kind = WEB_ROUTE_NOT_FOUND;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        rt->kind = WEB_ROUTE_BAD_METHOD;
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        rt->kind = WEB_ROUTE_HEALTHZ;
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        rt->kind = WEB_ROUTE_METRICS;
+        return;
+    }
+    if (strcmp(path, "/") == 0) {
+        rt->kind = WEB_ROUTE_INDEX;
+        return;
+    }
+    if (strncmp(path, "/jobs/", 6) != 0)
+        return;
+    const char *rest = path + 6;
+    size_t n = strcspn(rest, "/");
+    const char *tail = rest + n;
+    if (!*tail || strcmp(tail, "/") == 0)
+        rt->kind = WEB_ROUTE_JOB;
+    else if (strcmp(tail, "/loss.svg") == 0)
+        rt->kind = WEB_ROUTE_JOB_LOSS;
+    else if (strcmp(tail, "/accuracy.svg") == 0)
+        rt->kind = WEB_ROUTE_JOB_ACCURACY;
+    else
+        return;
+    rt->id_ok = n > 0 && n < sizeof rt->job_id;
+    snprintf(rt->job_id, sizeof rt->job_id, "%.*s",
+             (int)(n < sizeof rt->job_id ? n : sizeof rt->job_id - 1), rest);
+}
