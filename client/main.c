@@ -179,6 +179,7 @@ static const struct opt_spec options[] = {
     SPEC_OPT("checkpoint_every", "STEPS", "checkpoint period (0 = epoch ends)"),
     SPEC_OPT("init_from", "PATH", "initial checkpoint or job id"),
     SPEC_OPT("priority", "P", "-1000..1000, higher is scheduled first"),
+    SPEC_OPT("recover_timeout_s", "S", "how long a lost worker's rank waits for another (600)"),
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/util/file.h"
 #include "../common/util/log.h"
 
 static const char *const default_names[RPC_NROLES] = {"token", "viewer-token", "worker-token"};
@@ -42,33 +43,28 @@ int auth_state_dir(const char *dir, char err[SAT_ERR_LEN])
 
 /* ==== token files ========================================================== */
 
-/* Creates path with a new random token (mode 0600) unless it exists. */
+/* Creates path with a new random token (mode 0600) unless it exists,
+ * atomically (a crash leaves no partial token). saturnd's lock on the state
+ * dir keeps a second daemon from racing it. */
 static int token_generate(const char *path, char err[SAT_ERR_LEN])
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return 0;
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return 0;
+    if (errno != ENOENT)
         return sat_errf(err, SAT_EIO, "cannot create %s: %s", path, strerror(errno));
-    }
     unsigned char rnd[32];
     char hex[2 * sizeof rnd + 2];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        close(fd);
-        unlink(path);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return sat_errf(err, SAT_EIO, "getrandom failed: %s", strerror(errno));
-    }
     for (size_t i = 0; i < sizeof rnd; i++)
         snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     hex[2 * sizeof rnd] = '\n';
     explicit_bzero(rnd, sizeof rnd);
-    ssize_t w = write(fd, hex, 2 * sizeof rnd + 1);
+    int rc = sat_file_write_atomic(path, hex, 2 * sizeof rnd + 1, 0600, err);
     explicit_bzero(hex, sizeof hex);
-    int cerr = close(fd);
-    if (w != (ssize_t)(2 * sizeof rnd + 1) || cerr != 0) {
-        unlink(path);
-        return sat_errf(err, SAT_EIO, "cannot write %s", path);
-    }
+    if (rc != 0)
+        return rc;
     log_info("generated a bearer token in %s", path);
     return 0;
 }

@@ -43,6 +43,7 @@
 
 #include "../common/rpc/rpc.h"
 #include "../common/spec/jobspec.h"
+#include "../common/util/clock.h"
 #include "../common/util/err.h"
 #include "paths.h"
 #include "stats.h"
@@ -130,9 +131,7 @@ static inline bool coord_worker_live(enum worker_state s)
 /* Wall-clock milliseconds (times shown to people and stored). */
 static inline int64_t coord_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return sat_wall_ms();
 }
 
 struct worker;

@@ -129,8 +129,12 @@ int coord_event(struct coord *c, struct job *j, const char *kind, const char *wo
         .worker_id = worker_id ? worker_id : "",
     };
     int rc = store_event_add(c->store, &ev);
-    if (rc != 0)
-        log_error("events: %s %s not persisted", j->id, kind);
+    if (rc != 0) {
+        /* Not stored, not shown: a watcher never sees what a replay after
+         * a restart would not. */
+        log_error("events: %s %s not stored: %s", j->id, kind, msg);
+        return rc;
+    }
     log_info("job %s: %s: %s", j->id, kind, msg);
     coord_event_publish(c, j, &ev);
     return rc;

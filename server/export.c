@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "../common/ckpt/safetensors.h"
+#include "../common/data/dataset.h"
 #include "../common/export/onnx.h"
 #include "../common/nn/quant.h"
 #include "../common/train/trainer.h"
@@ -44,24 +45,6 @@ static const char formula[] =
     "alpha * rint((2^k - 1) * clip(x, 0, alpha) / alpha) / (2^k - 1); without an alpha: ReLU. "
     "BatchNorm uses running_mean / running_var (eps 1e-5) at inference.";
 
-/* Input shape of the named data sets (without loading them). */
-static int dataset_shape(const char *name, int *c, int *h, int *w, int *ncls)
-{
-    *ncls = 10;
-    if (strcmp(name, "cifar10") == 0) {
-        *c = 3;
-        *h = *w = 32;
-        return 0;
-    }
-    if (strcmp(name, "fashion-mnist") == 0 || strcmp(name, "mnist") == 0 ||
-        strcmp(name, "synthetic") == 0) {
-        *c = 1;
-        *h = *w = 28;
-        return 0;
-    }
-    return SAT_EINVAL;
-}
-
 /* Builds j's model (batch capacity 1) with the trained values of
  * model_path; spec and cfg are filled for the caller. */
 static int export_load(struct job *j, const char *model_path, struct job_spec *spec,
@@ -73,7 +56,7 @@ static int export_load(struct job *j, const char *model_path, struct job_spec *s
     *spec = *j->spec;
     int rc;
     int ch, h, w, ncls;
-    if (dataset_shape(spec->dataset, &ch, &h, &w, &ncls) != 0)
+    if (dataset_named_shape(spec->dataset, &ch, &h, &w, &ncls) != 0)
         return sat_errf(err, SAT_EINVAL, "unknown data set %s", spec->dataset);
     trainer_model_cfg(cfg, spec, ch, h, w, ncls, 1);
     struct model *m = NULL;

@@ -153,12 +153,8 @@ static int job_change(struct coord *c, struct job *j, enum job_state to, const c
                       const char *worker_id, const char *reason)
 {
     enum job_state from = j->state;
-    if (coord_job_terminal(from) != coord_job_terminal(to)) {
-        if (coord_job_terminal(to))
-            c->nactive--;
-        else
-            c->nactive++;
-    }
+    char old_reason[COORD_REASON_LEN];
+    memcpy(old_reason, j->reason, sizeof old_reason);
     j->state = to;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
     sat_utf8_trim(j->reason);
@@ -194,13 +190,24 @@ static int job_change(struct coord *c, struct job *j, enum job_state to, const c
         rc = store_commit(c->store);
     else
         store_rollback(c->store);
-    if (rc != 0)
-        log_error("jobs: %s: %s -> %s not persisted: %s", j->id, coord_job_state_name(from),
-                  coord_job_state_name(to), sat_strerror(rc));
+    if (rc != 0) {
+        /* Not stored, so not shown: nothing changes in memory. */
+        j->state = from;
+        memcpy(j->reason, old_reason, sizeof old_reason);
+        log_error("jobs: %s: %s -> %s not stored (%s); nothing changed", j->id,
+                  coord_job_state_name(from), coord_job_state_name(to), sat_strerror(rc));
+        return SAT_EUNAVAIL;
+    }
+    if (coord_job_terminal(from) != coord_job_terminal(to)) {
+        if (coord_job_terminal(to))
+            c->nactive--;
+        else
+            c->nactive++;
+    }
     log_info("job %s: %s -> %s: %s", j->id, coord_job_state_name(from), coord_job_state_name(to),
              j->reason);
     coord_event_publish(c, j, &ev);
-    return rc;
+    return 0;
 }
 
 /* Takes every worker of a running job back. */
@@ -218,11 +225,6 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
 {
     if (coord_job_terminal(j->state))
         return SAT_ESTATE;
-    if (j->end_pending) {
-        j->end_pending = false;
-        c->nend_pending--;
-    }
-    job_release_workers(c, j);
     char why[COORD_REASON_LEN];
     snprintf(why, sizeof why, "%s", reason);
     if (st == JOB_QUEUED && j->attempt >= COORD_MAX_ATTEMPTS) {
@@ -230,17 +232,30 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
         snprintf(why, sizeof why, "%.*s; failed after %u attempts",
                  (int)sat_utf8_cut(reason, 180), reason, j->attempt);
     }
+    int nranks = j->nranks;
+    int64_t end_ms = j->end_ms;
     if (st == JOB_QUEUED)
         j->nranks = 0; /* a queued job has no workers; the history keeps them */
     else
         j->end_ms = coord_now_ms();
     int rc = job_change(c, j, st, "state", "", why);
+    if (rc != 0) {
+        /* Not stored: the job stays as it was (a marked end is retried). */
+        j->nranks = nranks;
+        j->end_ms = end_ms;
+        return rc;
+    }
+    if (j->end_pending) {
+        j->end_pending = false;
+        c->nend_pending--;
+    }
+    job_release_workers(c, j);
     /* After the change, so that parked calls are told the final state;
      * the PS refreshes the progress a last time. */
     ps_job_stop(c, j);
     coord_progress_save(c, j);
     c->sched_dirty = true;
-    return rc;
+    return 0;
 }
 
 void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, const char *reason)
@@ -270,6 +285,20 @@ static void job_at(const struct job *j, char *buf, size_t cap)
         snprintf(buf, cap, " before training started");
 }
 
+/* A running job with a rank that has no worker waits for one. If the
+ * change cannot be stored, the job stays running with the empty rank and
+ * the periodic check tries again (coord_jobs_check_recovery). */
+static void job_to_recovering(struct coord *c, struct job *j, const char *worker_id,
+                              const char *why)
+{
+    int timeout = j->spec->recover_timeout_s;
+    j->recover_until = uv_now(c->loop) + (uint64_t)timeout * 1000;
+    char msg[COORD_REASON_LEN];
+    snprintf(msg, sizeof msg, "recovering: %.*s; waiting up to %d s for a worker",
+             (int)sat_utf8_cut(why, 170), why, timeout);
+    job_change(c, j, JOB_RECOVERING, "state", worker_id, msg);
+}
+
 void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state st,
                            const char *why)
 {
@@ -296,14 +325,8 @@ void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state 
     /* The rank waits for another worker (lifecycle's deferred phase hands
      * it over); the PS keeps the job's state and the other ranks wait in
      * their pulls. */
-    if (j->state == JOB_RUNNING) {
-        int timeout = j->spec->recover_timeout_s;
-        j->recover_until = uv_now(c->loop) + (uint64_t)timeout * 1000;
-        char msg[COORD_REASON_LEN];
-        snprintf(msg, sizeof msg, "recovering: %.*s; waiting up to %d s for a worker",
-                 (int)sat_utf8_cut(reason, 170), reason, timeout);
-        job_change(c, j, JOB_RECOVERING, "state", w->id, msg);
-    }
+    if (j->state == JOB_RUNNING)
+        job_to_recovering(c, j, w->id, reason);
 }
 
 /* Gives the ranks of a recovering job that have no worker to idle workers
@@ -350,7 +373,21 @@ void coord_jobs_check_recovery(struct coord *c, uint64_t now)
 {
     for (size_t i = 0; i < c->njobs; i++) {
         struct job *j = c->jobs[i];
-        if (j->state != JOB_RECOVERING || j->end_pending || now < j->recover_until)
+        if (j->end_pending || !j->spec)
+            continue;
+        if (j->state == JOB_RUNNING && j->ps) {
+            /* A loss whose RECOVERING could not be stored: again. */
+            for (int r = 0; r < j->workers; r++)
+                if (!j->ranks[r]) {
+                    job_to_recovering(c, j, "", "a rank has no worker");
+                    break;
+                }
+            continue;
+        }
+        if (j->state != JOB_RECOVERING)
+            continue;
+        c->sched_dirty |= !store_writable(c->store); /* a hand-over to store again */
+        if (now < j->recover_until)
             continue;
         char missing[128] = "";
         size_t n = 0;
@@ -391,7 +428,10 @@ int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[S
              (int)sat_utf8_cut(w, 200), w);
     int rc = coord_job_end(c, j, JOB_CANCELLED, reason);
     if (rc != 0)
-        return sat_errf(err, rc, "cancel of %s not persisted", j->id);
+        return sat_errf(err, SAT_EUNAVAIL,
+                        "the cancellation of %s could not be stored (saturnd's state dir refuses "
+                        "writes); the job is unchanged",
+                        j->id);
     return 0;
 }
 
@@ -479,8 +519,9 @@ int coord_job_submit(struct coord *c, const char *spec_json, bool dry_run, struc
     if (rc != 0) {
         job_free(j);
         sat_free(json);
-        return sat_errf(err, rc == SAT_ENOMEM ? SAT_ENOMEM : SAT_EIO,
-                        "the job could not be stored (see saturnd's log)");
+        return sat_errf(err, rc == SAT_ENOMEM ? SAT_ENOMEM : SAT_EUNAVAIL,
+                        "the job could not be stored (saturnd's state dir refuses writes); "
+                        "nothing was submitted");
     }
     c->next_job_seq++;
     log_info("job %s: submitted (%s, %s, %d worker%s, priority %d)", j->id, j->model, j->dataset,
@@ -531,8 +572,15 @@ static int resolve_init(struct coord *c, const struct job *j, int *fd, char err[
     return 0;
 }
 
-static void job_start(struct coord *c, struct job *j)
+/* Starts j on the first j->workers idle workers. Returns false when the
+ * change could not be stored (nothing changed then). */
+static bool job_start(struct coord *c, struct job *j)
 {
+    int nranks = j->nranks;
+    char(*ids_before)[COORD_ID_LEN] = sat_malloc((size_t)j->workers * COORD_ID_LEN);
+    if (!ids_before)
+        return false;
+    memcpy(ids_before, j->rank_ids, (size_t)j->workers * COORD_ID_LEN);
     int r = 0;
     for (size_t i = 0; i < c->nworkers && r < j->workers; i++) {
         struct worker *w = c->workers[i];
@@ -540,20 +588,33 @@ static void job_start(struct coord *c, struct job *j)
             continue;
         j->ranks[r] = w;
         snprintf(j->rank_ids[r], COORD_ID_LEN, "%s", w->id);
-        snprintf(j->rank_names[r], SPEC_NAME_LEN, "%s", w->name);
         r++;
     }
     j->nranks = r;
     j->attempt++;
+    int64_t start_ms = j->start_ms;
     j->start_ms = coord_now_ms();
-    for (int i = 0; i < r; i++)
-        coord_worker_assign(c, j->ranks[i], j, (uint32_t)i);
     char ids[COORD_ID_LEN * 8 + 64];
     coord_job_worker_ids(j, ids, sizeof ids);
     char reason[COORD_REASON_LEN];
     snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.*s (attempt %u)", r,
              r == 1 ? "" : "s", (int)sat_utf8_cut(ids, 180), ids, j->attempt);
-    job_change(c, j, JOB_RUNNING, "state", "", reason);
+    if (job_change(c, j, JOB_RUNNING, "state", "", reason) != 0) {
+        /* Not stored: the job stays queued, its workers idle. */
+        for (int i = 0; i < r; i++)
+            j->ranks[i] = NULL;
+        memcpy(j->rank_ids, ids_before, (size_t)j->workers * COORD_ID_LEN);
+        sat_free(ids_before);
+        j->nranks = nranks;
+        j->attempt--;
+        j->start_ms = start_ms;
+        return false;
+    }
+    sat_free(ids_before);
+    for (int i = 0; i < r; i++) {
+        snprintf(j->rank_names[i], SPEC_NAME_LEN, "%s", j->ranks[i]->name);
+        coord_worker_assign(c, j->ranks[i], j, (uint32_t)i);
+    }
     char err[SAT_ERR_LEN];
     int init_fd;
     if (resolve_init(c, j, &init_fd, err) != 0 ||
@@ -563,6 +624,7 @@ static void job_start(struct coord *c, struct job *j)
                  err);
         coord_job_end_later(c, j, JOB_FAILED, why);
     }
+    return true;
 }
 
 void coord_schedule(struct coord *c)
@@ -608,7 +670,8 @@ void coord_schedule(struct coord *c)
             continue;
         }
         if ((size_t)j->workers <= nfree) {
-            job_start(c, j);
+            if (!job_start(c, j))
+                break; /* the store refuses writes: try again later */
             nfree = coord_workers_idle(c);
             continue;
         }

@@ -1,7 +1,8 @@
 /* lifecycle.c - the coordinator's life: start-up and shutdown, the one
  * periodic timer, and the deferred phase.
  *
- * The periodic timer (every lease_ms / 10, at least 50 ms) expires leases
+ * The periodic timer (every lease_ms / 10, at least 50 ms) probes a store
+ * that refused a write (health is NOT_SERVING until a write works), expires leases
  * (what a lost worker means for its job is jobs.c's), re-queues recovering
  * jobs whose lost rank found no worker in time, expires parked PS calls
  * and ends the scheduling hold after a restart.
@@ -46,6 +47,8 @@ static void on_tick(uv_timer_t *t)
                  now - w->last_seen_mono, c->lease_ms);
         coord_job_lose_worker(c, w, WORKER_LOST, why);
     }
+    if (!store_writable(c->store) && store_probe(c->store) == 0)
+        c->sched_dirty = true; /* writes work again: marked ends and starts go on */
     coord_jobs_check_recovery(c, now);
     coord_workers_prune(c);
 }
@@ -56,9 +59,11 @@ static void on_deferred(uv_prepare_t *h)
 {
     struct coord *c = h->data;
     for (int round = 0; round < SETTLE_ROUNDS && !c->stopping; round++) {
-        if (c->nend_pending == 0 && !c->sched_dirty)
+        if ((c->nend_pending == 0 || !store_writable(c->store)) && !c->sched_dirty)
             return;
-        for (size_t i = 0; i < c->njobs && c->nend_pending; i++) {
+        /* While the store refuses writes, marked ends wait (the timer
+         * probes it): an end is shown only once it is stored. */
+        for (size_t i = 0; i < c->njobs && c->nend_pending && store_writable(c->store); i++) {
             struct job *j = c->jobs[i];
             if (j->end_pending)
                 coord_job_end(c, j, j->end_state, j->end_reason);

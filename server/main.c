@@ -30,6 +30,7 @@
 #include "rpc_dispatch.h"
 #include "web/http.h"
 
+#include "../common/util/file.h"
 #include "../common/util/log.h"
 #include "../common/util/xalloc.h"
 
@@ -344,17 +345,9 @@ static int lock_state_dir(const char *dir, int *fd_out)
 
 static int write_port_file(const char *path, int port)
 {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return SAT_EIO;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return SAT_EIO;
-    }
-    return 0;
+    char buf[32], err[SAT_ERR_LEN];
+    int n = snprintf(buf, sizeof buf, "%d\n", port);
+    return sat_file_write_atomic(path, buf, (size_t)n, 0644, err);
 }
 
 /* ==== signals and shutdown ================================================= */

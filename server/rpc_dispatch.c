@@ -603,8 +603,11 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *u
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    resp.status = c->stopping ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    /* NOT_SERVING while shutting down, and while the store refuses writes
+     * (nothing saturnd decides could be kept). */
+    resp.status = c->stopping || !store_writable(c->store)
+                      ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     rpc_reply(call, &resp.base);
 }
 

@@ -79,6 +79,7 @@ static const char schema_sql[] =
 
 enum stmt_id {
     S_BEGIN,
+    S_PROBE,
     S_COMMIT,
     S_ROLLBACK,
     S_JOB_INSERT,
@@ -100,6 +101,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_PROBE] = "INSERT OR REPLACE INTO meta(key,value) VALUES('probe', strftime('%s','now'))",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_JOB_INSERT] = "INSERT INTO jobs(seq,id,name,spec_json,state,priority,workers,submit_ms,"
@@ -138,6 +140,7 @@ static const char *const stmt_sql[S__COUNT] = {
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S__COUNT];
+    bool unwritable; /* the last write failed; cleared by the next one that works */
 };
 
 static int db_fail(struct store *st, const char *what)
@@ -145,6 +148,25 @@ static int db_fail(struct store *st, const char *what)
     log_error("store: %s: %s", what, sqlite3_errmsg(st->db));
     return SAT_EIO;
 }
+
+/* Records what a write statement did to the store's health. */
+static void write_result(struct store *st, sqlite3_stmt *s, int ok)
+{
+    if (!ok) {
+        if (!st->unwritable)
+            log_error("store: writes fail: the state is not being saved (health NOT_SERVING)");
+        st->unwritable = true;
+        return;
+    }
+    /* A write is done when it commits: COMMIT, or any change outside a
+     * transaction. */
+    bool done = s == st->stmt[S_COMMIT] || (!sqlite3_stmt_readonly(s) && sqlite3_get_autocommit(st->db));
+    if (done && st->unwritable) {
+        log_info("store: writes work again (health SERVING)");
+        st->unwritable = false;
+    }
+}
+
 
 /* Runs a prepared statement that returns no rows, then resets it. */
 static int run(struct store *st, enum stmt_id id)
@@ -154,9 +176,23 @@ static int run(struct store *st, enum stmt_id id)
     int out = 0;
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         out = db_fail(st, stmt_sql[id]);
+    write_result(st, s, out == 0);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return out;
+}
+
+bool store_writable(const struct store *st)
+{
+    return !st->unwritable;
+}
+
+int store_probe(struct store *st)
+{
+    if (!st->unwritable)
+        return 0;
+    int rc = run(st, S_PROBE);
+    return rc;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *t)

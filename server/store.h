@@ -13,6 +13,7 @@
 #ifndef SATURND_STORE_H
 #define SATURND_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../common/util/err.h"
@@ -71,6 +72,12 @@ int store_open(struct store **res, const char *dir, char err[SAT_ERR_LEN]);
 void store_close(struct store *st);
 
 /* Transactions group the writes of one change (row + history + event). */
+/* Whether the last write worked (a failed write makes the store
+ * unwritable until a later one commits). */
+bool store_writable(const struct store *st);
+/* While unwritable: tries one small write. Returns 0 once writes work. */
+int store_probe(struct store *st);
+
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);

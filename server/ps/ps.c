@@ -84,6 +84,7 @@ void ps_tick(struct coord *c)
         struct ps_job *ps = c->jobs[i]->ps;
         if (!ps)
             continue;
+        ps_write_retry(ps, now);
         for (struct ps_wait *w = ps->waits, *n; w; w = n) {
             n = w->next;
             if (now < w->deadline)
@@ -206,6 +207,8 @@ void ps_get_layout(struct ps_job *ps, struct rpc_call *call,
 
 static bool pull_ready(const struct ps_job *ps, uint32_t shard, uint64_t min_version, bool exact)
 {
+    if (ps->paused)
+        return false; /* a checkpoint could not be written: the workers wait */
     uint64_t clock = ps->shards[shard].clock;
     if (exact || ps->staleness == 0)
         return clock >= min_version;
@@ -236,7 +239,7 @@ static void reply_pull(struct ps_job *ps, struct rpc_call *call, uint32_t shard,
 }
 
 /* Answers the parked pulls whose condition now holds. */
-static void wake_pulls(struct ps_job *ps)
+void ps__wake_pulls(struct ps_job *ps)
 {
     for (struct ps_wait *w = ps->waits, *n; w; w = n) {
         n = w->next;
@@ -523,7 +526,7 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
             bsp_apply(ps);
         reply_push(call, sh->clock, false);
         if (all) {
-            wake_pulls(ps);
+            ps__wake_pulls(ps);
             clock_moved(ps);
         }
         return;
@@ -551,7 +554,7 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
     uint64_t before = sh->clock;
     shard_update_clock(ps, sh);
     reply_push(call, sh->version, false);
-    wake_pulls(ps);
+    ps__wake_pulls(ps);
     if (sh->clock != before)
         clock_moved(ps);
 }

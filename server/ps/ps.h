@@ -71,6 +71,7 @@
 #define PS_SHARD_MAX (1u << 20)    /* floats per shard by default: 4 MiB */
 #define PS_PULL_MAX_WAIT_MS 120000 /* a Pull/GetLayout waits at most this long */
 #define PS_PROGRESS_EVERY_MS 300   /* live progress events at most this often */
+#define PS_WRITE_RETRY_MS 1000     /* a failed checkpoint or model write is retried this often */
 
 struct ps_shard {
     size_t off, n;    /* floats, into the flat parameter buffer */
@@ -134,6 +135,8 @@ struct ps_job {
      * (a second model of batch capacity 1, and its momentum). */
     uv_work_t wwork;
     bool writing, write_final, ckpt_wanted, final_wanted;
+    bool paused;        /* the last write failed: pulls wait until a retry works */
+    uint64_t retry_at;  /* uv_now() of the next retry while paused */
     struct model *snap;
     float *snap_mom;
     uint64_t snap_step;
@@ -210,6 +213,8 @@ void ps_push(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PushReq
 /* Internals shared by the wing's files. */
 void ps__wait_finish(struct ps_wait *w, int sat_err, const char *msg);
 void ps__wait_unlink(struct ps_wait *w);
+/* Answers the parked pulls whose condition now holds. */
+void ps__wake_pulls(struct ps_job *ps);
 void ps__reply_layout(struct ps_job *ps, struct rpc_call *call, uint32_t rank);
 /* Reports the end once (finishing is set); see ps_end_cb. */
 void ps__end(struct ps_job *ps, enum job_state st, const char *reason);
@@ -251,8 +256,12 @@ void ps_write_free(struct ps_job *ps);
  * the write under way, if any). */
 void ps_write_checkpoint(struct ps_job *ps);
 /* Writes model.safetensors in the thread pool, then reports the job's end
- * (succeeded, or failed when the write fails). */
+ * (succeeded). */
 void ps_write_final(struct ps_job *ps);
+/* A write that failed pauses the job (pulls wait, ps->paused) and is tried
+ * again every PS_WRITE_RETRY_MS from the periodic timer (now: uv_now);
+ * when it works, training goes on (or the job ends, for the model). */
+void ps_write_retry(struct ps_job *ps, uint64_t now);
 
 /* ---- ps_data.c ---- */
 void ps_fetch_data(struct ps_job *ps, struct rpc_call *call,

@@ -6,7 +6,9 @@
  * snapshot (a second model of batch capacity 1, allocated at set-up) and
  * queues the write; training goes on meanwhile. One write is under way at
  * a time: a checkpoint asked for during a write is taken (from the then
- * current state) when the write returns, and so is the final model.
+ * current state) when the write returns, and so is the final model. A
+ * write that fails pauses the job: its pulls wait (no step is trained that
+ * could not be kept) and the write is retried every PS_WRITE_RETRY_MS.
  */
 #include "ps.h"
 
@@ -105,24 +107,33 @@ static void write_done(uv_work_t *w, int status)
     }
     if (status != 0 && ps->write_rc == 0)
         ps->write_rc = sat_errf(ps->write_err, SAT_EINTERNAL, "the write was cancelled");
-    if (ps->write_final) {
-        if (ps->write_rc != 0) {
-            char reason[COORD_REASON_LEN];
-            snprintf(reason, sizeof reason, "cannot write the trained model: %.*s",
-                     (int)sat_utf8_cut(ps->write_err, 200), ps->write_err);
-            ps__end(ps, JOB_FAILED, reason);
-        } else {
-            final_written(ps);
-        }
+    const char *what = ps->write_final ? "the trained model" : "a checkpoint";
+    if (ps->write_rc != 0) {
+        /* Nothing is trained on that could not be kept: the job pauses
+         * (pulls wait) and the write is tried again. */
+        log_error("ps %s: %s at step %" PRIu64 ": %s", ps->job->id, what, ps->snap_step,
+                  ps->write_err);
+        if (!ps->paused)
+            coord_event(ps->c, ps->job, "paused", "",
+                        "%s could not be written at step %" PRIu64
+                        "; training waits until it can (retried every %d ms)",
+                        what, ps->snap_step, PS_WRITE_RETRY_MS);
+        ps->paused = true;
+        ps->retry_at = uv_now(ps->c->loop) + PS_WRITE_RETRY_MS;
         return;
     }
-    if (ps->write_rc != 0)
-        log_error("ps %s: checkpoint at step %" PRIu64 ": %s", ps->job->id, ps->snap_step,
-                  ps->write_err);
-    else
-        ps->last_ckpt_step = ps->snap_step;
-    log_debug("ps %s: checkpoint at step %" PRIu64 "%s", ps->job->id, ps->snap_step,
-              ps->write_rc ? " failed" : " written");
+    if (ps->paused) {
+        ps->paused = false;
+        coord_event(ps->c, ps->job, "resumed", "", "%s is written at step %" PRIu64
+                    "; training goes on", what, ps->snap_step);
+        ps__wake_pulls(ps);
+    }
+    if (ps->write_final) {
+        final_written(ps);
+        return;
+    }
+    ps->last_ckpt_step = ps->snap_step;
+    log_debug("ps %s: checkpoint at step %" PRIu64 " written", ps->job->id, ps->snap_step);
     if (ps->c->stopping)
         return;
     if (ps->final_wanted) {
@@ -132,6 +143,13 @@ static void write_done(uv_work_t *w, int status)
         ps->ckpt_wanted = false;
         write_start(ps, false);
     }
+}
+
+void ps_write_retry(struct ps_job *ps, uint64_t now)
+{
+    if (!ps->paused || ps->writing || ps->ended || ps->c->stopping || now < ps->retry_at)
+        return;
+    write_start(ps, ps->write_final || ps->final_wanted);
 }
 
 void ps_write_checkpoint(struct ps_job *ps)

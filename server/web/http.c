@@ -210,10 +210,12 @@ static enum MHD_Result reply_unauthorized(const struct req *r)
 static enum MHD_Result route_healthz(const struct req *r)
 {
     const struct coord *c = r->s->c;
-    if (c->store && !c->stopping)
+    if (c->store && !c->stopping && store_writable(c->store))
         return reply_static(r, MHD_HTTP_OK, CT_TEXT, "ok\n");
     return reply_static(r, MHD_HTTP_SERVICE_UNAVAILABLE, CT_TEXT,
-                        c->stopping ? "shutting down\n" : "store closed\n");
+                        c->stopping   ? "shutting down\n"
+                        : !c->store   ? "store closed\n"
+                                      : "the state dir refuses writes\n");
 }
 
 static enum MHD_Result route_metrics(const struct req *r)

@@ -42,6 +42,7 @@ static const struct fuzz_rpc_row {
     {&saturn__v1__cancel_job_request__descriptor, NULL},
     {&saturn__v1__watch_job_request__descriptor, NULL},
     {&saturn__v1__list_workers_request__descriptor, NULL},
+    {&saturn__v1__drain_worker_request__descriptor, NULL},
     {&saturn__v1__export_model_request__descriptor, NULL},
     {&saturn__v1__register_request__descriptor, NULL},
     {&saturn__v1__heartbeat_request__descriptor, NULL},

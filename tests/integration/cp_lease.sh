@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # cp_lease.sh - a worker killed with SIGKILL is marked lost within its lease
-# (plus one lease-timer tick), the job it ran fails with a reason naming it,
-# its peer is freed; a worker stopped with SIGTERM leaves at once.
+# (plus one lease-timer tick); the job it ran waits for another worker
+# (recovering, with a reason naming the lost one) while its peer stays with
+# it; a worker stopped with SIGTERM leaves at once. (The hand-over itself is
+# ft_handover's.)
 . "$(dirname "$0")/lib.sh"
 
 LEASE_MS=2000
@@ -32,12 +34,15 @@ check "the lost worker's reason gives the silence and the lease" \
     "$SATURN" workers --all --json
 check "a lost worker is hidden without --all" \
     jq_ok "[.[] | select(.id == \"$VICTIM_ID\")] | length == 0" "$SATURN" workers --json
-check "its job failed with a reason naming the worker" \
-    jq_ok ".state == \"failed\" and (.reason | contains(\"worker $VICTIM_ID (alpha) lost\"))" \
+check "its job waits for a worker (recovering), the reason naming the lost one" \
+    jq_ok ".state == \"recovering\" and (.reason | contains(\"worker $VICTIM_ID (alpha) lost\"))" \
     "$SATURN" status job-1 --json
+check "the other worker stays with the job" \
+    jq_ok '.[] | select(.name == "beta") | .state == "busy"' "$SATURN" workers --json
+expect_exit 0 "cancel the recovering job" "$SATURN" cancel job-1
 check "the other worker is idle again" \
     wait_until 5 jq_ok '.[] | select(.name == "beta") | .state == "idle"' "$SATURN" workers --json
-expect_exit 9 "watch of the failed job replays it and exits 9" "$SATURN" watch job-1 --json
+expect_exit 9 "watch of the cancelled job replays it and exits 9" "$SATURN" watch job-1 --json
 contains "the events include worker_lost" "$OUT" '"kind":"worker_lost"'
 
 # A worker that stops cleanly says goodbye: gone at once, no lease wait.

@@ -264,7 +264,8 @@ if df_ok:
         tools = {"build-essential", "pkg-config", "meson", "ninja-build", "protobuf-c-compiler"}
         with open(os.path.join(DEPLOY, "packages.txt")) as f:
             listed = [l.strip() for l in f if l.strip() and not l.lstrip().startswith("#")]
-        want = [p for p in listed if p.endswith("-dev") or p in tools]
+        fuzz_only = {"libclang-rt-14-dev", "libomp-14-dev"}  # the clang fuzz build's, not the image's
+        want = [p for p in listed if (p.endswith("-dev") or p in tools) and p not in fuzz_only]
         have = set(stage_packages(build))
         missing = [p for p in want if p not in have]
         check(not missing and want, "Dockerfile: build stage installs every build package of "
@@ -616,6 +617,13 @@ check(len(sts) == 1 and dig(sts[0], "spec", "replicas") == 1,
 check(len(deps) == 1 and isinstance(dig(deps[0], "spec", "replicas"), int)
       and dig(deps[0], "spec", "replicas") >= 1,
       "k8s: the workers are one Deployment with an integer replicas")
+# SIGTERM makes a worker finish its step, leave and hand its rank over: the
+# grace period must cover a step and a parked pull (15 s) with room to spare.
+check(len(deps) == 1 and
+      (dig(deps[0], "spec", "template", "spec", "terminationGracePeriodSeconds") or 30) >= 45,
+      "k8s: the worker pods' terminationGracePeriodSeconds (>= 45 s) lets a drained worker "
+      "finish its step and hand its rank over",
+      str(dig(deps[0], "spec", "template", "spec", "terminationGracePeriodSeconds") if deps else None))
 
 saturnd_pod_labels = {}
 coordinators = []

@@ -589,7 +589,7 @@ static void test_to_json(void)
     CHECK_STR_CONTAINS(j, "\n  \"lr\": 0.1,\n");
     CHECK_STR_CONTAINS(j, "\n  \"weight_decay\": 0.0001,\n");
     CHECK_STR_CONTAINS(j, "\n  \"consistency\": \"bsp\",\n");
-    CHECK_STR_CONTAINS(j, "\n  \"priority\": 0\n}\n");
+    CHECK_STR_CONTAINS(j, "\n  \"priority\": 0,\n  \"recover_timeout_s\": 600\n}\n");
     sat_free(j);
 
     /* Many combinations through the setter, each round-tripped. */
@@ -722,7 +722,7 @@ static void test_docs(const char *doc_path)
     int rows = 0;
     for (const char *p = table; (p = strstr(p, "\n| `")); p++)
         rows++;
-    CHECK_EQ_INT(rows, 31);
+    CHECK_EQ_INT(rows, 32);
     sat_free(doc);
     sat_free(table);
 }
