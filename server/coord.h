@@ -17,8 +17,9 @@
  *   web/            --http: /healthz, /metrics, the dashboard (read-only)
  *   lifecycle.c     init/stop/close, the one periodic timer, and the
  *                   deferred phase that ends jobs and schedules once
- *   jobs.c          job table, state changes, gang scheduler, what a lost
- *                   or refusing worker means for its job
+ *   jobs.c          job table, state changes, gang scheduler
+ *   recovery.c      what a lost, leaving or refusing worker means for its
+ *                   job: RECOVERING, the rank's hand-over, the timeout
  *   ps/             the parameter server of each running job; reports the
  *                   end of training through a callback
  *   workers.c       worker registry, heartbeats, leases, assignments

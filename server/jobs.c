@@ -2,9 +2,11 @@
  *
  * Every state change is written to the store (job row + history entry +
  * event, in one transaction) before it is published to watchers and before
- * the RPC that caused it is answered. If the write fails the change still
- * happens in memory (a lost worker is lost whatever the disk says); the
- * error is logged and the next write of that job rewrites its whole row.
+ * the RPC that caused it is answered. If the write fails, nothing changes
+ * in memory (jobs__change) and the caller gets SAT_EUNAVAIL: a cancel or a
+ * submit is refused, a marked end or a start waits for the store.
+ *
+ * What a lost worker means for its job (recovery) is in recovery.c.
  *
  * Ends. A client's cancel ends a job at once (the reply tells the truth).
  * Every other end is decided inside some callback (the PS reports the end
@@ -31,6 +33,7 @@
  * time after start-up so that they re-register before any gang decision.
  */
 #include "jobs.h"
+#include "jobs_int.h"
 #include "events.h"
 #include "progress.h"
 #include "ps/ps.h"
@@ -149,8 +152,8 @@ struct job *coord_job_find(struct coord *c, const char *id)
 /* Moves j to state `to` with a reason, persisting row, history and event in
  * one transaction, then publishes the event. The caller has already set
  * the other fields that change with it (times, attempt, ranks). */
-static int job_change(struct coord *c, struct job *j, enum job_state to, const char *kind,
-                      const char *worker_id, const char *reason)
+int jobs__change(struct coord *c, struct job *j, enum job_state to, const char *kind,
+                 const char *worker_id, const char *reason)
 {
     enum job_state from = j->state;
     char old_reason[COORD_REASON_LEN];
@@ -238,7 +241,7 @@ int coord_job_end(struct coord *c, struct job *j, enum job_state st, const char 
         j->nranks = 0; /* a queued job has no workers; the history keeps them */
     else
         j->end_ms = coord_now_ms();
-    int rc = job_change(c, j, st, "state", "", why);
+    int rc = jobs__change(c, j, st, "state", "", why);
     if (rc != 0) {
         /* Not stored: the job stays as it was (a marked end is retried). */
         j->nranks = nranks;
@@ -273,146 +276,6 @@ void coord_job_end_later(struct coord *c, struct job *j, enum job_state st, cons
 static void on_ps_end(struct coord *c, struct job *j, enum job_state st, const char *reason)
 {
     coord_job_end_later(c, j, st, reason);
-}
-
-/* Where a job stands, for reasons: " at step N of T" or "". */
-static void job_at(const struct job *j, char *buf, size_t cap)
-{
-    buf[0] = 0;
-    if (j->ps && j->prog.valid)
-        snprintf(buf, cap, " at step %" PRIu64 " of %" PRIu64, j->prog.step, j->prog.total_steps);
-    else if (j->ps)
-        snprintf(buf, cap, " before training started");
-}
-
-/* A running job with a rank that has no worker waits for one. If the
- * change cannot be stored, the job stays running with the empty rank and
- * the periodic check tries again (coord_jobs_check_recovery). */
-static void job_to_recovering(struct coord *c, struct job *j, const char *worker_id,
-                              const char *why)
-{
-    int timeout = j->spec->recover_timeout_s;
-    j->recover_until = uv_now(c->loop) + (uint64_t)timeout * 1000;
-    char msg[COORD_REASON_LEN];
-    snprintf(msg, sizeof msg, "recovering: %.*s; waiting up to %d s for a worker",
-             (int)sat_utf8_cut(why, 170), why, timeout);
-    job_change(c, j, JOB_RECOVERING, "state", worker_id, msg);
-}
-
-void coord_job_lose_worker(struct coord *c, struct worker *w, enum worker_state st,
-                           const char *why)
-{
-    struct job *j = w->job;
-    uint32_t rank = w->rank;
-    if (!j) {
-        coord_worker_drop(c, w, st, why);
-        c->sched_dirty = true; /* a blocked job's reason changes */
-        return;
-    }
-    char reason[COORD_REASON_LEN + 128], at[64];
-    job_at(j, at, sizeof at);
-    snprintf(reason, sizeof reason, "worker %s (%s) %s%s (rank %" PRIu32 "): %.*s", w->id,
-             w->name, st == WORKER_LOST ? "lost" : "left", at, rank,
-             (int)sat_utf8_cut(why, 120), why);
-    coord_event(c, j, st == WORKER_LOST ? "worker_lost" : "worker_left", w->id, "%s", reason);
-    for (int i = 0; i < j->workers; i++)
-        if (j->ranks[i] == w)
-            j->ranks[i] = NULL;
-    coord_worker_drop(c, w, st, why);
-    c->sched_dirty = true;
-    if (!coord_job_training(j->state) || j->end_pending || !j->spec)
-        return;
-    /* The rank waits for another worker (lifecycle's deferred phase hands
-     * it over); the PS keeps the job's state and the other ranks wait in
-     * their pulls. */
-    if (j->state == JOB_RUNNING)
-        job_to_recovering(c, j, w->id, reason);
-}
-
-/* Gives the ranks of a recovering job that have no worker to idle workers
- * (a worker with the name of the rank's last worker first: a restarted
- * worker takes its rank back); when every rank has one, the job runs
- * again. Returns the number of workers it took. */
-static size_t job_handover(struct coord *c, struct job *j)
-{
-    size_t took = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int r = 0; r < j->workers; r++) {
-            if (j->ranks[r])
-                continue;
-            struct worker *w = NULL;
-            for (size_t i = 0; i < c->nworkers && !w; i++) {
-                struct worker *x = c->workers[i];
-                if (x->state == WORKER_IDLE && !x->draining &&
-                    (pass == 1 || strcmp(x->name, j->rank_names[r]) == 0))
-                    w = x;
-            }
-            if (!w)
-                continue;
-            char at[64];
-            job_at(j, at, sizeof at);
-            j->ranks[r] = w;
-            snprintf(j->rank_ids[r], COORD_ID_LEN, "%s", w->id);
-            snprintf(j->rank_names[r], SPEC_NAME_LEN, "%s", w->name);
-            coord_worker_assign(c, w, j, (uint32_t)r);
-            coord_event(c, j, "handover", w->id, "rank %d handed over to %s (%s)%s", r, w->id,
-                        w->name, at);
-            took++;
-        }
-    for (int r = 0; r < j->workers; r++)
-        if (!j->ranks[r])
-            return took;
-    char ids[COORD_ID_LEN * 8 + 64], reason[COORD_REASON_LEN];
-    coord_job_worker_ids(j, ids, sizeof ids);
-    snprintf(reason, sizeof reason, "recovered: every rank has a worker again: %.180s", ids);
-    job_change(c, j, JOB_RUNNING, "state", "", reason);
-    return took;
-}
-
-void coord_jobs_check_recovery(struct coord *c, uint64_t now)
-{
-    for (size_t i = 0; i < c->njobs; i++) {
-        struct job *j = c->jobs[i];
-        if (j->end_pending || !j->spec)
-            continue;
-        if (j->state == JOB_RUNNING && j->ps) {
-            /* A loss whose RECOVERING could not be stored: again. */
-            for (int r = 0; r < j->workers; r++)
-                if (!j->ranks[r]) {
-                    job_to_recovering(c, j, "", "a rank has no worker");
-                    break;
-                }
-            continue;
-        }
-        if (j->state != JOB_RECOVERING)
-            continue;
-        c->sched_dirty |= !store_writable(c->store); /* a hand-over to store again */
-        if (now < j->recover_until)
-            continue;
-        char missing[128] = "";
-        size_t n = 0;
-        for (int r = 0; r < j->workers && n < sizeof missing - 12; r++)
-            if (!j->ranks[r])
-                n += (size_t)snprintf(missing + n, sizeof missing - n, "%s%d", n ? "," : "", r);
-        char reason[COORD_REASON_LEN];
-        snprintf(reason, sizeof reason,
-                 "no worker took rank %s within %d s; re-queued to resume from its last "
-                 "checkpoint",
-                 missing, j->spec ? j->spec->recover_timeout_s : 0);
-        coord_job_end_later(c, j, JOB_QUEUED, reason);
-    }
-}
-
-void coord_job_refused(struct coord *c, struct worker *w, const char *reason)
-{
-    struct job *j = w->job;
-    if (!j)
-        return;
-    char why[COORD_REASON_LEN];
-    const char *r = reason && *reason ? reason : "no reason given";
-    snprintf(why, sizeof why, "worker %s (%s) refused rank %" PRIu32 ": %.*s", w->id, w->name,
-             w->rank, (int)sat_utf8_cut(r, 120), r);
-    coord_job_end_later(c, j, JOB_FAILED, why);
 }
 
 int coord_job_cancel(struct coord *c, struct job *j, const char *why, char err[SAT_ERR_LEN])
@@ -599,7 +462,7 @@ static bool job_start(struct coord *c, struct job *j)
     char reason[COORD_REASON_LEN];
     snprintf(reason, sizeof reason, "scheduled on %d worker%s: %.*s (attempt %u)", r,
              r == 1 ? "" : "s", (int)sat_utf8_cut(ids, 180), ids, j->attempt);
-    if (job_change(c, j, JOB_RUNNING, "state", "", reason) != 0) {
+    if (jobs__change(c, j, JOB_RUNNING, "state", "", reason) != 0) {
         /* Not stored: the job stays queued, its workers idle. */
         for (int i = 0; i < r; i++)
             j->ranks[i] = NULL;
@@ -643,7 +506,7 @@ void coord_schedule(struct coord *c)
     /* Recovering jobs hold their other ranks' workers: they come first. */
     for (size_t i = 0; i < c->njobs; i++)
         if (c->jobs[i]->state == JOB_RECOVERING && !c->jobs[i]->end_pending)
-            job_handover(c, c->jobs[i]);
+            jobs__handover(c, c->jobs[i]);
     size_t nq = 0;
     for (size_t i = 0; i < c->njobs; i++)
         nq += c->jobs[i]->state == JOB_QUEUED;
@@ -758,13 +621,13 @@ static void recover_running(struct coord *c)
                      "coordinator restarted while the job was running; failed after %u attempts",
                      j->attempt);
             j->end_ms = coord_now_ms();
-            job_change(c, j, JOB_FAILED, "state", "", reason);
+            jobs__change(c, j, JOB_FAILED, "state", "", reason);
         } else {
             snprintf(reason, sizeof reason,
                      "coordinator restarted while the job was running (attempt %u); re-queued",
                      j->attempt);
             j->nranks = 0; /* a queued job has no workers; the history keeps them */
-            job_change(c, j, JOB_QUEUED, "state", "", reason);
+            jobs__change(c, j, JOB_QUEUED, "state", "", reason);
         }
     }
 }
