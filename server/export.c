@@ -243,35 +243,11 @@ static int export_write(struct job *j, const char *model_path, const char *out, 
     return rc;
 }
 
-void coord_export_model(struct coord *c, struct job *j, struct rpc_call *call,
-                        const Saturn__V1__ExportModelRequest *req)
+/* Streams the export file `out` of job_id on call (1 MiB chunks). */
+static void export_stream(struct rpc_call *call, const char *job_id, const char *out,
+                          const char *fmt)
 {
-    const char *fmt = req->format[0] ? req->format : "safetensors";
-    bool onnx = strcmp(fmt, "onnx") == 0;
-    if (!onnx && strcmp(fmt, "safetensors") != 0) {
-        rpc_reply_err(call, SAT_EINVAL,
-                      "field \"format\": \"%.*s\" is not \"safetensors\" or "
-                      "\"onnx\"",
-                      (int)sat_utf8_cut(fmt, 32), fmt);
-        return;
-    }
-    if (j->state != JOB_SUCCEEDED) {
-        rpc_reply_err(call, SAT_ESTATE, "job %s is %s: only a succeeded job has a trained model",
-                      j->id, coord_job_state_name(j->state));
-        return;
-    }
-    char model_path[700], out[700], err[SAT_ERR_LEN];
-    snprintf(model_path, sizeof model_path, "%s/jobs/%s/model.safetensors", c->state_dir, j->id);
-    snprintf(out, sizeof out, "%s/jobs/%s/export.%s", c->state_dir, j->id, fmt);
     struct stat st;
-    if (stat(out, &st) != 0) {
-        int rc = export_write(j, model_path, out, onnx, err);
-        if (rc != 0) {
-            log_error("export %s: %s", j->id, err);
-            rpc_reply_err(call, rc, "export of %s failed: %s", j->id, err);
-            return;
-        }
-    }
     FILE *f = fopen(out, "rb");
     if (!f || fstat(fileno(f), &st) != 0 || (size_t)st.st_size > EXPORT_MAX_BYTES) {
         if (f)
@@ -307,5 +283,83 @@ void coord_export_model(struct coord *c, struct job *j, struct rpc_call *call,
     if (rc == 0 || rc == SAT_ECANCELLED)
         rpc_stream_end(call);
     else
-        rpc_reply_err(call, rc, "export of %s: %s", j->id, sat_strerror(rc));
+        rpc_reply_err(call, rc, "export of %s: %s", job_id, sat_strerror(rc));
+}
+
+/* An export written in the thread pool: the model is loaded and the file
+ * written off the loop thread, then streamed from the loop. The job is a
+ * copy: a succeeded job's id, spec and progress no longer change. */
+struct export_work {
+    uv_work_t work;
+    struct rpc_call *call;
+    struct job job;
+    char model_path[700], out[700], fmt[16];
+    bool onnx;
+    int rc;
+    char err[SAT_ERR_LEN];
+};
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+static void export_work(uv_work_t *w)
+{
+    struct export_work *x = container_of(w, struct export_work, work);
+    x->rc = export_write(&x->job, x->model_path, x->out, x->onnx, x->err);
+}
+
+static void export_done(uv_work_t *w, int status)
+{
+    struct export_work *x = container_of(w, struct export_work, work);
+    if (status != 0 && x->rc == 0)
+        x->rc = sat_errf(x->err, SAT_EINTERNAL, "the export was cancelled");
+    if (x->rc != 0) {
+        log_error("export %s: %s", x->job.id, x->err);
+        rpc_reply_err(x->call, x->rc, "export of %s failed: %s", x->job.id, x->err);
+    } else {
+        export_stream(x->call, x->job.id, x->out, x->fmt);
+    }
+    sat_free(x);
+}
+
+void coord_export_model(struct coord *c, struct job *j, struct rpc_call *call,
+                        const Saturn__V1__ExportModelRequest *req)
+{
+    const char *fmt = req->format[0] ? req->format : "safetensors";
+    bool onnx = strcmp(fmt, "onnx") == 0;
+    if (!onnx && strcmp(fmt, "safetensors") != 0) {
+        rpc_reply_err(call, SAT_EINVAL,
+                      "field \"format\": \"%.*s\" is not \"safetensors\" or "
+                      "\"onnx\"",
+                      (int)sat_utf8_cut(fmt, 32), fmt);
+        return;
+    }
+    if (j->state != JOB_SUCCEEDED) {
+        rpc_reply_err(call, SAT_ESTATE, "job %s is %s: only a succeeded job has a trained model",
+                      j->id, coord_job_state_name(j->state));
+        return;
+    }
+    char out[700];
+    snprintf(out, sizeof out, "%s/jobs/%s/export.%s", c->state_dir, j->id, fmt);
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        export_stream(call, j->id, out, fmt);
+        return;
+    }
+    struct export_work *x = sat_calloc(1, sizeof *x);
+    if (!x) {
+        rpc_reply_err(call, SAT_ENOMEM, "out of memory");
+        return;
+    }
+    x->call = call;
+    x->job = *j;
+    x->onnx = onnx;
+    snprintf(x->fmt, sizeof x->fmt, "%s", fmt);
+    snprintf(x->out, sizeof x->out, "%s", out);
+    snprintf(x->model_path, sizeof x->model_path, "%s/jobs/%s/model.safetensors", c->state_dir,
+             j->id);
+    int rc = uv_queue_work(c->loop, &x->work, export_work, export_done);
+    if (rc != 0) {
+        rpc_reply_err(call, SAT_EINTERNAL, "uv_queue_work: %s", uv_strerror(rc));
+        sat_free(x);
+    }
 }
