@@ -32,6 +32,8 @@
 #                                                  (default 0.1.0)
 #   SATURN_JOB_TIMEOUT=600               seconds the job may take (default 600)
 #   SATURN_KEEP_IMAGES=0                 remove the two built images at the end
+#   SATURN_IMAGE_CHECK_LOGS=DIR          keep the logs (debootstrap, builds,
+#                                        saturnd, workers) in DIR
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -97,6 +99,9 @@ cleanup() {
     fi
     if [ "${SATURN_KEEP_IMAGES:-1}" = 0 ]; then
         podman rmi "$IMG_SATURND" "$IMG_WORKER" >/dev/null 2>&1
+    fi
+    if [ -n "${SATURN_IMAGE_CHECK_LOGS:-}" ]; then
+        mkdir -p "$SATURN_IMAGE_CHECK_LOGS" && cp "$T"/*.log "$SATURN_IMAGE_CHECK_LOGS"/ 2>/dev/null
     fi
     rm -rf --one-file-system "$T"
 }
