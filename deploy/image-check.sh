@@ -35,8 +35,7 @@
 #   SATURN_IMAGE_CHECK_LOGS=DIR          keep the logs (debootstrap, builds,
 #                                        saturnd, workers) in DIR
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+cd "$(dirname "$0")/.." || exit 1
 TAG=${SATURN_IMAGE_TAG:-0.1.0}
 JOB_TIMEOUT=${SATURN_JOB_TIMEOUT:-600}
 IMG_SATURND=localhost/saturn/saturnd:$TAG
@@ -106,7 +105,7 @@ cleanup() {
     rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+trap 'say "FAIL (interrupted)"; exit 1' INT TERM HUP
 
 # ---- 1. base image ------------------------------------------------------------
 
@@ -227,7 +226,9 @@ W_USER=$(image_user "$IMG_WORKER" "$WROOT") || fail_now "cannot resolve the work
 [ "${S_USER%%:*}" != 0 ] && [ "${W_USER%%:*}" != 0 ] || fail_now "an image runs as root"
 S_WORKDIR=$(podman image inspect --format '{{.Config.WorkingDir}}' "$IMG_SATURND")
 W_WORKDIR=$(podman image inspect --format '{{.Config.WorkingDir}}' "$IMG_WORKER")
+# shellcheck disable=SC2034 # S_ENV and W_ENV are used by name (in_root)
 mapfile -t S_ENV < <(image_env "$IMG_SATURND" | grep .)
+# shellcheck disable=SC2034
 mapfile -t W_ENV < <(image_env "$IMG_WORKER" | grep .)
 say "saturnd image runs as $S_USER in ${S_WORKDIR:-/}, worker image as $W_USER in ${W_WORKDIR:-/}"
 
@@ -238,7 +239,7 @@ DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # CMD, through the image's own env). It execs: run it in a subshell, or in
 # the background, where $! is then the PID of the binary itself.
 in_root() {
-    local root=$1 user=$2 wd=${3:-/} envname=$4[@]
+    local root=$1 user=$2 wd=${3:-/} envname="$4[@]"
     shift 4
     exec chroot --userspec="$user" --groups="${user#*:}" "$root" \
         /usr/bin/env -i -C "$wd" HOME="$wd" PATH="$DEFAULT_PATH" "${!envname}" "$@"
@@ -367,10 +368,11 @@ while [ $((SECONDS - t_job)) -lt "$JOB_TIMEOUT" ]; do
     sleep 2
 done
 STATUS=$(cli status "$J" --json 2>/dev/null)
+state=$(echo "$STATUS" | jq -r .state 2>/dev/null)
 if [ "$state" != succeeded ]; then
     echo "$STATUS" | jq -c '{state, reason}' 2>/dev/null
     tail -n 20 "$T/saturnd.log" "$T"/worker-*.log
-    fail_now "job $J ended ${state:-unknown} (not succeeded) after $((SECONDS - t_job)) s"
+    fail_now "job $J is ${state:-unknown}, not succeeded, after $((SECONDS - t_job)) s"
 fi
 say "job $J succeeded in $((SECONDS - t_job)) s: $(echo "$STATUS" | jq -c '{step, workers: (.worker_ids | length), metrics: (.metrics // .last_metrics // null)}' 2>/dev/null)"
 [ -s "$SROOT$STATE/jobs/$J/model.safetensors" ] ||
