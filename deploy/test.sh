@@ -21,6 +21,10 @@ deploy/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 passed=0 failed=0 skipped=0
+# Checks run before this script (.ci/run's image check) count in the
+# summary: SATURN_PRIOR_PASSED / SATURN_PRIOR_FAILED.
+passed=$((passed + ${SATURN_PRIOR_PASSED:-0}))
+failed=$((failed + ${SATURN_PRIOR_FAILED:-0}))
 # run_suite DIR SETUP_ARGS...: sets DIR up if needed, builds $ninja_target
 # (default all) and runs meson test with $test_args.
 ninja_target="" test_args=${SATURN_TEST_ARGS:-}
