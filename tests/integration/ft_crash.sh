@@ -6,12 +6,7 @@
 . "$(dirname "$0")/ps_lib.sh"
 
 LEASE_MS=2000
-if [ "$SAN" = 1 ]; then
-    LIMIT=1024 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
-else
-    LIMIT=4096 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
-fi
-TOTAL=$((EPOCHS * (LIMIT / 2 / (BATCH / 2))))
+ft_sizes
 spec_file "$T/spec.json" name=crash workers=2 train_limit=$LIMIT test_limit=$TEST \
     epochs=$EPOCHS batch_size=$BATCH checkpoint_every=8
 

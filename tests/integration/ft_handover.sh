@@ -17,17 +17,10 @@
 . "$(dirname "$0")/ps_lib.sh"
 
 LEASE_MS=2000
-# Sized so that a job runs for 10-20 s: long enough to be interrupted at a
-# step chosen at random in its first three quarters.
-if [ "$SAN" = 1 ]; then
-    LIMIT=1024 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
-else
-    LIMIT=4096 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
-fi
+ft_sizes
 start_saturnd "$T/state" --lease-ms $LEASE_MS
 spec_file "$T/spec.json" name=handover workers=2 train_limit=$LIMIT test_limit=$TEST \
     epochs=$EPOCHS batch_size=$BATCH
-TOTAL=$((EPOCHS * (LIMIT / 2 / (BATCH / 2))))
 
 NEXT=0 # the next worker name is "w$NEXT"
 spawn() { # [NAME]: starts one more worker
@@ -69,6 +62,17 @@ settled() {
     check "$what: a handover event names the new worker" \
         grep -q '"kind":"handover"' "$T/$j.events"
 }
+# begin WHAT N: a pool of N workers, the spec submitted (J), trained to a
+# random step, and V the name of one of its two workers.
+begin() {
+    local what=$1 n=$2 i
+    for ((i = 0; i < n; i++)); do spawn; done
+    check "$what: $n workers" wait_until 20 jq_ok "length == $n" "$SATURN" workers --json
+    J=$(submit)
+    at_random_step "$J"
+    V=$(busy_name "$J")
+    check "$what: a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
+}
 clear_pool() { # kills every worker, waits until saturnd lists none live
     local n
     for n in "${!WORKER_PID[@]}"; do kill -KILL "${WORKER_PID[$n]}" 2>/dev/null; done
@@ -85,14 +89,10 @@ check "reference job ends" wait_job "$J" $WAIT_S
 REF=$(jf "$J" .param_digest)
 check "reference job succeeded" test "$(jf "$J" .state)" = succeeded
 note "reference digest $REF ($TOTAL steps)"
+clear_pool
 
 # ---- spare: SIGKILL, an idle worker takes the rank ----------------------------
-spawn
-check "spare: 3 workers" wait_until 20 jq_ok 'length == 3' "$SATURN" workers --json
-J=$(submit)
-at_random_step "$J"
-V=$(busy_name "$J")
-check "a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
+begin spare 3
 kill -KILL "${WORKER_PID[$V]}"
 unset "WORKER_PID[$V]"
 check "spare: the job is running again on the spare" wait_until 30 \
@@ -102,13 +102,7 @@ settled "$J" spare
 clear_pool
 
 # ---- late: the replacement starts after the kill ------------------------------
-spawn
-spawn
-check "late: 2 workers" wait_until 20 jq_ok 'length == 2' "$SATURN" workers --json
-J=$(submit)
-at_random_step "$J"
-V=$(busy_name "$J")
-check "a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
+begin late 2
 kill -KILL "${WORKER_PID[$V]}"
 unset "WORKER_PID[$V]"
 check "late: the job is recovering (not failed)" wait_until $((LEASE_MS / 1000 + 10)) \
@@ -119,14 +113,7 @@ settled "$J" late
 clear_pool
 
 # ---- drain: saturn workers drain ---------------------------------------------
-spawn
-spawn
-spawn
-check "drain: 3 workers" wait_until 20 jq_ok 'length == 3' "$SATURN" workers --json
-J=$(submit)
-at_random_step "$J"
-V=$(busy_name "$J")
-check "a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
+begin drain 3
 VID=$("$SATURN" workers --json | jq -r --arg n "$V" '.[] | select(.name == $n) | .id')
 expect_exit 0 "drain: saturn workers drain $VID" "$SATURN" workers drain "$VID" --reason test
 contains "drain: the CLI says it leaves after its step" "$OUT" "draining"
@@ -146,13 +133,7 @@ settled "$J" drain
 clear_pool
 
 # ---- sigterm: what Kubernetes sends -----------------------------------------
-spawn
-spawn
-check "sigterm: 2 workers" wait_until 20 jq_ok 'length == 2' "$SATURN" workers --json
-J=$(submit)
-at_random_step "$J"
-V=$(busy_name "$J")
-check "a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
+begin sigterm 2
 kill -TERM "${WORKER_PID[$V]}"
 check "sigterm: the worker leaves" wait_until 30 bash -c "! kill -0 ${WORKER_PID[$V]} 2>/dev/null"
 unset "WORKER_PID[$V]"

@@ -62,3 +62,16 @@ start_workers() {
 
 # py ...: runs python3 (the checks of safetensors files use only json+struct).
 py() { python3 "$@"; }
+
+# ft_sizes: the fault-tolerance tests' job size (ft_handover, ft_crash): a
+# 2-worker bsp job that runs for 10-20 s, long enough to be interrupted at
+# a step chosen at random. Sets LIMIT TEST EPOCHS BATCH WAIT_S and TOTAL
+# (its steps).
+ft_sizes() {
+    if [ "$SAN" = 1 ]; then
+        LIMIT=1024 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
+    else
+        LIMIT=4096 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
+    fi
+    TOTAL=$((EPOCHS * (LIMIT / 2 / (BATCH / 2))))
+}
