@@ -120,5 +120,23 @@ kill -HUP "$SATURND_PID"
 check "a bad file on SIGHUP keeps the old tokens (logged)" \
     wait_until 10 grep -q "SIGHUP: tokens not changed" "$T/saturnd.log"
 expect_exit 0 "  ... the client token still works" "$SATURN" list
+
+# ---- guessing tokens: slowed down, logged at most once a second per peer ----
+printf 'wrong-token-%040d\n' 0 >"$T/guess"
+chmod 0600 "$T/guess"
+NLOG0=$(grep -c "refused: .*failure(s) in a row" "$T/saturnd.log")
+START=$(date +%s%3N)
+for i in 1 2 3 4 5 6 7; do
+    "$RPC_PROBE" "$SATURN_ADDR" "$T/guess" empty /saturn.v1.Client/ListJobs >/dev/null 2>&1
+done
+ELAPSED=$(($(date +%s%3N) - START))
+NLOG=$(($(grep -c "refused: .*failure(s) in a row" "$T/saturnd.log") - NLOG0))
+note "7 wrong-token calls took $ELAPSED ms and $NLOG log line(s)"
+# The first 3 failures are answered at once, then after 100, 200, 400 and
+# 800 ms: at least 1.5 s for the 7.
+check "repeated wrong tokens are slowed down ($ELAPSED ms >= 1400 ms)" test "$ELAPSED" -ge 1400
+check "  ... and logged at most once a second ($NLOG lines in $ELAPSED ms)" \
+    test "$NLOG" -le $((ELAPSED / 1000 + 1))
+expect_exit 0 "  ... while the right token from the same address is answered" "$SATURN" list
 check "saturnd is alive" kill -0 "$SATURND_PID"
 finish
