@@ -2,7 +2,7 @@
 #ifndef SATURND_DASHBOARD_H
 #define SATURND_DASHBOARD_H
 
-#include "http.h"
+#include "views.h"
 
 /* Appends the HTML of / (jobs and workers). */
 void dashboard_index(struct coord *c, struct strbuf *b);

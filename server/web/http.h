@@ -28,10 +28,6 @@
 #define HTTP_CONN_TIMEOUT_S 10       /* an idle or slow connection is closed after this */
 #define HTTP_CONN_MEMORY (32u << 10) /* bytes per connection for the request head */
 #define HTTP_MAX_BODY (16u << 20)    /* bytes: cap on one response */
-#define HTTP_RECENT_JOBS 20          /* ended jobs that keep per-job series in /metrics */
-#define HTTP_DASHBOARD_JOBS 200      /* newest jobs listed on / */
-#define HTTP_CHART_ROWS 100000       /* metrics rows read for one page at most (on the loop) */
-#define HTTP_CHART_POINTS 600        /* points drawn per series at most */
 
 struct http_server;
 

@@ -2,7 +2,7 @@
 #ifndef SATURND_PROM_H
 #define SATURND_PROM_H
 
-#include "http.h"
+#include "views.h"
 
 /* Appends the /metrics page. Errors are the buffer's (strbuf_error). */
 void prom_render(struct coord *c, struct strbuf *b);
