@@ -28,7 +28,7 @@ export LISTEN=127.0.0.1:$PORT # restarts reuse the port the workers know
 start_workers 2 1
 J=$("$SATURN" submit "$T/spec.json" --json | jq -r .job_id)
 for trial in 1 2; do
-    k=$((trial * TOTAL / 3 + RANDOM % (TOTAL / 4)))
+    k=$((trial * TOTAL / 4 + RANDOM % (TOTAL / 4)))
     note "crash $trial: at step >= $k"
     check "crash $trial: the job reaches step $k" wait_until 180 \
         jq_ok ".step >= $k and .state == \"running\"" "$SATURN" status "$J" --json

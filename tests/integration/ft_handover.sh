@@ -41,7 +41,7 @@ busy_name() {
 submit() { "$SATURN" submit "$T/spec.json" --json | jq -r .job_id; }
 # at_random_step JOB: waits until the job has trained a random number of steps
 at_random_step() {
-    local k=$((2 + RANDOM % (TOTAL * 3 / 4 - 2)))
+    local k=$((2 + RANDOM % (TOTAL / 2 - 2)))
     note "$1: interrupting at step >= $k of $TOTAL"
     wait_until 120 jq_ok ".step >= $k" "$SATURN" status "$1" --json
 }

@@ -64,12 +64,13 @@ start_workers() {
 py() { python3 "$@"; }
 
 # ft_sizes: the fault-tolerance tests' job size (ft_handover, ft_crash): a
-# 2-worker bsp job that runs for 10-20 s, long enough to be interrupted at
-# a step chosen at random. Sets LIMIT TEST EPOCHS BATCH WAIT_S and TOTAL
+# 2-worker bsp job of 192 steps that runs for 5-20 s, long enough to be
+# interrupted at a step chosen at random in its first half (a drain takes
+# effect at the worker's next heartbeat, up to a second later). Sets LIMIT TEST EPOCHS BATCH WAIT_S and TOTAL
 # (its steps).
 ft_sizes() {
     if [ "$SAN" = 1 ]; then
-        LIMIT=1024 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
+        LIMIT=2048 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
     else
         LIMIT=4096 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
     fi
