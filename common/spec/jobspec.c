@@ -239,6 +239,10 @@ static int check_string(const struct field *f, const char *str, struct fout *out
         if ((unsigned char)str[i] < 0x20 || str[i] == 0x7f)
             return spec_err(err, SAT_EINVAL, "field \"%s\": control character at byte %zu", f->name,
                             i);
+    if (f->charset && strspn(str, f->charset) != len)
+        return spec_err(err, SAT_EINVAL,
+                        "field \"%s\": \"%s\" has a character other than A-Z a-z 0-9 . _ -",
+                        f->name, json_strict_show(str, 40, shown, sizeof(shown)));
     if (f->names) {
         if (len == 0 && f->required)
             return spec_err(err, SAT_EINVAL, "field \"%s\" is required (one of %s)", f->name,

@@ -24,6 +24,10 @@ enum sat_mode { SAT_OFF, SAT_LAST, SAT_ALL };
 enum sat_fan { SAT_FAN_IN, SAT_FAN_OUT };
 enum act_quant { ACTQ_CGPACT, ACTQ_PACT };
 enum consistency { CONS_BSP, CONS_SSP, CONS_ASP };
+enum alpha_init { ALPHA_INIT_FIXED, ALPHA_INIT_CALIBRATE };
+
+/* A sweep id: 1..SPEC_SWEEP_LEN-1 bytes of [A-Za-z0-9._-] ("" = none). */
+#define SPEC_SWEEP_LEN 32
 
 struct job_spec {
     char name[SPEC_NAME_LEN];     /* "name": free text, default "" */
@@ -45,6 +49,8 @@ struct job_spec {
     enum act_quant act_quant; /* "act_quant": cgpact|pact; default cgpact */
     float alpha_init_conv;    /* "alpha_init_conv": (0, 1000]; default 8 */
     float alpha_init_fc;      /* "alpha_init_fc": (0, 1000]; default 10 */
+    enum alpha_init alpha_init; /* "alpha_init": fixed|calibrate; default fixed */
+    float alpha_percentile;     /* "alpha_percentile": (0, 100]; default 99.9 */
 
     /* Recipe. */
     int epochs;          /* "epochs": 1..10000; default 10 */
@@ -65,6 +71,7 @@ struct job_spec {
     int recover_timeout_s;        /* "recover_timeout_s": a lost rank's wait for a worker; 600 */
     char init_from[SPEC_PATH_LEN]; /* "init_from": checkpoint path or job id; default "" */
     int priority;                 /* "priority": -1000..1000, higher first; default 0 */
+    char sweep[SPEC_SWEEP_LEN];   /* "sweep": the sweep id, [A-Za-z0-9._-]; default "" */
 
     /* Private, MUST NOT be accessed: bit i is set when the i-th field of the
      * table in jobspec.c was given (by jobspec_parse or jobspec_set).

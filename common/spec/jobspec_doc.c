@@ -29,6 +29,8 @@ char *jobspec_doc_table(void)
         case FT_STRING:
             if (f->names)
                 put_code_list(&b, f->names);
+            else if (f->charset)
+                json_buf_printf(&b, "at most %zu bytes of `[A-Za-z0-9._-]`", f->size - 1);
             else
                 json_buf_printf(&b, "at most %zu bytes", f->size - 1);
             break;

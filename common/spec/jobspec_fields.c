@@ -15,6 +15,8 @@ static const char *const sat_names[] = {
     [SAT_OFF] = "off", [SAT_LAST] = "last", [SAT_ALL] = "all", NULL};
 static const char *const fan_names[] = {[SAT_FAN_IN] = "in", [SAT_FAN_OUT] = "out", NULL};
 static const char *const actq_names[] = {[ACTQ_CGPACT] = "cgpact", [ACTQ_PACT] = "pact", NULL};
+static const char *const ainit_names[] = {
+    [ALPHA_INIT_FIXED] = "fixed", [ALPHA_INIT_CALIBRATE] = "calibrate", NULL};
 static const char *const cons_names[] = {
     [CONS_BSP] = "bsp", [CONS_SSP] = "ssp", [CONS_ASP] = "asp", NULL};
 
@@ -61,6 +63,13 @@ const struct field jobspec__fields[] = {
      .doc = "Initial alpha of the activation quantizers that feed convolutions."},
     {"alpha_init_fc", FT_FLOAT, MEMBER(alpha_init_fc), 0, 1000, LO_OPEN, .def = "10",
      .doc = "Initial alpha of the FC's input quantizer."},
+    {"alpha_init", FT_ENUM, MEMBER(alpha_init), .names = ainit_names, .def = "fixed",
+     .doc = "PACT alphas start at `alpha_init_conv` / `alpha_init_fc` (fixed), or each is set "
+            "before step 0 to the `alpha_percentile` percentile of its input on the first "
+            "training batch (calibrate; docs/training.md)."},
+    {"alpha_percentile", FT_FLOAT, MEMBER(alpha_percentile), 0, 100, LO_OPEN, .def = "99.9",
+     .doc = "The percentile (nearest rank) that `alpha_init: calibrate` takes of each "
+            "quantizer's input."},
     {"epochs", FT_INT, MEMBER(epochs), 1, 10000, .def = "10",
      .doc = "Number of passes over the training set."},
     {"batch_size", FT_INT, MEMBER(batch_size), 1, 65536, .def = "128",
@@ -90,6 +99,9 @@ const struct field jobspec__fields[] = {
      .doc = "Checkpoint every N steps as well as at each epoch end; 0 = epoch ends only."},
     {"init_from", FT_STRING, MEMBER(init_from), .def = "",
      .doc = "Checkpoint path or job id to initialise the weights from; \"\" = random init."},
+    {"sweep", FT_STRING, MEMBER(sweep), .charset = SPEC_ID_CHARS, .def = "",
+     .doc = "The sweep the job belongs to (`saturn sweep` sets it; docs/sweeps.md); \"\" = "
+            "none."},
     {"priority", FT_INT, MEMBER(priority), -1000, 1000, .def = "0",
      .doc = "Scheduling priority; higher runs first."},
     {"recover_timeout_s", FT_INT, MEMBER(recover_timeout_s), 1, 86400, .def = "600",
@@ -104,7 +116,8 @@ const int jobspec__nfields = NFIELDS;
 
 _Static_assert(NFIELDS <= 64, "job_spec.given has 64 bits");
 _Static_assert(sizeof(enum sat_mode) == sizeof(int) && sizeof(enum sat_fan) == sizeof(int) &&
-                   sizeof(enum act_quant) == sizeof(int) && sizeof(enum consistency) == sizeof(int),
+                   sizeof(enum act_quant) == sizeof(int) && sizeof(enum consistency) == sizeof(int) &&
+                   sizeof(enum alpha_init) == sizeof(int),
                "FT_ENUM fields are accessed as int");
 
 /* "an integer", "a number", ...: what a field's JSON value must be. */

@@ -23,6 +23,8 @@ enum ftype {
 
 #define LO_OPEN 1
 #define HI_OPEN 2
+/* The bytes of an id-like string field (sweep). */
+#define SPEC_ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 #define SEED_MAX 9007199254740992.0 /* 2^53: every integer up to it is exact in a double */
 
 struct field {
@@ -35,6 +37,7 @@ struct field {
     const char *const *names; /* FT_ENUM: by value; FT_STRING: the allowed values; NULL-ended */
     const char *what;         /* FT_STRING with names: "model", "data set" (messages) */
     bool required;            /* FT_STRING: "" is refused by jobspec_validate */
+    const char *charset;      /* FT_STRING: the only bytes allowed (NULL: any text) */
     const char *range_doc;    /* range as documented, when not generated */
     const char *def;          /* default, as flag text (applied by jobspec_defaults) */
     const char *def_doc;      /* default as documented, when it is not `def` */

@@ -74,6 +74,8 @@ static const char *full_spec = "{\n"
                                "  \"act_quant\": \"pact\",\n"
                                "  \"alpha_init_conv\": 6.5,\n"
                                "  \"alpha_init_fc\": 12,\n"
+                               "  \"alpha_init\": \"calibrate\",\n"
+                               "  \"alpha_percentile\": 99.5,\n"
                                "  \"epochs\": 200,\n"
                                "  \"batch_size\": 256,\n"
                                "  \"lr\": 0.05,\n"
@@ -87,6 +89,7 @@ static const char *full_spec = "{\n"
                                "  \"consistency\": \"ssp:3\",\n"
                                "  \"checkpoint_every\": 500,\n"
                                "  \"init_from\": \"runs/fp32/model.safetensors\",\n"
+                               "  \"sweep\": \"sw-1.b_C\",\n"
                                "  \"priority\": -7\n"
                                "}\n";
 
@@ -128,6 +131,9 @@ static void test_full(void)
     CHECK_EQ_INT(s.checkpoint_every, 500);
     CHECK(strcmp(s.init_from, "runs/fp32/model.safetensors") == 0);
     CHECK_EQ_INT(s.priority, -7);
+    CHECK_EQ_INT(s.alpha_init, ALPHA_INIT_CALIBRATE);
+    CHECK(s.alpha_percentile == 99.5f);
+    CHECK(strcmp(s.sweep, "sw-1.b_C") == 0);
     char buf[16];
     CHECK(strcmp(jobspec_consistency_str(&s, buf, sizeof(buf)), "ssp:3") == 0);
 }
@@ -164,6 +170,9 @@ static void test_defaults(void)
     CHECK_EQ_INT(s.staleness, 0);
     CHECK_EQ_INT(s.checkpoint_every, 0);
     CHECK_EQ_INT(s.priority, 0);
+    CHECK_EQ_INT(s.alpha_init, ALPHA_INIT_FIXED);
+    CHECK(s.alpha_percentile == 99.9f);
+    CHECK(s.sweep[0] == '\0');
 
     /* jobspec_defaults alone gives the same values (model/dataset empty). */
     struct job_spec d;
@@ -361,6 +370,18 @@ static void test_errors(void)
     snprintf(extra, sizeof(extra), "\"init_from\": \"%s\"", big);
     expect_bad_field(extra, "field \"init_from\": too long", NULL);
     expect_bad_field("\"name\": \"a\\tb\"", "field \"name\": control character at byte 1", NULL);
+    /* A sweep id is an id: [A-Za-z0-9._-], at most 31 bytes. */
+    expect_bad_field("\"sweep\": \"a b\"", "field \"sweep\": \"a b\" has a character other", NULL);
+    expect_bad_field("\"sweep\": \"a/b\"", "field \"sweep\"", "A-Z a-z 0-9 . _ -");
+    expect_bad_field("\"sweep\": \"<script>\"", "field \"sweep\"", NULL);
+    expect_bad_field("\"sweep\": \"caf\u00e9\"", "field \"sweep\"", NULL);
+    expect_bad_field("\"sweep\": \"0123456789012345678901234567890123\"", "field \"sweep\": too long",
+                     "at most 31");
+    expect_bad_field("\"alpha_init\": \"auto\"", "field \"alpha_init\": unknown value \"auto\"",
+                     "fixed or calibrate");
+    expect_bad_field("\"alpha_percentile\": 0", "field \"alpha_percentile\": 0 is out of range",
+                     "(0, 100]");
+    expect_bad_field("\"alpha_percentile\": 100.5", "field \"alpha_percentile\"", NULL);
 
     /* Duplicates and the top level. */
     expect_bad_field("\"epochs\": 3, \"epochs\": 3", "field \"epochs\" given twice", NULL);
@@ -589,7 +610,8 @@ static void test_to_json(void)
     CHECK_STR_CONTAINS(j, "\n  \"lr\": 0.1,\n");
     CHECK_STR_CONTAINS(j, "\n  \"weight_decay\": 0.0001,\n");
     CHECK_STR_CONTAINS(j, "\n  \"consistency\": \"bsp\",\n");
-    CHECK_STR_CONTAINS(j, "\n  \"priority\": 0,\n  \"recover_timeout_s\": 600\n}\n");
+    CHECK_STR_CONTAINS(j, "\n  \"sweep\": \"\",\n  \"priority\": 0,\n  \"recover_timeout_s\": 600\n}\n");
+    CHECK_STR_CONTAINS(j, "\n  \"alpha_init\": \"fixed\",\n  \"alpha_percentile\": 99.9,\n");
     sat_free(j);
 
     /* Many combinations through the setter, each round-tripped. */
@@ -617,6 +639,10 @@ static void test_to_json(void)
         {"act_quant", "pact"},
         {"clamp", "true"},
         {"nesterov", "false"},
+        {"alpha_init", "calibrate"},
+        {"alpha_percentile", "99.99"},
+        {"alpha_percentile", "100"},
+        {"sweep", "sw-20261125.a_B-9"},
     };
     jobspec_defaults(&s);
     CHECK_EQ_INT(jobspec_set(&s, "model", "mobilenetv2", err), 0);
@@ -722,7 +748,7 @@ static void test_docs(const char *doc_path)
     int rows = 0;
     for (const char *p = table; (p = strstr(p, "\n| `")); p++)
         rows++;
-    CHECK_EQ_INT(rows, 32);
+    CHECK_EQ_INT(rows, 35);
     sat_free(doc);
     sat_free(table);
 }
