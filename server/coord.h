@@ -197,6 +197,12 @@ struct job {
     char end_reason[COORD_REASON_LEN];
 };
 
+/* The sweep j belongs to (the spec's "sweep"), "" for none. */
+static inline const char *coord_job_sweep(const struct job *j)
+{
+    return j->spec ? j->spec->sweep : "";
+}
+
 struct worker {
     int64_t seq;
     char id[COORD_ID_LEN];

@@ -73,6 +73,7 @@ static void job_to_pb(const struct job *j, Saturn__V1__Job *m, char **ids)
     m->consistency = (char *)j->consistency;
     m->model = (char *)j->model;
     m->dataset = (char *)j->dataset;
+    m->sweep = (char *)coord_job_sweep(j);
 }
 
 static void worker_to_pb(const struct worker *w, Saturn__V1__WorkerInfo *m)
@@ -209,12 +210,16 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     sat_free(h.ptrs);
 }
 
-static bool state_wanted(const Saturn__V1__ListJobsRequest *req, enum job_state s)
+/* The job matches the request's filters: one of its states (none: all)
+ * and its sweep ("": any). */
+static bool job_wanted(const Saturn__V1__ListJobsRequest *req, const struct job *j)
 {
+    if (*req->sweep && strcmp(coord_job_sweep(j), req->sweep) != 0)
+        return false;
     if (req->n_states == 0)
         return true;
     for (size_t i = 0; i < req->n_states; i++)
-        if ((int)req->states[i] == (int)s)
+        if ((int)req->states[i] == (int)j->state)
             return true;
     return false;
 }
@@ -223,18 +228,24 @@ static void h_list(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     struct coord *c = ud;
     const Saturn__V1__ListJobsRequest *req = (const Saturn__V1__ListJobsRequest *)msg;
+    if (*req->sweep && !jobspec_sweep_id_ok(req->sweep)) {
+        rpc_reply_err(call, SAT_EINVAL,
+                      "field \"sweep\": expected 1..%d bytes of A-Z a-z 0-9 . _ -",
+                      SPEC_SWEEP_LEN - 1);
+        return;
+    }
     size_t limit = req->limit ? req->limit : COORD_LIST_DEFAULT;
     if (limit > COORD_LIST_MAX)
         limit = COORD_LIST_MAX;
     size_t total = 0;
     for (size_t i = 0; i < c->njobs; i++)
-        total += state_wanted(req, c->jobs[i]->state);
+        total += job_wanted(req, c->jobs[i]);
     size_t n = total < limit ? total : limit;
     Saturn__V1__Job *jobs = sat_calloc(n ? n : 1, sizeof *jobs);
     Saturn__V1__Job **ptrs = sat_calloc(n ? n : 1, sizeof *ptrs);
     size_t nids = 0;
     for (size_t i = c->njobs, k = 0; i-- > 0 && k < n;)
-        if (state_wanted(req, c->jobs[i]->state)) {
+        if (job_wanted(req, c->jobs[i])) {
             nids += (size_t)c->jobs[i]->workers;
             k++;
         }
@@ -245,7 +256,7 @@ static void h_list(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         size_t k = 0, off = 0;
         for (size_t i = c->njobs; i-- > 0 && k < n;) {
             struct job *j = c->jobs[i];
-            if (!state_wanted(req, j->state))
+            if (!job_wanted(req, j))
                 continue;
             job_to_pb(j, &jobs[k], ids + off);
             off += (size_t)j->workers;

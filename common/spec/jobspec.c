@@ -683,6 +683,12 @@ char *jobspec_to_json(const struct job_spec *s)
     return json_buf_take(&b);
 }
 
+bool jobspec_sweep_id_ok(const char *s)
+{
+    size_t n = s ? strnlen(s, SPEC_SWEEP_LEN) : 0;
+    return n > 0 && n < SPEC_SWEEP_LEN && strspn(s, SPEC_ID_CHARS) == n;
+}
+
 const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t cap)
 {
     switch (s->consistency) {

@@ -117,6 +117,10 @@ char *jobspec_to_json(const struct job_spec *s);
  * Caller frees with sat_free. NULL on allocation failure. */
 char *jobspec_doc_table(void);
 
+/* True when s is a valid, non-empty sweep id (1..SPEC_SWEEP_LEN-1 bytes of
+ * [A-Za-z0-9._-]), as the "sweep" field and ListJobs' filter require. */
+bool jobspec_sweep_id_ok(const char *s);
+
 /* Renders consistency as "bsp", "asp" or "ssp:S" into buf (>= 16 bytes). */
 const char *jobspec_consistency_str(const struct job_spec *s, char *buf, size_t cap);
 
