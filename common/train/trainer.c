@@ -120,7 +120,7 @@ void train_compute(struct trainer *t, long it, double *loss, int *correct)
                             t->rank);
         t->order_epoch = epoch;
     }
-    struct augment aug = {.enabled = t->spec.augment, .pad = 2, .flip = 1};
+    struct augment aug = train_augment(&t->spec);
     uint64_t pos0 = (uint64_t)in_epoch * (uint64_t)t->local_batch;
     loader_fill(t->x, t->y, &t->train, t->order + pos0, t->local_batch, &aug, t->spec.seed, epoch,
                 t->rank, pos0);

@@ -73,6 +73,46 @@ int train_local_step(struct trainer *t, double *loss, int *correct, float *lr_us
 /* Evaluates on t->test: sums of loss*count and of correct predictions. */
 void train_evaluate(struct trainer *t, double *loss_sum, long *correct, long *count);
 
+/* The augmentation of a spec's training batches (random crop, padding 2,
+ * and flip, when spec->augment). */
+static inline struct augment train_augment(const struct job_spec *spec)
+{
+    struct augment a = {.enabled = spec->augment, .pad = 2, .flip = 1};
+    return a;
+}
+
+/* ---------------------------------------------------------------------------
+ * `alpha_init: calibrate` (calibrate.c): each PACT alpha set, once before
+ * step 0, to the spec's alpha_percentile of its input on the first
+ * training batch, quantizer by quantizer in forward order. Deterministic:
+ * the same batch gives the same alphas for any thread count. An input with
+ * no positive percentile keeps the fixed init. *nset (may be NULL)
+ * receives how many alphas were set. All return 0, or SAT_ENOMEM /
+ * SAT_EINVAL with a message; on failure the alphas may be partly set, and
+ * the BN running statistics are always as they were.
+ */
+/* The nearest-rank percentile pct (0 < pct <= 100, read to 4 decimals) of
+ * v[0..n): its ceil(pct/100 * n)-th smallest value. v is reordered. NaN
+ * when n is 0, pct is out of range or a value is not finite. */
+float calib_percentile(float *v, size_t n, float pct);
+/* Calibrates m's alphas on the batch x (C, n, H, W), y (n). */
+int calib_alphas(struct model *m, const float *x, const int32_t *y, int n, float pct, int *nset,
+                 char err[SAT_ERR_LEN]);
+/* Calibrates m (capacity >= local_batch) on step 0's batch of `rank`, whose
+ * shard is the images ds[shard[i]] (len), built as train_compute does. */
+int calib_first_batch(struct model *m, const struct dataset *ds, const uint32_t *shard,
+                      uint32_t len, const struct job_spec *spec, int local_batch, int rank,
+                      int *nset, char err[SAT_ERR_LEN]);
+/* The trainer's own first batch (saturn-train: rank 0 of 1). */
+int trainer_calibrate(struct trainer *t, int *nset, char err[SAT_ERR_LEN]);
+/* For the parameter server, which holds the whole training set and a model
+ * `dst` of any capacity built from cfg: calibrates on the step-0 batch of
+ * rank 0 of `world` (with world 1, saturn-train's first batch), in a
+ * temporary model of capacity batch_size / world, and copies the alphas
+ * into dst. */
+int calib_rank0(struct model *dst, const struct model_cfg *cfg, const struct dataset *train,
+                const struct job_spec *spec, int world, int *nset, char err[SAT_ERR_LEN]);
+
 /* Epoch of iteration `it`. */
 static inline int train_epoch_of(const struct trainer *t, long it)
 {

@@ -156,10 +156,23 @@ static void load_work(uv_work_t *w)
             goto out;
         }
         ps->start_step = (uint64_t)step;
-    } else if (ps->init_fd >= 0) {
-        rc = load_init(ps, err);
-        if (rc != 0)
-            goto out;
+    } else {
+        if (ps->init_fd >= 0) {
+            rc = load_init(ps, err);
+            if (rc != 0)
+                goto out;
+        }
+        /* A fresh start: the PS, which holds the parameters and the whole
+         * training set, calibrates on rank 0's step-0 batch before any
+         * rank can pull (GetLayout waits for this set-up). */
+        if (sp->alpha_init == ALPHA_INIT_CALIBRATE) {
+            int nset = 0;
+            rc = calib_rank0(ps->model, &cfg, &ps->train, sp, W, &nset, err);
+            if (rc != 0)
+                goto out;
+            log_info("ps %s: %d alphas calibrated to the %g percentile of their input", ps->job->id,
+                     nset, (double)sp->alpha_percentile);
+        }
     }
     ps->clock = ps->start_step;
     ps->last_ckpt_step = ps->start_step;

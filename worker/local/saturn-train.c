@@ -156,6 +156,17 @@ static int run_train(const struct opts *o, struct job_spec *spec)
             return EXIT_SPEC;
         }
     }
+    if (!o->resume && spec->alpha_init == ALPHA_INIT_CALIBRATE) {
+        /* Before step 0, on step 0's batch (a resumed run has its alphas). */
+        int nset = 0;
+        if (trainer_calibrate(&t, &nset, err) != 0) {
+            fprintf(stderr, "saturn-train: %s\n", err);
+            trainer_close(&t);
+            return EXIT_IO;
+        }
+        fprintf(stderr, "saturn-train: %d alphas calibrated to the %g percentile of their input\n",
+                nset, (double)spec->alpha_percentile);
+    }
     char out_dir[SPEC_PATH_LEN], last[SPEC_PATH_LEN + 32], final_path[SPEC_PATH_LEN + 32];
     if (o->out_dir) {
         snprintf(out_dir, sizeof out_dir, "%s", o->out_dir);
