@@ -16,6 +16,7 @@
 
 #define CLI_MAX_ARGS 8
 #define CLI_MAX_SETS 64
+#define CLI_MAX_GRIDS 8 /* --grid axes of one sweep */
 #define CLI_DEFAULT_ADDR "127.0.0.1:7070"
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 
@@ -70,6 +71,12 @@ struct cli {
     const char *format; /* safetensors | onnx */
     int threads;        /* run: math threads per worker (0 = ncpu / workers) */
     bool keep;          /* run: keep the private state dir */
+    /* sweep / run --grid */
+    const char *grids[CLI_MAX_GRIDS]; /* --grid FIELD=V1,V2,... as given */
+    int ngrids;
+    int seeds;     /* --seeds N (0: not given) */
+    bool markdown; /* --markdown: the table as Markdown */
+    bool detach;   /* sweep: submit, print the id and return */
 
     struct rpc_client *rpc;
 };
@@ -112,6 +119,20 @@ int cmd_watch(struct cli *c);
 int cmd_workers(struct cli *c);
 int cmd_export(struct cli *c);
 int cmd_run(struct cli *c);
+int cmd_sweep(struct cli *c);
+
+/* The job spec of submit, run and sweep: the file `path` (NULL: the
+ * defaults), then every field flag, validated. Returns EXIT_OK, or
+ * EXIT_INVALID after printing the problem. */
+struct job_spec;
+int cli_spec_build(const struct cli *c, const char *path, struct job_spec *spec);
+
+/* cmd_sweep.c: submits the sweep of base (--grid, --seeds; its id is
+ * base->sweep, or a new one), follows it to the end and prints its table;
+ * with --detach, only submits and prints the id. For `saturn sweep` and
+ * `saturn run --grid` (connected). Returns an exit code: EXIT_JOB_FAILED
+ * when a job did not succeed. */
+int sweep_run(struct cli *c, struct job_spec *base);
 
 /* ---- progress.c: training progress on the terminal and in JSON ---- */
 struct Saturn__V1__JobProgress;

@@ -79,11 +79,33 @@ static int read_file(const char *path, char **out, size_t *len)
     return EXIT_OK;
 }
 
+int cli_spec_build(const struct cli *c, const char *path, struct job_spec *spec)
+{
+    char err[SAT_ERR_LEN];
+    if (path) {
+        if (jobspec_load(spec, path, err) != 0) {
+            cli_errorf("%s: %s", c->cmd, err);
+            return EXIT_INVALID;
+        }
+    } else {
+        jobspec_defaults(spec);
+    }
+    for (int i = 0; i < c->nsets; i++)
+        if (jobspec_set(spec, c->sets[i].key, c->sets[i].value, err) != 0) {
+            cli_errorf("%s: %s", c->cmd, err);
+            return EXIT_INVALID;
+        }
+    if (jobspec_validate(spec, err) != 0) {
+        cli_errorf("%s: %s", c->cmd, err);
+        return EXIT_INVALID;
+    }
+    return EXIT_OK;
+}
+
 /* Builds the spec JSON: the file (if any), then each field flag, validated
  * locally so that mistakes are caught before the network. */
 static int build_spec(struct cli *c, char **json)
 {
-    char err[SAT_ERR_LEN];
     if (c->no_local_check) {
         if (c->nargs != 1 || c->nsets) {
             cli_errorf("submit: --no-local-check needs a spec file and no field flags");
@@ -93,23 +115,9 @@ static int build_spec(struct cli *c, char **json)
         return read_file(c->args[0], json, &len);
     }
     struct job_spec spec;
-    if (c->nargs == 1) {
-        if (jobspec_load(&spec, c->args[0], err) != 0) {
-            cli_errorf("submit: %s", err);
-            return EXIT_INVALID;
-        }
-    } else {
-        jobspec_defaults(&spec);
-    }
-    for (int i = 0; i < c->nsets; i++)
-        if (jobspec_set(&spec, c->sets[i].key, c->sets[i].value, err) != 0) {
-            cli_errorf("submit: %s", err);
-            return EXIT_INVALID;
-        }
-    if (jobspec_validate(&spec, err) != 0) {
-        cli_errorf("submit: %s", err);
-        return EXIT_INVALID;
-    }
+    int ex = cli_spec_build(c, c->nargs == 1 ? c->args[0] : NULL, &spec);
+    if (ex != EXIT_OK)
+        return ex;
     *json = jobspec_to_json(&spec);
     if (!*json) {
         cli_errorf("submit: out of memory");

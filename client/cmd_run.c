@@ -382,20 +382,9 @@ static int run_main(struct cli *c, bool *grpc)
     struct run_state r;
     memset(&r, 0, sizeof r);
     char err[SAT_ERR_LEN];
-    int ex = EXIT_OK;
-    if (jobspec_load(&r.spec, c->args[0], err) != 0) {
-        cli_errorf("run: %s", err);
-        return EXIT_INVALID;
-    }
-    for (int i = 0; i < c->nsets; i++)
-        if (jobspec_set(&r.spec, c->sets[i].key, c->sets[i].value, err) != 0) {
-            cli_errorf("run: %s", err);
-            return EXIT_INVALID;
-        }
-    if (jobspec_validate(&r.spec, err) != 0) {
-        cli_errorf("run: %s", err);
-        return EXIT_INVALID;
-    }
+    int ex = cli_spec_build(c, c->args[0], &r.spec);
+    if (ex != EXIT_OK)
+        return ex;
     /* Plaintext on loopback: the private daemons get no TLS flags, and the
      * workers must not pick up the caller's SATURN_TLS_CA either. */
     c->tls_files = (struct rpc_tls_files){0};
@@ -436,7 +425,7 @@ static int run_main(struct cli *c, bool *grpc)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     double t0 = sat_mono_s();
-    if (!c->json)
+    if (!c->json && !c->markdown)
         printf(
             "saturn run: %s on %s, W%dA%d, %d epochs, %d worker%s x %d thread%s (state dir %s)\n",
             r.spec.model, r.spec.dataset, r.spec.wbits, r.spec.abits, r.spec.epochs, nw,
@@ -451,6 +440,24 @@ static int run_main(struct cli *c, bool *grpc)
         c->addr = r.addr;
         c->token_file = r.token_file;
         ex = cli_connect(c);
+    }
+    if (ex == EXIT_OK && (c->ngrids || c->seeds > 1)) {
+        /* A grid (cmd_sweep.c): its jobs one after the other on these
+         * workers, the table at the end; the models stay in the state dir
+         * (--keep keeps it). */
+        ex = sweep_run(c, &r.spec);
+        rpc_client_free(c->rpc);
+        c->rpc = NULL;
+        stop_children();
+        if (ex != EXIT_OK && ex != EXIT_JOB_FAILED)
+            c->keep = true;
+        if (c->keep)
+            fprintf(c->json || c->markdown ? stderr : stdout,
+                    "saturn run: state dir and logs kept in %s\n", r.dir);
+        else
+            nftw(r.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sat_free(r.spec_json);
+        return ex;
     }
     if (ex == EXIT_OK) {
         Saturn__V1__SubmitJobRequest req = SATURN__V1__SUBMIT_JOB_REQUEST__INIT;

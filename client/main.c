@@ -23,7 +23,8 @@ enum cmd_bit {
     CM_WORKERS = 1u << 5,
     CM_RUN = 1u << 6,
     CM_EXPORT = 1u << 7,
-    CM_ALL = 0xffu,
+    CM_SWEEP = 1u << 8,
+    CM_ALL = 0x1ffu,
 };
 
 struct cmd_spec {
@@ -68,7 +69,17 @@ static const struct cmd_spec commands[] = {
      "train a spec on a private saturnd and N workers on this machine, to the end",
      "  saturn run examples/cnn-small-w4a4.json --workers 2\n"
      "  saturn run examples/cnn-small-w4a4.json --epochs 1 --train_limit 6000 --json | tail -n 1\n"
-     "  saturn run spec.json --workers 1 --threads 2 --keep   # keep the state dir and logs\n"},
+     "  saturn run spec.json --workers 1 --threads 2 --keep   # keep the state dir and logs\n"
+     "  saturn run spec.json --grid wbits=2,4 --seeds 2       # a sweep, then its table\n"},
+    {"sweep", CM_SWEEP, cmd_sweep, 1, 2,
+     "SPEC.json --grid FIELD=V1,V2,... [--grid ...] [--seeds N] | status ID | cancel ID",
+     "submit a grid of jobs tagged with one sweep id, follow them, and print a table of their "
+     "final metrics (docs/sweeps.md)",
+     "  saturn sweep spec.json --grid wbits=2,4 --grid act_quant=pact,cgpact --seeds 2\n"
+     "  saturn sweep spec.json --grid lr=0.05,0.1 --markdown     # the table as Markdown\n"
+     "  saturn sweep spec.json --grid wbits=2,3,4 --detach --json  # submit only: {\"sweep\": ID}\n"
+     "  saturn sweep status sw-20261125-194233-1a2b3c --json\n"
+     "  saturn sweep cancel sw-20261125-194233-1a2b3c\n"},
     {"export", CM_EXPORT, cmd_export, 1, 1, "JOB -o FILE",
      "write a succeeded job's trained model (safetensors: latent weights, codes, scales, alphas, "
      "BN)",
@@ -99,6 +110,10 @@ enum opt_id {
     O_FORMAT,
     O_THREADS,
     O_KEEP,
+    O_GRID,
+    O_SEEDS,
+    O_MARKDOWN,
+    O_DETACH,
     O_SPEC, /* a job spec field: the option's name is the field's name */
 };
 
@@ -112,7 +127,7 @@ struct opt_spec {
 
 #define SPEC_OPT(n, a, h)                                                                          \
     {                                                                                              \
-        n, O_SPEC, a, CM_SUBMIT | CM_RUN, h                                                        \
+        n, O_SPEC, a, CM_SUBMIT | CM_RUN | CM_SWEEP, h                                             \
     }
 
 static const struct opt_spec options[] = {
@@ -135,18 +150,24 @@ static const struct opt_spec options[] = {
      "have saturnd validate the spec and print it; store nothing"},
     {"no-local-check", O_NO_LOCAL_CHECK, NULL, CM_SUBMIT,
      "send the spec file as it is (no local parse; saturnd alone validates it)"},
-    {"set", O_SET, "KEY=VALUE", CM_SUBMIT, "set any spec field (same as --KEY VALUE)"},
+    {"set", O_SET, "KEY=VALUE", CM_SUBMIT | CM_SWEEP, "set any spec field (same as --KEY VALUE)"},
     {"all", O_ALL, NULL, CM_WORKERS, "include lost and departed workers"},
     {"limit", O_LIMIT, "N", CM_LIST, "show at most N jobs (default 100, at most 1000)"},
     {"state", O_STATE, "STATE", CM_LIST,
      "only jobs in STATE (queued|running|recovering|succeeded|failed|cancelled); repeatable"},
-    {"reason", O_REASON, "TEXT", CM_CANCEL | CM_WORKERS,
+    {"reason", O_REASON, "TEXT", CM_CANCEL | CM_WORKERS | CM_SWEEP,
      "why, recorded in the job's history (cancel) or the worker's log (workers drain)"},
     {"after", O_AFTER, "SEQ", CM_WATCH, "replay only events after event SEQ"},
     {"output", O_OUTPUT, "FILE", CM_EXPORT, "where to write the model (also -o FILE)"},
     {"format", O_FORMAT, "FORMAT", CM_EXPORT, "safetensors (default) or onnx"},
     {"threads", O_THREADS, "T", CM_RUN, "math threads per worker (default: CPUs / workers)"},
     {"keep", O_KEEP, NULL, CM_RUN, "keep the private state dir and logs (kept anyway on failure)"},
+    {"grid", O_GRID, "FIELD=V1,V2,...", CM_SWEEP | CM_RUN,
+     "a grid axis: one job per value (repeatable: the cross product)"},
+    {"seeds", O_SEEDS, "N", CM_SWEEP | CM_RUN,
+     "each grid point with seeds SEED..SEED+N-1 (1..100; the table gives mean and spread)"},
+    {"markdown", O_MARKDOWN, NULL, CM_SWEEP | CM_RUN, "print the sweep's table as Markdown"},
+    {"detach", O_DETACH, NULL, CM_SWEEP, "submit the sweep, print its id and return"},
     /* Job spec fields (docs/jobspec.md has ranges and defaults). */
     SPEC_OPT("name", "TEXT", "job name"),
     SPEC_OPT("model", "NAME", "mlp|cnn-small|preresnet20|mobilenetv1|mobilenetv2"),
@@ -165,6 +186,8 @@ static const struct opt_spec options[] = {
     SPEC_OPT("act_quant", "KIND", "cgpact|pact"),
     SPEC_OPT("alpha_init_conv", "X", "initial PACT alpha of conv layers"),
     SPEC_OPT("alpha_init_fc", "X", "initial PACT alpha of FC layers"),
+    SPEC_OPT("alpha_init", "HOW", "fixed|calibrate (from a percentile of the first batch)"),
+    SPEC_OPT("alpha_percentile", "P", "percentile for alpha_init calibrate (99.9)"),
     SPEC_OPT("epochs", "N", "training epochs"),
     SPEC_OPT("batch_size", "N", "global batch size"),
     SPEC_OPT("lr", "X", "learning rate"),
@@ -179,6 +202,7 @@ static const struct opt_spec options[] = {
     SPEC_OPT("checkpoint_every", "STEPS", "checkpoint period (0 = epoch ends)"),
     SPEC_OPT("init_from", "PATH", "initial checkpoint or job id"),
     SPEC_OPT("priority", "P", "-1000..1000, higher is scheduled first"),
+    SPEC_OPT("sweep", "ID", "the sweep id ([A-Za-z0-9._-], at most 31; saturn sweep sets one)"),
     SPEC_OPT("recover_timeout_s", "S", "how long a lost worker's rank waits for another (600)"),
 };
 
@@ -240,7 +264,7 @@ static void help_cmd(FILE *f, const struct cmd_spec *cmd)
         fprintf(f, "\noptions:\n");
         help_options(f, cmd->bit, false);
     }
-    if (cmd->bit == CM_SUBMIT || cmd->bit == CM_RUN) {
+    if (cmd->bit == CM_SUBMIT || cmd->bit == CM_RUN || cmd->bit == CM_SWEEP) {
         fprintf(f, "\njob spec fields as flags (applied after SPEC.json; docs/jobspec.md):\n");
         help_options(f, cmd->bit, true);
     }
@@ -366,6 +390,26 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         break;
     case O_KEEP:
         c->keep = true;
+        break;
+    case O_GRID:
+        if (c->ngrids == CLI_MAX_GRIDS) {
+            cli_errorf("--grid given more than %d times", CLI_MAX_GRIDS);
+            return EXIT_USAGE;
+        }
+        c->grids[c->ngrids++] = val;
+        break;
+    case O_SEEDS:
+        if (parse_int(val, 1, 100, &v) != 0) {
+            cli_errorf("--seeds %s: expected 1..100", val);
+            return EXIT_USAGE;
+        }
+        c->seeds = (int)v;
+        break;
+    case O_MARKDOWN:
+        c->markdown = true;
+        break;
+    case O_DETACH:
+        c->detach = true;
         break;
     case O_SET:
     case O_SPEC: {
