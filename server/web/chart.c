@@ -184,11 +184,12 @@ void chart_svg(struct strbuf *b, const struct chart *ch, const struct series *s,
         const struct ptvec *v = s[k].v;
         if (v->n == 0)
             continue;
+        strbuf_printf(b, "<path class=\"series\" id=\"%s-", ch->id);
+        webfmt_html(b, s[k].key);
         strbuf_printf(b,
-                      "<path class=\"series\" id=\"%s-%s\" fill=\"none\" stroke=\"%s\" "
-                      "stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\"%s "
-                      "d=\"",
-                      ch->id, s[k].key, s[k].color, s[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                      "stroke-linejoin=\"round\" stroke-linecap=\"round\"%s d=\"",
+                      s[k].color, s[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
         for (size_t i = 0; i < v->n; i++)
             strbuf_printf(b, "%s%.1f %.1f", i ? " L" : "M",
                           map(v->p[i].x, ax.lo, ax.hi, CH_L, CH_R),
@@ -223,7 +224,9 @@ void chart_svg(struct strbuf *b, const struct chart *ch, const struct series *s,
         if (s[k].dots)
             strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"42\" r=\"3.5\" fill=\"%s\"/>", x + 11,
                           s[k].color);
-        strbuf_printf(b, "<text x=\"%.1f\" y=\"46\">%s</text>\n", x + 28, s[k].label);
+        strbuf_printf(b, "<text x=\"%.1f\" y=\"46\">", x + 28);
+        webfmt_html(b, s[k].label);
+        strbuf_puts(b, "</text>\n");
         x += 28 + 6.6 * (double)strlen(s[k].label) + 22;
     }
     strbuf_puts(b, "</g>\n</svg>\n");

@@ -91,7 +91,7 @@ static const char page_css[] =
     ".chart-box svg{display:block;width:100%;height:auto}"
     "footer{color:var(--muted);font-size:12px;margin-top:28px}";
 
-static void page_begin(struct coord *c, struct strbuf *b, const char *title, int refresh_s)
+void dashboard__page_begin(struct coord *c, struct strbuf *b, const char *title, int refresh_s)
 {
     (void)c;
     strbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -109,7 +109,7 @@ static void page_begin(struct coord *c, struct strbuf *b, const char *title, int
                   SATURN_VERSION);
 }
 
-static void page_end(struct strbuf *b, int refresh_s)
+void dashboard__page_end(struct strbuf *b, int refresh_s)
 {
     char now[64];
     time_t t = time(NULL);
@@ -150,7 +150,7 @@ static void fmt_time_short(char *buf, size_t cap, int64_t ms, int64_t now_ms)
     strftime(buf, cap, now_ms - ms < 86400000 ? "%H:%M:%S" : "%Y-%m-%d", &tm);
 }
 
-static void fmt_duration(char *buf, size_t cap, double s)
+void dashboard__fmt_duration(char *buf, size_t cap, double s)
 {
     if (!(s >= 0)) {
         snprintf(buf, cap, "-");
@@ -167,12 +167,12 @@ static void fmt_duration(char *buf, size_t cap, double s)
         snprintf(buf, cap, "%ld d %02ld h", v / 86400, v / 3600 % 24);
 }
 
-static void badge(struct strbuf *b, const char *state)
+void dashboard__badge(struct strbuf *b, const char *state)
 {
     strbuf_printf(b, "<span class=\"badge s-%s\">%s</span>", state, state);
 }
 
-static void job_link(struct strbuf *b, const char *id)
+void dashboard__job_link(struct strbuf *b, const char *id)
 {
     strbuf_puts(b, "<a href=\"/jobs/");
     webfmt_html(b, id);
@@ -209,7 +209,7 @@ static void jobs_table(struct coord *c, struct strbuf *b)
         const struct job_progress *p = &j->prog;
         char t[64];
         strbuf_puts(b, "<tr><td class=\"mono\">");
-        job_link(b, j->id);
+        dashboard__job_link(b, j->id);
         strbuf_puts(b, "</td><td class=\"name\" title=\"");
         webfmt_html(b, j->name);
         strbuf_puts(b, "\">");
@@ -217,7 +217,7 @@ static void jobs_table(struct coord *c, struct strbuf *b)
         strbuf_puts(b, "</td><td>");
         webfmt_html(b, j->model);
         strbuf_puts(b, "</td><td>");
-        badge(b, coord_job_state_name(j->state));
+        dashboard__badge(b, coord_job_state_name(j->state));
         strbuf_puts(b, "</td>");
         if (p->valid) {
             double frac = p->total_steps ? (double)p->step / (double)p->total_steps : 0;
@@ -272,10 +272,10 @@ static void workers_table(struct coord *c, struct strbuf *b)
         strbuf_puts(b, "</td><td>");
         webfmt_html(b, w->name);
         strbuf_puts(b, "</td><td>");
-        badge(b, coord_worker_state_name(w->state));
+        dashboard__badge(b, coord_worker_state_name(w->state));
         strbuf_puts(b, "</td><td class=\"mono\">");
         if (w->job) {
-            job_link(b, w->job->id);
+            dashboard__job_link(b, w->job->id);
             strbuf_printf(b, "</td><td class=\"num\">%" PRIu32 "</td>", w->rank);
         } else {
             strbuf_puts(b, "-</td><td class=\"num\">-</td>");
@@ -285,7 +285,7 @@ static void workers_table(struct coord *c, struct strbuf *b)
         strbuf_puts(b, "</td><td class=\"mono\">");
         webfmt_html(b, w->peer);
         char ago[48], t[64];
-        fmt_duration(ago, sizeof ago, (double)(now - w->last_seen_ms) / 1000.0);
+        dashboard__fmt_duration(ago, sizeof ago, (double)(now - w->last_seen_ms) / 1000.0);
         fmt_time(t, sizeof t, w->last_seen_ms);
         strbuf_printf(b, "</td><td title=\"%s\">%s ago</td></tr>\n", t, ago);
     }
@@ -295,7 +295,7 @@ static void workers_table(struct coord *c, struct strbuf *b)
 void dashboard_index(struct coord *c, struct strbuf *b)
 {
     int refresh = 5;
-    page_begin(c, b, "Jobs and workers", refresh);
+    dashboard__page_begin(c, b, "Jobs and workers", refresh);
     size_t nj[JOB_RECOVERING + 1] = {0}, nw[6] = {0};
     for (size_t i = 0; i < c->njobs; i++)
         if (c->jobs[i]->state >= JOB_QUEUED && c->jobs[i]->state <= JOB_RECOVERING)
@@ -314,7 +314,7 @@ void dashboard_index(struct coord *c, struct strbuf *b)
     strbuf_puts(b, "</div>\n");
     jobs_table(c, b);
     workers_table(c, b);
-    page_end(b, refresh);
+    dashboard__page_end(b, refresh);
 }
 
 /* ==== chart data =========================================================== */
@@ -452,6 +452,13 @@ static void job_facts(struct coord *c, struct job *j, struct strbuf *b)
     fact_text(b, "Model", j->model, false);
     fact_text(b, "Data set", j->dataset, false);
     fact_text(b, "Consistency", j->consistency, false);
+    if (*coord_job_sweep(j)) {
+        strbuf_puts(b, "<div><dt>Sweep</dt><dd class=\"mono\"><a href=\"/sweeps/");
+        webfmt_html(b, coord_job_sweep(j));
+        strbuf_puts(b, "\">");
+        webfmt_html(b, coord_job_sweep(j));
+        strbuf_puts(b, "</a></dd></div>\n");
+    }
     snprintf(v, sizeof v, "%d", j->workers);
     fact(b, "Workers (gang)", v);
     snprintf(v, sizeof v, "%d", j->priority);
@@ -466,7 +473,7 @@ static void job_facts(struct coord *c, struct job *j, struct strbuf *b)
     fact(b, "Ended", t);
     if (j->start_ms > 0) {
         int64_t end = j->end_ms > 0 ? j->end_ms : coord_now_ms();
-        fmt_duration(v, sizeof v, (double)(end - j->start_ms) / 1000.0);
+        dashboard__fmt_duration(v, sizeof v, (double)(end - j->start_ms) / 1000.0);
         fact(b, j->end_ms > 0 ? "Took" : "Running for", v);
     }
     if (p->valid) {
@@ -490,7 +497,7 @@ static void job_facts(struct coord *c, struct job *j, struct strbuf *b)
         snprintf(v, sizeof v, "%" PRIu64, p->skipped);
         fact(b, "Skipped steps", v);
         if (coord_job_training(j->state) && p->eta_s >= 0) {
-            fmt_duration(v, sizeof v, p->eta_s);
+            dashboard__fmt_duration(v, sizeof v, p->eta_s);
             fact(b, "ETA", v);
         }
         fact_text(b, "Parameter digest", p->digest, false);
@@ -531,14 +538,14 @@ int dashboard_job(struct coord *c, struct job *j, struct strbuf *b)
     int refresh = live ? 5 : 0;
     char title[COORD_ID_LEN + SPEC_NAME_LEN + 4];
     snprintf(title, sizeof title, "%s %s", j->id, j->name);
-    page_begin(c, b, title, refresh);
+    dashboard__page_begin(c, b, title, refresh);
     strbuf_puts(b, "<div class=\"crumb\"><a href=\"/\">&larr; All jobs</a></div>\n<h1><span "
                    "class=\"mono\" id=\"job-id\">");
     webfmt_html(b, j->id);
     strbuf_puts(b, "</span><span class=\"name\">");
     webfmt_html(b, j->name);
     strbuf_puts(b, "</span>");
-    badge(b, coord_job_state_name(j->state));
+    dashboard__badge(b, coord_job_state_name(j->state));
     strbuf_puts(b, "</h1>\n<p class=\"reason\">");
     webfmt_html(b, j->reason[0] ? j->reason : "");
     strbuf_puts(b, "</p>\n");
@@ -566,16 +573,16 @@ int dashboard_job(struct coord *c, struct job *j, struct strbuf *b)
     chart_data_free(&d);
 
     quant_table(j, b);
-    page_end(b, refresh);
+    dashboard__page_end(b, refresh);
     return rc;
 }
 
 void dashboard_no_job(struct coord *c, const char *id, struct strbuf *b)
 {
-    page_begin(c, b, "No such job", 0);
+    dashboard__page_begin(c, b, "No such job", 0);
     strbuf_puts(b, "<div class=\"crumb\"><a href=\"/\">&larr; All jobs</a></div>\n"
                    "<h1>404: no such job</h1>\n<p class=\"reason\">saturnd has no job &ldquo;");
     webfmt_html(b, id);
     strbuf_puts(b, "&rdquo;.</p>\n");
-    page_end(b, 0);
+    dashboard__page_end(b, 0);
 }

@@ -17,4 +17,17 @@ enum dashboard_chart { DASHBOARD_LOSS, DASHBOARD_ACCURACY };
 int dashboard_chart_svg(struct coord *c, struct job *j, enum dashboard_chart which,
                         struct strbuf *b);
 
+/* Appends the HTML of a sweep's page (sweep_page.c): its jobs, a table
+ * row and an accuracy-vs-epoch line each. Returns 0, SAT_ENOENT when no job
+ * belongs to the sweep (a 404 page is appended), or SAT_E* when metrics
+ * cannot be read (the page says so too). id must be a valid sweep id. */
+int dashboard_sweep(struct coord *c, const char *id, struct strbuf *b);
+
+/* The page frame and small pieces dashboard.c shares with sweep_page.c. */
+void dashboard__page_begin(struct coord *c, struct strbuf *b, const char *title, int refresh_s);
+void dashboard__page_end(struct strbuf *b, int refresh_s);
+void dashboard__fmt_duration(char *buf, size_t cap, double s);
+void dashboard__badge(struct strbuf *b, const char *state);
+void dashboard__job_link(struct strbuf *b, const char *id);
+
 #endif

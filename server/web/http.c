@@ -258,6 +258,17 @@ static enum MHD_Result route_job(const struct req *r, const struct web_route *rt
     return reply_buf(r, MHD_HTTP_OK, CT_SVG, &b);
 }
 
+/* /sweeps/<id>: only a valid sweep id is looked up. */
+static enum MHD_Result route_sweep(const struct req *r, const struct web_route *rt)
+{
+    if (!rt->id_ok || !jobspec_sweep_id_ok(rt->job_id))
+        return reply_static(r, MHD_HTTP_NOT_FOUND, CT_TEXT, "404 no such sweep\n");
+    struct strbuf b;
+    strbuf_init(&b, HTTP_MAX_BODY);
+    int rc = dashboard_sweep(r->s->c, rt->job_id, &b);
+    return reply_buf(r, rc == SAT_ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_OK, CT_HTML, &b);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -303,6 +314,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case WEB_ROUTE_JOB_LOSS:
     case WEB_ROUTE_JOB_ACCURACY:
         return route_job(&r, &rt);
+    case WEB_ROUTE_SWEEP:
+        return route_sweep(&r, &rt);
     case WEB_ROUTE_NOT_FOUND:
     case WEB_ROUTE_BAD_METHOD:
         break;

@@ -24,16 +24,21 @@ void web_route_parse(struct web_route *rt, const char *method, const char *path)
         rt->kind = WEB_ROUTE_INDEX;
         return;
     }
-    if (strncmp(path, "/jobs/", 6) != 0)
+    const char *rest;
+    if (strncmp(path, "/jobs/", 6) == 0)
+        rest = path + 6;
+    else if (strncmp(path, "/sweeps/", 8) == 0)
+        rest = path + 8;
+    else
         return;
-    const char *rest = path + 6;
+    bool sweep = rest == path + 8;
     size_t n = strcspn(rest, "/");
     const char *tail = rest + n;
     if (!*tail || strcmp(tail, "/") == 0)
-        rt->kind = WEB_ROUTE_JOB;
-    else if (strcmp(tail, "/loss.svg") == 0)
+        rt->kind = sweep ? WEB_ROUTE_SWEEP : WEB_ROUTE_JOB;
+    else if (!sweep && strcmp(tail, "/loss.svg") == 0)
         rt->kind = WEB_ROUTE_JOB_LOSS;
-    else if (strcmp(tail, "/accuracy.svg") == 0)
+    else if (!sweep && strcmp(tail, "/accuracy.svg") == 0)
         rt->kind = WEB_ROUTE_JOB_ACCURACY;
     else
         return;

@@ -1,5 +1,6 @@
 /* route.h - saturnd's HTTP router, the pure part: a request's method and
- * URL path -> which page it asks for, and the job id in /jobs/<id>.
+ * URL path -> which page it asks for, and the id in /jobs/<id> or
+ * /sweeps/<id>.
  *
  * No libmicrohttpd, no coordinator: http.c calls it and answers, and the
  * unit test and the fuzz target call it alone.
@@ -21,11 +22,13 @@ enum web_route_kind {
     WEB_ROUTE_JOB,          /* /jobs/<id> or /jobs/<id>/ */
     WEB_ROUTE_JOB_LOSS,     /* /jobs/<id>/loss.svg */
     WEB_ROUTE_JOB_ACCURACY, /* /jobs/<id>/accuracy.svg */
+    WEB_ROUTE_SWEEP,        /* /sweeps/<id> or /sweeps/<id>/ */
 };
 
 struct web_route {
     enum web_route_kind kind;
-    /* WEB_ROUTE_JOB*: the id segment, cut to WEB_ROUTE_ID_LEN - 1 bytes for
+    /* WEB_ROUTE_JOB* and WEB_ROUTE_SWEEP: the id segment (a job id or a
+     * sweep id), cut to WEB_ROUTE_ID_LEN - 1 bytes for
      * display when longer; "" otherwise. Always NUL-terminated. */
     char job_id[WEB_ROUTE_ID_LEN];
     /* The id segment is 1..WEB_ROUTE_ID_LEN-1 bytes, as job_id holds it

@@ -1,7 +1,7 @@
 /* fuzz_route.c - fuzz target: saturnd's HTTP router (server/web/route.c).
  * Input: the method, one space, the path (as libmicrohttpd hands them
  * over, NUL-terminated; a NUL in the input ends the string early). Checks
- * that the route agrees with the path it came from. */
+ * that the route agrees with the path it came from (job and sweep pages). */
 #include "fuzz.h"
 
 #include <stdio.h>
@@ -19,8 +19,11 @@ static void route_path(const struct web_route *rt, char *buf, size_t cap)
                                         [WEB_ROUTE_INDEX] = "/",
                                         [WEB_ROUTE_JOB] = "",
                                         [WEB_ROUTE_JOB_LOSS] = "/loss.svg",
-                                        [WEB_ROUTE_JOB_ACCURACY] = "/accuracy.svg"};
-    if (rt->kind >= WEB_ROUTE_JOB)
+                                        [WEB_ROUTE_JOB_ACCURACY] = "/accuracy.svg",
+                                        [WEB_ROUTE_SWEEP] = ""};
+    if (rt->kind == WEB_ROUTE_SWEEP)
+        snprintf(buf, cap, "/sweeps/%s", rt->job_id);
+    else if (rt->kind >= WEB_ROUTE_JOB)
         snprintf(buf, cap, "/jobs/%s%s", rt->job_id, fixed[rt->kind]);
     else
         snprintf(buf, cap, "%s", fixed[rt->kind]);
@@ -50,17 +53,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("method \"%s\" routed as %d", method, (int)rt.kind);
     if (rt.kind < WEB_ROUTE_JOB && (idlen || rt.id_ok))
         fuzz_fail("\"%s\": a job id \"%s\" outside a job page", path, rt.job_id);
+    size_t pre = rt.kind == WEB_ROUTE_SWEEP ? 8 : 6; /* "/sweeps/" or "/jobs/" */
     if (rt.kind >= WEB_ROUTE_JOB && rt.id_ok != (idlen > 0 && !strchr(rt.job_id, '/') &&
-                                                 strncmp(path + 6, rt.job_id, idlen) == 0 &&
-                                                 (path[6 + idlen] == '/' || !path[6 + idlen])))
+                                                 strncmp(path + pre, rt.job_id, idlen) == 0 &&
+                                                 (path[pre + idlen] == '/' || !path[pre + idlen])))
         fuzz_fail("\"%s\": id \"%s\" id_ok %d", path, rt.job_id, (int)rt.id_ok);
     if (rt.kind > WEB_ROUTE_BAD_METHOD && (rt.kind < WEB_ROUTE_JOB || rt.id_ok)) {
         char want[128];
         route_path(&rt, want, sizeof want);
         size_t wl = strlen(want);
         int same =
-            strcmp(path, want) == 0 || (rt.kind == WEB_ROUTE_JOB && strncmp(path, want, wl) == 0 &&
-                                        strcmp(path + wl, "/") == 0);
+            strcmp(path, want) == 0 ||
+            ((rt.kind == WEB_ROUTE_JOB || rt.kind == WEB_ROUTE_SWEEP) &&
+             strncmp(path, want, wl) == 0 && strcmp(path + wl, "/") == 0);
         if (!same)
             fuzz_fail("\"%s\" routed as %d, which stands for \"%s\"", path, (int)rt.kind, want);
     }

@@ -115,5 +115,6 @@ put("rpc", "16-health", b"\x10" + field(1, "saturn.v1.Client"))
 # ---- route: method, space, path
 for i, req in enumerate(["GET /", "GET /healthz", "HEAD /metrics", "GET /jobs/job-1",
                          "GET /jobs/job-1/", "GET /jobs/job-12/loss.svg",
-                         "HEAD /jobs/job-3/accuracy.svg", "POST /jobs/job-1", "GET /jobs/"]):
+                         "HEAD /jobs/job-3/accuracy.svg", "POST /jobs/job-1", "GET /jobs/",
+                         "GET /sweeps/sw-20261125-194233-1a2b3c", "GET /sweeps/sw-1/"]):
     put("route", "%02d" % i, req)

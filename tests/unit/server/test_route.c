@@ -1,5 +1,6 @@
 /* test_route.c - saturnd's HTTP router (server/web/route.c): which page a
- * method and path ask for, and the job id taken from /jobs/<id>. */
+ * method and path ask for, and the id taken from /jobs/<id> or
+ * /sweeps/<id>. */
 #include "check.h"
 #include "route.h"
 
@@ -36,6 +37,18 @@ static const struct route_case {
     {"GET", "/jobs/" ID31, WEB_ROUTE_JOB, ID31, 1},
     {"GET", "/jobs/" ID31 "5", WEB_ROUTE_JOB, ID31, 0},
     {"GET", "/jobs/" ID31 "5/loss.svg", WEB_ROUTE_JOB_LOSS, ID31, 0},
+    /* A sweep's page; no charts of its own. */
+    {"GET", "/sweeps/sw-1", WEB_ROUTE_SWEEP, "sw-1", 1},
+    {"HEAD", "/sweeps/sw-20261125-194233-1a2b3c/", WEB_ROUTE_SWEEP, "sw-20261125-194233-1a2b3c", 1},
+    {"GET", "/sweeps/", WEB_ROUTE_SWEEP, "", 0},
+    {"GET", "/sweeps", WEB_ROUTE_NOT_FOUND, "", 0},
+    {"GET", "/sweeps/sw-1/accuracy.svg", WEB_ROUTE_NOT_FOUND, "", 0},
+    {"GET", "/sweeps/sw-1//", WEB_ROUTE_NOT_FOUND, "", 0},
+    {"GET", "/sweeps/" ID31, WEB_ROUTE_SWEEP, ID31, 1},
+    {"GET", "/sweeps/" ID31 "5", WEB_ROUTE_SWEEP, ID31, 0},
+    {"GET", "/sweeps/<b>x</b>", WEB_ROUTE_NOT_FOUND, "", 0},
+    {"GET", "/sweeps/%3Cb%3E", WEB_ROUTE_SWEEP, "%3Cb%3E", 1},
+    {"POST", "/sweeps/sw-1", WEB_ROUTE_BAD_METHOD, "", 0},
 };
 
 int main(void)
