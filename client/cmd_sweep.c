@@ -351,19 +351,28 @@ int sweep_run(struct cli *c, struct job_spec *base)
     return ex;
 }
 
+/* Reads sweep `id` into s for status and cancel. Returns EXIT_OK, or an
+ * exit code after printing the problem (EXIT_NOT_FOUND: no such jobs);
+ * the caller frees s either way. */
+static int sweep_read(struct cli *c, const char *id, struct sweep *s)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    struct rpc_status st;
+    if (sweep_refresh(c, s, &st) != EXIT_OK)
+        return cli_fail_status(c, &st);
+    if (s->njobs == 0) {
+        cli_errorf("%s: no jobs in sweep %s", c->cmd, id);
+        return EXIT_NOT_FOUND;
+    }
+    return EXIT_OK;
+}
+
 static int sweep_status(struct cli *c, const char *id)
 {
     struct sweep s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.id, sizeof s.id, "%s", id);
-    struct rpc_status st;
-    int ex = sweep_refresh(c, &s, &st);
-    if (ex != EXIT_OK)
-        ex = cli_fail_status(c, &st);
-    else if (s.njobs == 0) {
-        cli_errorf("%s: no jobs in sweep %s", c->cmd, id);
-        ex = EXIT_NOT_FOUND;
-    } else {
+    int ex = sweep_read(c, id, &s);
+    if (ex == EXIT_OK) {
         sweep_label(&s);
         sweep_print_table(c, &s);
     }
@@ -374,28 +383,19 @@ static int sweep_status(struct cli *c, const char *id)
 static int sweep_cancel(struct cli *c, const char *id)
 {
     struct sweep s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.id, sizeof s.id, "%s", id);
-    struct rpc_status st;
-    int ex = sweep_refresh(c, &s, &st);
+    int ex = sweep_read(c, id, &s);
     if (ex != EXIT_OK) {
         sweep_free(&s);
-        return cli_fail_status(c, &st);
+        return ex;
     }
-    if (s.njobs == 0) {
-        cli_errorf("%s: no jobs in sweep %s", c->cmd, id);
-        sweep_free(&s);
-        return EXIT_NOT_FOUND;
-    }
+    struct rpc_status st;
     char why[128];
     snprintf(why, sizeof why, "sweep %s cancelled", id);
     int ncancel = 0;
     cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
     for (int i = 0; i < s.njobs && ex == EXIT_OK; i++) {
         const struct sweep_job *j = &s.jobs[i];
-        if (j->state == SATURN__V1__JOB_STATE__JOB_STATE_SUCCEEDED ||
-            j->state == SATURN__V1__JOB_STATE__JOB_STATE_FAILED ||
-            j->state == SATURN__V1__JOB_STATE__JOB_STATE_CANCELLED)
+        if (sweep_job_ended(j))
             continue;
         Saturn__V1__CancelJobRequest req = SATURN__V1__CANCEL_JOB_REQUEST__INIT;
         req.job_id = (char *)j->id;

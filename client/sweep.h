@@ -52,6 +52,8 @@ int sweep_refresh(struct cli *c, struct sweep *s, struct rpc_status *st);
 void sweep_free(struct sweep *s);
 /* Finds the grid fields and each job's label from the specs read. */
 void sweep_label(struct sweep *s);
+/* True when j succeeded, failed or was cancelled. */
+bool sweep_job_ended(const struct sweep_job *j);
 /* True when every job has ended. */
 bool sweep_done(const struct sweep *s);
 

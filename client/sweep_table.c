@@ -17,11 +17,11 @@
 
 /* ==== reading the jobs ===================================================== */
 
-static bool state_ended(int s)
+bool sweep_job_ended(const struct sweep_job *j)
 {
-    return s == SATURN__V1__JOB_STATE__JOB_STATE_SUCCEEDED ||
-           s == SATURN__V1__JOB_STATE__JOB_STATE_FAILED ||
-           s == SATURN__V1__JOB_STATE__JOB_STATE_CANCELLED;
+    return j->state == SATURN__V1__JOB_STATE__JOB_STATE_SUCCEEDED ||
+           j->state == SATURN__V1__JOB_STATE__JOB_STATE_FAILED ||
+           j->state == SATURN__V1__JOB_STATE__JOB_STATE_CANCELLED;
 }
 
 static struct sweep_job *find_or_add(struct sweep *s, const char *id)
@@ -90,7 +90,7 @@ int sweep_refresh(struct cli *c, struct sweep *s, struct rpc_status *st)
     for (int i = 0; i < s->njobs; i++) {
         struct sweep_job *j = &s->jobs[i];
         /* An ended job whose spec and final progress were read is final. */
-        if (j->spec_json && state_ended(j->state) && (j->progress || j->start_ms == 0) &&
+        if (j->spec_json && sweep_job_ended(j) && (j->progress || j->start_ms == 0) &&
             j->end_ms > 0)
             continue;
         Saturn__V1__GetJobRequest g = SATURN__V1__GET_JOB_REQUEST__INIT;
@@ -118,7 +118,7 @@ void sweep_free(struct sweep *s)
 bool sweep_done(const struct sweep *s)
 {
     for (int i = 0; i < s->njobs; i++)
-        if (!state_ended(s->jobs[i].state))
+        if (!sweep_job_ended(&s->jobs[i]))
             return false;
     return true;
 }
