@@ -26,7 +26,7 @@
 #include "../common/util/utf8.h"
 #include "../common/util/xalloc.h"
 
-#define POLL_S 1.0      /* progress is re-read this often */
+#define POLL_S 1.0       /* progress is re-read this often */
 #define OUTAGE_MAX_S 300 /* a follower waits this long for saturnd to come back */
 
 /* ==== the grid ============================================================= */
@@ -141,8 +141,8 @@ static int point_spec(const struct cli *c, const struct grid *g, const struct jo
             return EXIT_INVALID;
         }
         if (n < sizeof label)
-            n += (size_t)snprintf(label + n, sizeof label - n, "%s%s=%s", a ? " " : "", x->field,
-                                  v);
+            n +=
+                (size_t)snprintf(label + n, sizeof label - n, "%s%s=%s", a ? " " : "", x->field, v);
     }
     if (c->seeds > 1) {
         snprintf(num, sizeof num, "%" PRIu64, base->seed + (uint64_t)k);
@@ -432,8 +432,8 @@ static int sweep_cancel(struct cli *c, const char *id)
 
 int cmd_sweep(struct cli *c)
 {
-    bool sub = c->nargs == 2 &&
-               (strcmp(c->args[0], "status") == 0 || strcmp(c->args[0], "cancel") == 0);
+    bool sub =
+        c->nargs == 2 && (strcmp(c->args[0], "status") == 0 || strcmp(c->args[0], "cancel") == 0);
     if (c->nargs == 2 && !sub) {
         cli_errorf("sweep: usage: saturn sweep SPEC.json --grid FIELD=V1,V2 | status ID | "
                    "cancel ID");

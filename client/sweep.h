@@ -17,9 +17,9 @@
 
 #include "../common/spec/jobspec.h"
 
-#define SWEEP_MAX_JOBS 256    /* jobs of one sweep (the grid times the seeds) */
-#define SWEEP_LABEL_LEN 256   /* "wbits=4 act_quant=pact" */
-#define SWEEP_MAX_FIELDS 16   /* grid fields found in one sweep */
+#define SWEEP_MAX_JOBS 256  /* jobs of one sweep (the grid times the seeds) */
+#define SWEEP_LABEL_LEN 256 /* "wbits=4 act_quant=pact" */
+#define SWEEP_MAX_FIELDS 16 /* grid fields found in one sweep */
 
 struct sweep_job {
     char id[64];
@@ -27,8 +27,8 @@ struct sweep_job {
     char label[SWEEP_LABEL_LEN]; /* its grid point; "" when the sweep has one point */
     char *spec_json;             /* canonical (owned); NULL until read */
     uint64_t seed;
-    int state;                   /* JobState number */
-    bool progress;               /* the fields below are known */
+    int state;     /* JobState number */
+    bool progress; /* the fields below are known */
     uint32_t epoch, epochs, test_epoch;
     uint64_t step, total_steps;
     double test_acc, images_per_s;

@@ -369,8 +369,8 @@ void sweep_print_table(const struct cli *c, const struct sweep *s)
                "wall time |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
     else
         printf("sweep %s: %d job%s\n%-32s %4s  %-22s %9s %7s %6s %9s %9s\n", cli_esc(s->id),
-               s->njobs, s->njobs == 1 ? "" : "s", "POINT", "JOBS", "STATE", "TEST ACC",
-               "SPREAD", "EPOCHS", "IMAGES/S", "WALL");
+               s->njobs, s->njobs == 1 ? "" : "s", "POINT", "JOBS", "STATE", "TEST ACC", "SPREAD",
+               "EPOCHS", "IMAGES/S", "WALL");
     for (int r = 0; r < nrows; r++) {
         const struct row *w = &rows[r];
         char st[96], acc[32], sd[32], speed[32], wall[32];

@@ -116,7 +116,8 @@ const int jobspec__nfields = NFIELDS;
 
 _Static_assert(NFIELDS <= 64, "job_spec.given has 64 bits");
 _Static_assert(sizeof(enum sat_mode) == sizeof(int) && sizeof(enum sat_fan) == sizeof(int) &&
-                   sizeof(enum act_quant) == sizeof(int) && sizeof(enum consistency) == sizeof(int) &&
+                   sizeof(enum act_quant) == sizeof(int) &&
+                   sizeof(enum consistency) == sizeof(int) &&
                    sizeof(enum alpha_init) == sizeof(int),
                "FT_ENUM fields are accessed as int");
 

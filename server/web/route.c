@@ -24,14 +24,10 @@ void web_route_parse(struct web_route *rt, const char *method, const char *path)
         rt->kind = WEB_ROUTE_INDEX;
         return;
     }
-    const char *rest;
-    if (strncmp(path, "/jobs/", 6) == 0)
-        rest = path + 6;
-    else if (strncmp(path, "/sweeps/", 8) == 0)
-        rest = path + 8;
-    else
+    bool sweep = strncmp(path, "/sweeps/", 8) == 0;
+    if (!sweep && strncmp(path, "/jobs/", 6) != 0)
         return;
-    bool sweep = rest == path + 8;
+    const char *rest = path + (sweep ? 8 : 6);
     size_t n = strcspn(rest, "/");
     const char *tail = rest + n;
     if (!*tail || strcmp(tail, "/") == 0)

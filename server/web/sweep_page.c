@@ -101,8 +101,8 @@ static void sweep_table(const struct sweep_data *d, struct strbuf *b)
         strbuf_puts(b, "</td>");
         if (p->valid) {
             strbuf_printf(b,
-                          "<td class=\"num\">%" PRIu32 " / %" PRIu32 "</td><td class=\"num\">%" PRIu64
-                          " / %" PRIu64 "</td>",
+                          "<td class=\"num\">%" PRIu32 " / %" PRIu32
+                          "</td><td class=\"num\">%" PRIu64 " / %" PRIu64 "</td>",
                           p->epoch, p->epochs, p->step, p->total_steps);
             if (p->test_epoch > 0)
                 strbuf_printf(b, "<td class=\"num\">%.2f%%</td>", 100.0 * p->test_acc);

@@ -62,10 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char want[128];
         route_path(&rt, want, sizeof want);
         size_t wl = strlen(want);
-        int same =
-            strcmp(path, want) == 0 ||
-            ((rt.kind == WEB_ROUTE_JOB || rt.kind == WEB_ROUTE_SWEEP) &&
-             strncmp(path, want, wl) == 0 && strcmp(path + wl, "/") == 0);
+        int same = strcmp(path, want) == 0 ||
+                   ((rt.kind == WEB_ROUTE_JOB || rt.kind == WEB_ROUTE_SWEEP) &&
+                    strncmp(path, want, wl) == 0 && strcmp(path + wl, "/") == 0);
         if (!same)
             fuzz_fail("\"%s\" routed as %d, which stands for \"%s\"", path, (int)rt.kind, want);
     }

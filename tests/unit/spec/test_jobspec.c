@@ -375,8 +375,8 @@ static void test_errors(void)
     expect_bad_field("\"sweep\": \"a/b\"", "field \"sweep\"", "A-Z a-z 0-9 . _ -");
     expect_bad_field("\"sweep\": \"<script>\"", "field \"sweep\"", NULL);
     expect_bad_field("\"sweep\": \"caf\u00e9\"", "field \"sweep\"", NULL);
-    expect_bad_field("\"sweep\": \"0123456789012345678901234567890123\"", "field \"sweep\": too long",
-                     "at most 31");
+    expect_bad_field("\"sweep\": \"0123456789012345678901234567890123\"",
+                     "field \"sweep\": too long", "at most 31");
     expect_bad_field("\"alpha_init\": \"auto\"", "field \"alpha_init\": unknown value \"auto\"",
                      "fixed or calibrate");
     expect_bad_field("\"alpha_percentile\": 0", "field \"alpha_percentile\": 0 is out of range",
@@ -610,7 +610,8 @@ static void test_to_json(void)
     CHECK_STR_CONTAINS(j, "\n  \"lr\": 0.1,\n");
     CHECK_STR_CONTAINS(j, "\n  \"weight_decay\": 0.0001,\n");
     CHECK_STR_CONTAINS(j, "\n  \"consistency\": \"bsp\",\n");
-    CHECK_STR_CONTAINS(j, "\n  \"sweep\": \"\",\n  \"priority\": 0,\n  \"recover_timeout_s\": 600\n}\n");
+    CHECK_STR_CONTAINS(
+        j, "\n  \"sweep\": \"\",\n  \"priority\": 0,\n  \"recover_timeout_s\": 600\n}\n");
     CHECK_STR_CONTAINS(j, "\n  \"alpha_init\": \"fixed\",\n  \"alpha_percentile\": 99.9,\n");
     sat_free(j);
 

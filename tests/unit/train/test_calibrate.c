@@ -94,7 +94,8 @@ static int setup(struct trainer *t, const char *model, bool calibrate)
              "{\"model\":\"%s\",\"dataset\":\"%s\",\"train_limit\":256,\"test_limit\":64,"
              "\"epochs\":1,\"batch_size\":32,\"wbits\":2,\"abits\":2,\"seed\":5,"
              "\"alpha_init\":\"%s\"}",
-             model, have_fmnist() ? "fashion-mnist" : "synthetic", calibrate ? "calibrate" : "fixed");
+             model, have_fmnist() ? "fashion-mnist" : "synthetic",
+             calibrate ? "calibrate" : "fixed");
     struct job_spec spec;
     int rc = jobspec_parse(&spec, json, strlen(json), err);
     if (rc == 0)
@@ -176,14 +177,15 @@ static void test_cnn_small(void)
     CHECK_EQ_INT(alphas(b.model, ab, 16), na);
     CHECK(memcmp(aa, ab, (size_t)na * sizeof(float)) == 0);
     for (int i = 0; i < na; i++) {
-        fprintf(stderr, "  cnn-small W2A2 alpha %d: fixed %g, calibrated %g\n", i,
-                (double)fixed[i], (double)aa[i]);
+        fprintf(stderr, "  cnn-small W2A2 alpha %d: fixed %g, calibrated %g\n", i, (double)fixed[i],
+                (double)aa[i]);
         CHECK(aa[i] > 0 && aa[i] != fixed[i]);
     }
     CHECK(memcmp(bn, model_buffers(b.model), nb * sizeof *bn) == 0);
     int z1 = zero_logits(&a, &total);
-    fprintf(stderr, "  cnn-small W2A2: %d of %d logits exactly 0 at step 0 (fixed), %d calibrated\n",
-            z0, total, z1);
+    fprintf(stderr,
+            "  cnn-small W2A2: %d of %d logits exactly 0 at step 0 (fixed), %d calibrated\n", z0,
+            total, z1);
     CHECK(z1 < total);
 
     /* The parameter server's path with 2 workers: rank 0's step-0 batch as
