@@ -1,21 +1,20 @@
-/* conv.c - convolutions of layers.h: dense convolution as im2col over the
- * whole batch plus one cblas_sgemm, depthwise convolution as direct loops,
- * and the plain-loop oracles that the tests hold both against.
+/* conv.c - dense convolutions of layers.h: im2col over the whole batch plus
+ * one cblas_sgemm, and the plain-loop oracles that the tests hold both the
+ * dense and the depthwise kernels (dwconv.c) against.
  *
  * Layout reminder (layers.h): activations are CNHW, so one input channel of
  * the batch is a slab of N planes of (IH, IW), and the GEMM's output matrix
  * (OC, N*OH*OW) is already the CNHW output tensor.
  *
- * Padding is handled by ranges: for kernel offset k, the output positions
- * whose input position o*stride - pad + k falls inside the image form one
- * interval [lo, hi) (conv_range), so the inner loops run over contiguous
- * output rows without a bounds test per element.
+ * Padding is handled by ranges (conv_range, conv_int.h), so the inner loops
+ * run over contiguous output rows without a bounds test per element.
  *
  * Every kernel here is deterministic: each output element is summed in one
  * fixed order, and the GEMMs are OpenBLAS's, which is deterministic for a
  * fixed thread count.
  */
 #include "nn/layers.h"
+#include "nn/conv_int.h"
 #include "nn/vec.h"
 #include "nn/threads.h"
 #include "util/err.h"
@@ -78,22 +77,6 @@ static int conv_is_pointwise(const struct conv_shape *s)
     return s->groups == 1 && s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-
-/* Output positions o in [0, on) whose input position o*stride - pad + k lies
- * in [0, in) form the interval [*lo, *hi) (empty when *lo == *hi). */
-static inline void conv_range(int on, int in, int k, int stride, int pad, int *lo, int *hi)
-{
-    int a = pad - k; /* o*stride >= a */
-    int l = a <= 0 ? 0 : (a + stride - 1) / stride;
-    int b = in - 1 + pad - k; /* o*stride <= b */
-    int h = b < 0 ? 0 : b / stride + 1;
-    if (h > on)
-        h = on;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
-}
 
 /* ==== im2col / col2im ===================================================== */
 
@@ -409,142 +392,6 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
         for (int j = 0; j < chunks; j++)
             acc += dwpart[(size_t)j * wl + i];
         dw[i] = acc;
-    }
-}
-
-/* ==== Depthwise convolution =============================================== */
-
-/* out (C, N, OH, OW) from inp (C, N, IH, IW) and w (C, 1, KH, KW). Per plane:
- * zero the output, then for each tap add w * (input rows, strided) over the
- * tap's output rectangle [ylo, yhi) x [xlo, xhi). Every output element thus
- * sums its taps in (ki, kj) order. */
-void dwconv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
-                    const struct conv_shape *s)
-{
-    const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow;
-
-    for (int c = 0; c < s->ic; c++) {
-        const float *wc = w + (size_t)c * kh * kw;
-        for (int b = 0; b < n; b++) {
-            const float *in = inp + ((size_t)c * n + b) * ihw;
-            float *o = out + ((size_t)c * n + b) * ohw;
-            memset(o, 0, ohw * sizeof(float));
-            for (int ki = 0; ki < kh; ki++) {
-                int ylo, yhi;
-                conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-                for (int kj = 0; kj < kw; kj++) {
-                    int xlo, xhi;
-                    conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                    if (xlo == xhi || ylo == yhi)
-                        continue;
-                    const float wv = wc[ki * kw + kj];
-                    /* first input row and column of the tap, both in range */
-                    const float *i0 =
-                        in + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    const int nx = xhi - xlo;
-                    for (int y = ylo; y < yhi; y++) {
-                        const float *irow = i0 + (size_t)(y - ylo) * st * iw;
-                        float *od = o + (size_t)y * ow + xlo;
-                        if (st == 1) {
-                            vec_axpy(od, wv, irow, (size_t)nx);
-                        } else {
-                            for (int i = 0; i < nx; i++)
-                                od[i] += wv * irow[i * st];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* sum a[i] * b[i*stride], i < len, in four fixed float lanes. */
-static inline float dot_strided(const float *restrict a, const float *restrict b, int len,
-                                int stride)
-{
-    if (stride == 1)
-        return vec_dot(a, b, (size_t)len);
-    float l0 = 0.0f, l1 = 0.0f, l2 = 0.0f, l3 = 0.0f;
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        l0 += a[i] * b[(size_t)i * stride];
-        l1 += a[i + 1] * b[(size_t)(i + 1) * stride];
-        l2 += a[i + 2] * b[(size_t)(i + 2) * stride];
-        l3 += a[i + 3] * b[(size_t)(i + 3) * stride];
-    }
-    for (; i < len; i++)
-        l0 += a[i] * b[(size_t)i * stride];
-    return (l0 + l1) + (l2 + l3);
-}
-
-/* dw (C, 1, KH, KW) += sum over (n, y, x) of dout * inp: one double
- * accumulator per tap, fed with per-row float partial sums;
- * dinp (C, N, IH, IW) = or += the scatter of w * dout, taps in (ki, kj) order. */
-void dwconv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
-                     const float *restrict inp, const float *restrict w, const struct conv_shape *s,
-                     int accum)
-{
-    const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow;
-
-    for (int c = 0; c < s->ic; c++) {
-        for (int ki = 0; ki < kh; ki++) {
-            int ylo, yhi;
-            conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-            for (int kj = 0; kj < kw; kj++) {
-                int xlo, xhi;
-                conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                double acc = 0.0;
-                if (xlo < xhi && ylo < yhi) {
-                    const size_t in0 = (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    for (int b = 0; b < n; b++) {
-                        const float *i0 = inp + ((size_t)c * n + b) * ihw + in0;
-                        const float *g = dout + ((size_t)c * n + b) * ohw + xlo;
-                        for (int y = ylo; y < yhi; y++)
-                            acc += dot_strided(g + (size_t)y * ow, i0 + (size_t)(y - ylo) * st * iw,
-                                               xhi - xlo, st);
-                    }
-                }
-                dw[((size_t)c * kh + ki) * kw + kj] += (float)acc;
-            }
-        }
-    }
-    if (!dinp)
-        return;
-    for (int c = 0; c < s->ic; c++) {
-        const float *wc = w + (size_t)c * kh * kw;
-        for (int b = 0; b < n; b++) {
-            float *din = dinp + ((size_t)c * n + b) * ihw;
-            const float *g = dout + ((size_t)c * n + b) * ohw;
-            if (!accum)
-                memset(din, 0, ihw * sizeof(float));
-            for (int ki = 0; ki < kh; ki++) {
-                int ylo, yhi;
-                conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-                for (int kj = 0; kj < kw; kj++) {
-                    int xlo, xhi;
-                    conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                    if (xlo == xhi || ylo == yhi)
-                        continue;
-                    const float wv = wc[ki * kw + kj];
-                    float *d0 = din + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    const int nx = xhi - xlo;
-                    for (int y = ylo; y < yhi; y++) {
-                        float *drow = d0 + (size_t)(y - ylo) * st * iw;
-                        const float *gs = g + (size_t)y * ow + xlo;
-                        if (st == 1) {
-                            vec_axpy(drow, wv, gs, (size_t)nx);
-                        } else {
-                            for (int i = 0; i < nx; i++)
-                                drow[i * st] += wv * gs[i];
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -193,12 +193,16 @@ static const struct conv_dims dense_cases[] = {
 };
 
 /* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
- * non-square kernel, single-row taps and a 1x1 output. */
+ * non-square kernel, single-row taps, a 1x1 output and "same" planes. */
 static const struct conv_dims dw_cases[] = {
     {2, 3, 7, 9, 3, 3, 3, 1, 1}, {2, 4, 8, 8, 4, 3, 3, 2, 1}, {3, 2, 9, 7, 2, 5, 5, 2, 2},
     {2, 3, 6, 6, 3, 3, 3, 1, 0}, {2, 2, 8, 7, 2, 3, 3, 2, 0}, {2, 2, 5, 5, 2, 3, 3, 1, 2},
     {1, 3, 6, 8, 3, 3, 3, 2, 2}, {2, 2, 6, 5, 2, 1, 3, 1, 1}, {2, 5, 7, 7, 5, 3, 3, 2, 1},
     {2, 3, 3, 4, 3, 3, 3, 2, 1}, {2, 2, 3, 3, 2, 3, 3, 1, 0},
+    /* stride 1, output the input's size: the masked-span kernel, up to its
+     * largest plane (32x32), and a plane just over it (the general kernel) */
+    {2, 3, 6, 7, 3, 5, 5, 1, 2}, {4, 3, 28, 28, 3, 3, 3, 1, 1}, {1, 2, 32, 32, 2, 3, 3, 1, 1},
+    {1, 2, 33, 32, 2, 3, 3, 1, 1}, {3, 2, 1, 5, 2, 1, 3, 1, 1},
 };
 
 static void test_conv_vs_naive(const struct conv_dims *d, int groups)
