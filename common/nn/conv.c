@@ -265,18 +265,21 @@ static void conv_transposed_shape(struct conv_shape *t, const struct conv_shape 
     t->pad = s->kh - 1 - s->pad;
 }
 
-/* Per-thread columns for forward and backward. */
-static size_t conv_cols_per_thread(const struct conv_shape *s)
+/* Per-thread columns: the forward's im2col, and for a backward that wants
+ * the input gradient also the transposed convolution's. */
+static size_t conv_cols_per_thread(const struct conv_shape *s, int with_dinp)
 {
     if (conv_is_pointwise(s))
         return 0;
     size_t nb = (size_t)conv_chunk_images(s);
     size_t fwd = (size_t)s->ic * s->kh * s->kw * nb * s->oh * s->ow;
-    size_t bwd = conv_transposed_ok(s) ? (size_t)s->oc * s->kh * s->kw * nb * s->ih * s->iw : 0;
+    size_t bwd = with_dinp && conv_transposed_ok(s)
+                     ? (size_t)s->oc * s->kh * s->kw * nb * s->ih * s->iw
+                     : 0;
     return fwd > bwd ? fwd : bwd;
 }
 
-size_t conv_scratch_floats(const struct conv_shape *s)
+static size_t conv_scratch(const struct conv_shape *s, int with_dinp)
 {
     if (s->groups != 1)
         return 0;
@@ -284,7 +287,17 @@ size_t conv_scratch_floats(const struct conv_shape *s)
     size_t nb = (size_t)conv_chunk_images(s);
     size_t chunks = ((size_t)s->n + nb - 1) / nb;
     size_t wl = (size_t)s->oc * k;
-    return conv_cols_per_thread(s) * (size_t)conv_threads() + chunks * wl + wl;
+    return conv_cols_per_thread(s, with_dinp) * (size_t)conv_threads() + chunks * wl + wl;
+}
+
+size_t conv_scratch_floats(const struct conv_shape *s)
+{
+    return conv_scratch(s, 1);
+}
+
+size_t conv_scratch_floats_nodinp(const struct conv_shape *s)
+{
+    return conv_scratch(s, 0);
 }
 
 /* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
@@ -295,7 +308,7 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     const int k = s->ic * s->kh * s->kw;
     const int ohw = s->oh * s->ow, p = s->n * ohw;
     const int pointwise = conv_is_pointwise(s);
-    const size_t per_thread = conv_cols_per_thread(s);
+    const size_t per_thread = conv_cols_per_thread(s, 0);
     const int chunks = conv_chunks(s);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
     for (int j = 0; j < chunks; j++) {
@@ -332,7 +345,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     const int ihw = s->ih * s->iw, pin = s->n * ihw;
     const int pointwise = conv_is_pointwise(s);
     const int transposed = !pointwise && conv_transposed_ok(s);
-    const size_t per_thread = conv_cols_per_thread(s);
+    const size_t per_thread = conv_cols_per_thread(s, dinp != NULL);
     const int chunks = conv_chunks(s);
     const size_t wl = (size_t)s->oc * k;
     float *dwpart = scratch + per_thread * (size_t)conv_threads();

@@ -51,13 +51,17 @@ int conv_shape_init(struct conv_shape *s, int n, int ic, int ih, int iw, int oc,
  * (IC*KH*KW) x (N*OH*OW), or 0 for a 1x1, stride-1, pad-0 dense conv, which
  * reads its input directly. Depthwise convs need none. */
 size_t conv_scratch_floats(const struct conv_shape *s);
+/* The same for a layer whose conv_backward is always called with dinp NULL
+ * (it reads the model's input): no columns for the input gradient. */
+size_t conv_scratch_floats_nodinp(const struct conv_shape *s);
 
 /* out (OC, N, OH, OW) = conv(inp (IC, N, IH, IW), w (OC, IC, KH, KW)); no bias.
  * Dense only; im2col into `cols` then one cblas_sgemm. */
 void conv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s,
                   float *cols);
 /* dw (OC, IC, KH, KW) += dout (x) inp; dinp (IC, N, IH, IW) = or += w^T (x) dout (col2im).
- * `cols` is scratch of conv_scratch_floats(s). dinp may be NULL. */
+ * `cols` is scratch of conv_scratch_floats(s), or of conv_scratch_floats_nodinp(s)
+ * when dinp is NULL. */
 void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                    const struct conv_shape *s, float *cols, int accum);
 /* Plain-loop oracles for the two above (dense and depthwise). */

@@ -194,7 +194,9 @@ static int alloc_all(struct model *m)
             if (!nd->weff || !nd->dfac)
                 return SAT_ENOMEM;
             if (nd->kind == N_CONV && nd->cs.groups == 1) {
-                size_t c = conv_scratch_floats(&nd->cs);
+                /* the input image has no gradient: no columns for it */
+                size_t c = nd->in == m->input ? conv_scratch_floats_nodinp(&nd->cs)
+                                              : conv_scratch_floats(&nd->cs);
                 cols = c > cols ? c : cols;
             }
         } else if (nd->kind == N_BN) {

@@ -268,10 +268,11 @@ static void test_conv_vs_naive(const struct conv_dims *d, int groups)
         CHECK_ARRAY(what, din, dinr, nin, 1e-6 * t_din + 1e-6, 1e-4);
     }
 
-    /* dinp NULL: only dw, still correct */
+    /* dinp NULL: only dw, still correct, in the smaller scratch */
     float *dw = pgrad(nw), *dwr = pgrad(nw);
+    float *cols0 = fvec(conv_scratch_floats_nodinp(&s));
     if (groups == 1)
-        conv_backward(NULL, dw, dout, inp, w, &s, cols, 0);
+        conv_backward(NULL, dw, dout, inp, w, &s, cols0, 0);
     else
         dwconv_backward(NULL, dw, dout, inp, w, &s, 0);
     conv_backward_naive(NULL, dwr, dout, inp, w, &s, 0);
