@@ -107,6 +107,35 @@ void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, co
                  int accum);
 
 /* ---------------------------------------------------------------------------
+ * BatchNorm whose output feeds one activation and nothing else. Its output
+ * y = (x - mu[c]) * scale[c] + shift[c] is then never stored: the
+ * activation's *_bn kernels compute each value where they read it, with the
+ * float operations bn_forward_* use, so every result is bit-identical to
+ * bn_forward_* followed by the plain activation, without the tensor's memory
+ * or its write and read. bn_backward is unchanged (it reads x).
+ */
+struct bn_view {
+    const float *x;                  /* (C, M) the BN input */
+    const float *mu, *scale, *shift; /* (C) as bn_forward_* applies them */
+    size_t m;                        /* values per channel, N*H*W */
+};
+
+/* Train mode: what bn_forward_train does (mean, invstd, running statistics)
+ * except writing the output; mu, scale, shift (C) receive the view's
+ * per-channel terms. */
+void bn_stats_train(float *mu, float *scale, float *shift, float *mean, float *invstd,
+                    const float *inp, const float *gamma, const float *beta, float *run_mean,
+                    float *run_var, int c, size_t m, float eps, float momentum);
+/* Eval mode: the view's terms from the running statistics. */
+void bn_stats_eval(float *mu, float *scale, float *shift, const float *gamma, const float *beta,
+                   const float *run_mean, const float *run_var, int c, float eps);
+/* out (C, M) = the values the view stands for. */
+void bn_view_values(float *out, const struct bn_view *v, int c);
+/* relu_forward / relu_backward reading their input (C, M) through a view. */
+void relu_forward_bn(float *out, const struct bn_view *v, int c);
+void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum);
+
+/* ---------------------------------------------------------------------------
  * Element-wise and reshaping ops.
  */
 void relu_forward(float *out, const float *inp, size_t len);

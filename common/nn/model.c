@@ -142,6 +142,30 @@ static void plan_accum(struct model *m)
     }
 }
 
+/* Marks each BN whose output only the next node reads, an ACT, as fused:
+ * that output is never stored (the ACT reads it through a bn_view, and BN's
+ * backward needs only its input), which saves one activation tensor per
+ * BN + activation pair and its write and read. */
+static void plan_fusion(struct model *m)
+{
+    int readers[MAX_TENSORS] = {0};
+    for (int i = 0; i < m->nn; i++) {
+        readers[m->nodes[i].in]++;
+        if (m->nodes[i].in2 >= 0)
+            readers[m->nodes[i].in2]++;
+        m->nodes[i].fused_bn = -1;
+    }
+    for (int i = 0; i + 1 < m->nn; i++) {
+        struct node *bn = &m->nodes[i], *act = &m->nodes[i + 1];
+        if (bn->kind != N_BN || act->kind != N_ACT || act->in != bn->out ||
+            readers[bn->out] != 1 || bn->out == m->logits_t)
+            continue;
+        bn->fused = 1;
+        act->fused_bn = i;
+        m->t[bn->out].virt = 1;
+    }
+}
+
 static void init_params(struct model *m)
 {
     for (int i = 0; i < m->params.n; i++) {
@@ -179,6 +203,8 @@ static int alloc_all(struct model *m)
     if (!m->p || !m->g || !m->b)
         return SAT_ENOMEM;
     for (int i = 0; i < m->nt; i++) {
+        if (m->t[i].virt)
+            continue;
         m->t[i].val = model_alloc(m, tensor_len(m, &m->t[i], cap) * sizeof(float));
         if (!m->t[i].val)
             return SAT_ENOMEM;
@@ -203,7 +229,10 @@ static int alloc_all(struct model *m)
             int c = m->t[nd->in].c;
             nd->mean = model_alloc(m, (size_t)c * sizeof(float));
             nd->invstd = model_alloc(m, (size_t)c * sizeof(float));
-            if (!nd->mean || !nd->invstd)
+            nd->vmu = model_alloc(m, (size_t)c * sizeof(float));
+            nd->vscale = model_alloc(m, (size_t)c * sizeof(float));
+            nd->vshift = model_alloc(m, (size_t)c * sizeof(float));
+            if (!nd->mean || !nd->invstd || !nd->vmu || !nd->vscale || !nd->vshift)
                 return SAT_ENOMEM;
         } else if (nd->kind == N_MAXPOOL) {
             nd->argmax = model_alloc(m, tensor_len(m, &m->t[nd->out], cap) * sizeof(int32_t));
@@ -255,6 +284,7 @@ int model_new(struct model **out, const struct model_cfg *cfg, char err[SAT_ERR_
             m->t[nd->in2].last_use = i;
     }
     plan_accum(m);
+    plan_fusion(m);
     if (alloc_all(m) != 0) {
         model_free(m);
         return sat_errf(err, SAT_ENOMEM, "model %s: out of memory for batch %d", cfg->arch,
@@ -282,6 +312,9 @@ void model_free(struct model *m)
         sat_free(nd->dfac);
         sat_free(nd->mean);
         sat_free(nd->invstd);
+        sat_free(nd->vmu);
+        sat_free(nd->vscale);
+        sat_free(nd->vshift);
         sat_free(nd->argmax);
     }
     if (m->gslots)
@@ -315,6 +348,17 @@ static const float *weights_fwd(struct model *m, struct node *nd)
         return w;
     nd->s = wquant_forward(nd->weff, nd->dfac, w, e->numel, &nd->wq, NULL);
     return nd->weff;
+}
+
+/* The view through which a fused BN's output is read, at the current batch. */
+static void bn_view_of(const struct model *m, const struct node *bn, struct bn_view *v)
+{
+    const struct tensor *ti = &m->t[bn->in];
+    v->x = ti->val;
+    v->mu = bn->vmu;
+    v->scale = bn->vscale;
+    v->shift = bn->vshift;
+    v->m = (size_t)m->n * ti->h * ti->w;
 }
 
 static void set_batch(struct model *m, int n)
@@ -355,7 +399,12 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         case N_BN: {
             const float *gm = m->p + m->pe[nd->gp].offset, *bt = m->p + m->pe[nd->betap].offset;
             float *rm = m->b + m->be[nd->rmean].offset, *rv = m->b + m->be[nd->rvar].offset;
-            if (train)
+            if (nd->fused && train)
+                bn_stats_train(nd->vmu, nd->vscale, nd->vshift, nd->mean, nd->invstd, ti->val, gm,
+                               bt, rm, rv, ti->c, (size_t)n * hw, BN_EPS, BN_MOMENTUM);
+            else if (nd->fused)
+                bn_stats_eval(nd->vmu, nd->vscale, nd->vshift, gm, bt, rm, rv, ti->c, BN_EPS);
+            else if (train)
                 bn_forward_train(to->val, nd->mean, nd->invstd, ti->val, gm, bt, rm, rv, ti->c,
                                  (size_t)n * hw, BN_EPS, BN_MOMENTUM);
             else
@@ -364,10 +413,18 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         }
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
-            if (nd->act == ACT_RELU)
+            struct bn_view v;
+            if (nd->fused_bn >= 0) {
+                bn_view_of(m, &m->nodes[nd->fused_bn], &v);
+                if (nd->act == ACT_RELU)
+                    relu_forward_bn(to->val, &v, ti->c);
+                else
+                    pact_forward_bn(to->val, &v, ti->c, m->p[m->pe[nd->ap].offset], nd->bits);
+            } else if (nd->act == ACT_RELU) {
                 relu_forward(to->val, ti->val, len);
-            else
+            } else {
                 pact_forward(to->val, ti->val, len, m->p[m->pe[nd->ap].offset], nd->bits);
+            }
             break;
         }
         case N_MAXPOOL:
@@ -395,9 +452,21 @@ const float *model_logits(const struct model *m)
     return m->t[m->logits_t].val;
 }
 
+/* A fused BN's output is not stored: it is computed from the view of the
+ * last forward into the tensor's gradient buffer, which only backward uses
+ * (and always writes before it reads). */
 const float *model_tensor_values(const struct model *m, int id)
 {
-    return id >= 0 && id < m->nt ? m->t[id].val : NULL;
+    if (id < 0 || id >= m->nt)
+        return NULL;
+    const struct tensor *t = &m->t[id];
+    if (!t->virt)
+        return t->val;
+    float *buf = m->gslots[t->grad_slot];
+    struct bn_view v;
+    bn_view_of(m, &m->nodes[t->producer], &v);
+    bn_view_values(buf, &v, t->c);
+    return buf;
 }
 
 void model_zero_grad(struct model *m)
@@ -466,13 +535,21 @@ void model_backward(struct model *m, float loss_scale)
             break;
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
+            struct bn_view v;
+            if (nd->fused_bn >= 0)
+                bn_view_of(m, &m->nodes[nd->fused_bn], &v);
             if (nd->act == ACT_RELU) {
-                if (din)
+                if (din && nd->fused_bn >= 0)
+                    relu_backward_bn(din, dout, &v, ti->c, nd->accum_in);
+                else if (din)
                     relu_backward(din, dout, ti->val, len, nd->accum_in);
             } else {
                 size_t off = m->pe[nd->ap].offset;
-                double ga = pact_backward(din, dout, ti->val, len, m->p[off], nd->bits,
-                                          m->cfg.cg, nd->accum_in);
+                double ga = nd->fused_bn >= 0
+                                ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
+                                                   m->cfg.cg, nd->accum_in)
+                                : pact_backward(din, dout, ti->val, len, m->p[off], nd->bits,
+                                                m->cfg.cg, nd->accum_in);
                 m->g[off] += (float)ga;
             }
             break;

@@ -28,7 +28,8 @@ struct tensor {
     int producer;  /* node index, -1 for the input */
     int last_use;  /* last node reading it (forward order), -1 if none */
     int grad_slot; /* gradient buffer index, -1: no gradient */
-    float *val;    /* (c, N, h, w) at capacity */
+    int virt;      /* a fused BN's output: never stored, read through a bn_view */
+    float *val;    /* (c, N, h, w) at capacity; NULL when virt */
 };
 
 struct node {
@@ -48,11 +49,14 @@ struct node {
     /* N_BN */
     int gp, betap, rmean, rvar; /* param entries / buffer entries */
     float *mean, *invstd;       /* (c) saved by the train forward */
+    int fused;                  /* the output is virt: the next node, an ACT, reads it */
+    float *vmu, *vscale, *vshift; /* (c) the view's terms of the last forward, when fused */
 
     /* N_ACT */
     enum act_kind act;
     int bits;
-    int ap; /* alpha parameter entry */
+    int ap;       /* alpha parameter entry */
+    int fused_bn; /* node index of the fused BN it reads through a view, -1 none */
 
     /* N_MAXPOOL */
     int k;
