@@ -15,6 +15,10 @@
  * added zero, so both kernels give bit-identical outputs and input
  * gradients: every element sums its taps in (ki, kj) order, starting at 0.
  *
+ * The *_act twins read the input through an activation view (layers.h):
+ * each plane's values are computed into a buffer on the stack just before
+ * the plane kernel reads them, so the activation tensor is never stored.
+ *
  * Determinism: outputs and input gradients are computed plane by plane in
  * tap order. The weight gradient of a channel is summed over its planes in
  * image order into one double per tap; within a plane, the "same" kernel
@@ -285,10 +289,21 @@ static void dw_plane_wgrad_same(double *acc, const float *restrict g, const floa
 
 /* ==== Layer ================================================================ */
 
-/* out (C, N, OH, OW) from inp (C, N, IH, IW) and w (C, 1, KH, KW), in
- * parallel over the C*N planes. */
-void dwconv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
-                    const struct conv_shape *s)
+/* The input plane p (IH, IW): inp's, or the view's values written into buf
+ * (DW_PLANE_MAX floats). */
+static const float *dw_input_plane(const float *inp, const struct act_view *av, size_t p,
+                                   size_t ihw, float *buf)
+{
+    if (!av)
+        return inp + p * ihw;
+    act_view_fill(buf, av, p * ihw, ihw);
+    return buf;
+}
+
+/* out (C, N, OH, OW) from the input (C, N, IH, IW), inp or av, and
+ * w (C, 1, KH, KW), in parallel over the C*N planes. */
+static void dw_forward(float *restrict out, const float *inp, const struct act_view *av,
+                       const float *restrict w, const struct conv_shape *s)
 {
     const int n = s->n, planes = s->ic * n, same = dw_is_same(s);
     const size_t ihw = (size_t)s->ih * s->iw, ohw = (size_t)s->oh * s->ow;
@@ -297,20 +312,22 @@ void dwconv_forward(float *restrict out, const float *restrict inp, const float 
         dw_masks_init(&mk, s);
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 1)
     for (int p = 0; p < planes; p++) {
+        float buf[DW_PLANE_MAX];
         const float *wc = w + (size_t)(p / n) * s->kh * s->kw;
+        const float *in = dw_input_plane(inp, av, (size_t)p, ihw, buf);
         if (same)
-            dw_plane_forward_same(out + (size_t)p * ohw, inp + (size_t)p * ihw, wc, s, &mk);
+            dw_plane_forward_same(out + (size_t)p * ohw, in, wc, s, &mk);
         else
-            dw_plane_forward(out + (size_t)p * ohw, inp + (size_t)p * ihw, wc, s);
+            dw_plane_forward(out + (size_t)p * ohw, in, wc, s);
     }
 }
 
-/* dw (C, 1, KH, KW) += sum over (n, y, x) of dout * inp, in parallel over the
- * channels, one double per tap fed in image order; dinp (C, N, IH, IW) = or
- * += the scatter of w * dout, in parallel over the planes. */
-void dwconv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
-                     const float *restrict inp, const float *restrict w, const struct conv_shape *s,
-                     int accum)
+/* dw (C, 1, KH, KW) += sum over (n, y, x) of dout * input, in parallel over
+ * the channels, one double per tap fed in image order; dinp (C, N, IH, IW)
+ * = or += the scatter of w * dout, in parallel over the planes. */
+static void dw_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
+                        const float *inp, const struct act_view *av, const float *restrict w,
+                        const struct conv_shape *s, int accum)
 {
     const int n = s->n, khw = s->kh * s->kw, same = dw_is_same(s);
     const size_t ihw = (size_t)s->ih * s->iw, ohw = (size_t)s->oh * s->ow;
@@ -321,15 +338,17 @@ void dwconv_backward(float *restrict dinp, float *restrict dw, const float *rest
     for (int c = 0; c < s->ic; c++) {
         /* taps in groups of DW_TAPS, each group over all the channel's planes */
         double acc[DW_TAPS];
+        float buf[DW_PLANE_MAX];
         for (int t0 = 0; t0 < khw; t0 += DW_TAPS) {
             const int t1 = khw - t0 < DW_TAPS ? khw : t0 + DW_TAPS;
             memset(acc, 0, sizeof acc);
             for (int b = 0; b < n; b++) {
                 const size_t p = (size_t)c * n + b;
+                const float *in = dw_input_plane(inp, av, p, ihw, buf);
                 if (same)
-                    dw_plane_wgrad_same(acc, dout + p * ohw, inp + p * ihw, s, &mk, t0, t1);
+                    dw_plane_wgrad_same(acc, dout + p * ohw, in, s, &mk, t0, t1);
                 else
-                    dw_plane_wgrad(acc, dout + p * ohw, inp + p * ihw, s, t0, t1);
+                    dw_plane_wgrad(acc, dout + p * ohw, in, s, t0, t1);
             }
             for (int t = t0; t < t1; t++)
                 dw[(size_t)c * khw + t] += (float)acc[t - t0];
@@ -347,4 +366,34 @@ void dwconv_backward(float *restrict dinp, float *restrict dw, const float *rest
         else
             dw_plane_backward(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, s, accum);
     }
+}
+
+void dwconv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
+                    const struct conv_shape *s)
+{
+    dw_forward(out, inp, NULL, w, s);
+}
+
+void dwconv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
+                     const float *restrict inp, const float *restrict w, const struct conv_shape *s,
+                     int accum)
+{
+    dw_backward(dinp, dw, dout, inp, NULL, w, s, accum);
+}
+
+int dwconv_act_ok(const struct conv_shape *s)
+{
+    return (size_t)s->ih * s->iw <= DW_PLANE_MAX;
+}
+
+void dwconv_forward_act(float *out, const struct act_view *in, const float *w,
+                        const struct conv_shape *s)
+{
+    dw_forward(out, NULL, in, w, s);
+}
+
+void dwconv_backward_act(float *dinp, float *dw, const float *dout, const struct act_view *in,
+                         const float *w, const struct conv_shape *s, int accum)
+{
+    dw_backward(dinp, dw, dout, NULL, in, w, s, accum);
 }

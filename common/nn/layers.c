@@ -9,6 +9,7 @@
  */
 #include "nn/layers.h"
 #include "nn/bn_view.h"
+#include "nn/quant.h"
 #include "nn/vec.h"
 #include "nn/threads.h"
 
@@ -302,6 +303,19 @@ void bn_view_values(float *out, const struct bn_view *v, int c)
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
         bn_view_fill(out + lo, v, lo, hi - lo);
+    }
+}
+
+void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n)
+{
+    float xs[BN_VIEW_CHUNK];
+    for (size_t j = 0; j < n; j += BN_VIEW_CHUNK) {
+        const size_t k = n - j < BN_VIEW_CHUNK ? n - j : BN_VIEW_CHUNK;
+        bn_view_fill(xs, &a->bn, i0 + j, k);
+        if (a->bits == 0)
+            relu_forward_range(dst + j, xs, k);
+        else
+            pact_apply(dst + j, xs, k, a->alpha_raw, a->bits);
     }
 }
 

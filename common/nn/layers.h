@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct act_view; /* below, with BatchNorm */
+
 /* ---------------------------------------------------------------------------
  * Convolution (dense, groups == 1) and depthwise convolution (groups == C).
  */
@@ -73,6 +75,14 @@ void conv_backward_naive(float *dinp, float *dw, const float *dout, const float 
 void dwconv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s);
 void dwconv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                      const struct conv_shape *s, int accum);
+/* The same two reading the input (C, N, IH, IW) through an activation view,
+ * one plane at a time (bit-identical results), for shapes where
+ * dwconv_act_ok(s) (planes of at most 32x32). */
+int dwconv_act_ok(const struct conv_shape *s);
+void dwconv_forward_act(float *out, const struct act_view *in, const float *w,
+                        const struct conv_shape *s);
+void dwconv_backward_act(float *dinp, float *dw, const float *dout, const struct act_view *in,
+                         const float *w, const struct conv_shape *s, int accum);
 
 /* ---------------------------------------------------------------------------
  * Fully connected. inp (IN, N), w (OUT, IN), b (OUT) or NULL, out (OUT, N).
@@ -131,6 +141,18 @@ void bn_stats_eval(float *mu, float *scale, float *shift, const float *gamma, co
                    const float *run_mean, const float *run_var, int c, float eps);
 /* out (C, M) = the values the view stands for. */
 void bn_view_values(float *out, const struct bn_view *v, int c);
+/* An activation's output that is never stored either: ReLU (bits 0) or
+ * PACT (bits 2..8 with alpha_raw) of a BN view's values. A depthwise
+ * convolution reads its input through it (dwconv_*_act). */
+struct act_view {
+    struct bn_view bn;
+    int bits;
+    float alpha_raw;
+};
+/* dst[j] = the activation of the view's value at flat index i0 + j, j < n,
+ * bit-identical to relu_forward / pact_forward; single-threaded. */
+void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n);
+
 /* relu_forward / relu_backward reading their input (C, M) through a view. */
 void relu_forward_bn(float *out, const struct bn_view *v, int c);
 void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum);

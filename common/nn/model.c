@@ -154,6 +154,7 @@ static void plan_fusion(struct model *m)
         if (m->nodes[i].in2 >= 0)
             readers[m->nodes[i].in2]++;
         m->nodes[i].fused_bn = -1;
+        m->nodes[i].in_act = -1;
     }
     for (int i = 0; i + 1 < m->nn; i++) {
         struct node *bn = &m->nodes[i], *act = &m->nodes[i + 1];
@@ -163,6 +164,22 @@ static void plan_fusion(struct model *m)
         bn->fused = 1;
         act->fused_bn = i;
         m->t[bn->out].virt = 1;
+    }
+    /* An ACT after a fused BN whose output only a depthwise conv reads: the
+     * conv reads it through a view, plane by plane, and it is never stored
+     * either (the ACT's backward needs only its own input, the BN view). */
+    for (int i = 0; i < m->nn; i++) {
+        struct node *act = &m->nodes[i];
+        if (act->kind != N_ACT || act->fused_bn < 0 || readers[act->out] != 1 ||
+            m->t[act->out].last_use < 0)
+            continue;
+        struct node *dw = &m->nodes[m->t[act->out].last_use];
+        if (dw->kind != N_CONV || dw->cs.groups == 1 || dw->in != act->out ||
+            !dwconv_act_ok(&dw->cs))
+            continue;
+        act->into_dw = 1;
+        dw->in_act = i;
+        m->t[act->out].virt = 1;
     }
 }
 
@@ -361,6 +378,14 @@ static void bn_view_of(const struct model *m, const struct node *bn, struct bn_v
     v->m = (size_t)m->n * ti->h * ti->w;
 }
 
+/* The view through which an into_dw ACT's output is read. */
+static void act_view_of(const struct model *m, const struct node *act, struct act_view *av)
+{
+    bn_view_of(m, &m->nodes[act->fused_bn], &av->bn);
+    av->bits = act->act == ACT_RELU ? 0 : act->bits;
+    av->alpha_raw = act->alpha_fwd;
+}
+
 static void set_batch(struct model *m, int n)
 {
     m->n = n;
@@ -385,8 +410,13 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         switch (nd->kind) {
         case N_CONV: {
             const float *w = weights_fwd(m, nd);
+            struct act_view av;
+            if (nd->in_act >= 0)
+                act_view_of(m, &m->nodes[nd->in_act], &av);
             if (nd->cs.groups == 1)
                 conv_forward(to->val, ti->val, w, &nd->cs, m->cols);
+            else if (nd->in_act >= 0)
+                dwconv_forward_act(to->val, &av, w, &nd->cs);
             else
                 dwconv_forward(to->val, ti->val, w, &nd->cs);
             break;
@@ -414,7 +444,9 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
             struct bn_view v;
-            if (nd->fused_bn >= 0) {
+            if (nd->into_dw) {
+                nd->alpha_fwd = nd->act == ACT_PACT ? m->p[m->pe[nd->ap].offset] : 0.0f;
+            } else if (nd->fused_bn >= 0) {
                 bn_view_of(m, &m->nodes[nd->fused_bn], &v);
                 if (nd->act == ACT_RELU)
                     relu_forward_bn(to->val, &v, ti->c);
@@ -452,8 +484,8 @@ const float *model_logits(const struct model *m)
     return m->t[m->logits_t].val;
 }
 
-/* A fused BN's output is not stored: it is computed from the view of the
- * last forward into the tensor's gradient buffer, which only backward uses
+/* A fused BN's or ACT's output is not stored: it is computed from the view
+ * of the last forward into the tensor's gradient buffer, which only backward uses
  * (and always writes before it reads). */
 const float *model_tensor_values(const struct model *m, int id)
 {
@@ -463,9 +495,16 @@ const float *model_tensor_values(const struct model *m, int id)
     if (!t->virt)
         return t->val;
     float *buf = m->gslots[t->grad_slot];
-    struct bn_view v;
-    bn_view_of(m, &m->nodes[t->producer], &v);
-    bn_view_values(buf, &v, t->c);
+    const struct node *pr = &m->nodes[t->producer];
+    if (pr->kind == N_ACT) {
+        struct act_view av;
+        act_view_of(m, pr, &av);
+        act_view_fill(buf, &av, 0, tensor_len(m, t, m->n));
+    } else {
+        struct bn_view v;
+        bn_view_of(m, pr, &v);
+        bn_view_values(buf, &v, t->c);
+    }
     return buf;
 }
 
@@ -514,8 +553,13 @@ void model_backward(struct model *m, float loss_scale)
         case N_CONV: {
             float *dw = wgrad_begin(m, nd);
             const float *w = weights_used(m, nd);
+            struct act_view av;
+            if (nd->in_act >= 0)
+                act_view_of(m, &m->nodes[nd->in_act], &av);
             if (nd->cs.groups == 1)
                 conv_backward(din, dw, dout, ti->val, w, &nd->cs, m->cols, nd->accum_in);
+            else if (nd->in_act >= 0)
+                dwconv_backward_act(din, dw, dout, &av, w, &nd->cs, nd->accum_in);
             else
                 dwconv_backward(din, dw, dout, ti->val, w, &nd->cs, nd->accum_in);
             wgrad_end(m, nd);

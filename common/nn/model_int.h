@@ -28,7 +28,7 @@ struct tensor {
     int producer;  /* node index, -1 for the input */
     int last_use;  /* last node reading it (forward order), -1 if none */
     int grad_slot; /* gradient buffer index, -1: no gradient */
-    int virt;      /* a fused BN's output: never stored, read through a bn_view */
+    int virt;      /* never stored: a fused BN's or ACT's output, read through a view */
     float *val;    /* (c, N, h, w) at capacity; NULL when virt */
 };
 
@@ -43,6 +43,7 @@ struct node {
     int fc_in, fc_out;
     int wp, bp; /* parameter entry of weight and bias, -1 none */
     struct wquant wq;
+    int in_act;         /* depthwise: the ACT node whose output it reads through a view, -1 */
     float *weff, *dfac; /* (len of weight); weff == latent when identity */
     float s;            /* SAT factor of the last forward */
 
@@ -57,6 +58,8 @@ struct node {
     int bits;
     int ap;       /* alpha parameter entry */
     int fused_bn; /* node index of the fused BN it reads through a view, -1 none */
+    int into_dw;     /* its output is virt: the depthwise conv reading it computes it */
+    float alpha_fwd; /* alpha_raw of the last forward (for the view), when into_dw */
 
     /* N_MAXPOOL */
     int k;

@@ -132,6 +132,11 @@ void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bit
     }
 }
 
+void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits)
+{
+    pact_forward_range(y, x, len, alpha_of(alpha_raw), (float)((1 << bits) - 1));
+}
+
 void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits)
 {
     const float al = alpha_of(alpha_raw);

@@ -65,6 +65,8 @@ void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bit
  * gradient for alpha_raw (CG-PACT when cg, else PACT), accumulated in double. */
 double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
                      int bits, int cg, int accum);
+/* pact_forward on a short run, single-threaded (for views). */
+void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits);
 /* The two above reading x (C, M) through a BatchNorm view (layers.h): the
  * same results, bit for bit, as on the stored BN output. */
 void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits);

@@ -3,7 +3,9 @@
  * bn_forward_* followed by the plain activation gives: outputs, input
  * gradients, the alpha gradient, saved and running statistics, in train
  * and eval mode, on channel slabs that do and do not line up with the
- * kernels' blocks, with 1 and 3 threads.
+ * kernels' blocks, with 1 and 3 threads; and a depthwise convolution reading
+ * its input through an activation view (dwconv_*_act) gives what it gives on
+ * the stored activation.
  */
 #include "check.h"
 #include "nn/layers.h"
@@ -117,6 +119,55 @@ static void check_case(int c, size_t m, int act, int train, int threads)
     free(b.rv2);
 }
 
+/* BN (train) -> act (bits 0: ReLU) -> depthwise conv k x k, stride st. */
+static void check_dw(int c, int n, int h, int w, int k, int st, int bits)
+{
+    struct sat_rng r;
+    sat_rng_init(&r, sat_rng_key(22, (uint64_t)c, (uint64_t)h, (uint64_t)bits));
+    struct conv_shape s;
+    CHECK_EQ_INT(conv_shape_init(&s, n, c, h, w, c, k, k, st, k / 2, c), 0);
+    CHECK(dwconv_act_ok(&s));
+    const size_t m = (size_t)n * h * w, len = (size_t)c * m;
+    const size_t olen = (size_t)c * n * s.oh * s.ow, wl = (size_t)c * k * k;
+    float *x = fill(len, &r, -2.0f, 4.0f), *wt = fill(wl, &r, -1.0f, 1.0f);
+    float *gamma = fill((size_t)c, &r, 0.5f, 2.0f), *beta = fill((size_t)c, &r, -0.5f, 1.0f);
+    float *dout = fill(olen, &r, -1.0f, 1.0f);
+    float *mean = calloc((size_t)c, 4), *invstd = calloc((size_t)c, 4);
+    float *mu = calloc((size_t)c, 4), *scale = calloc((size_t)c, 4), *shift = calloc((size_t)c, 4);
+    float *y = calloc(len, 4), *a = calloc(len, 4), *o1 = calloc(olen, 4), *o2 = calloc(olen, 4);
+    float *dw1 = calloc(wl, 4), *dw2 = calloc(wl, 4), *di1 = calloc(len, 4), *di2 = calloc(len, 4);
+    const float alpha = 1.75f;
+    bn_forward_train(y, mean, invstd, x, gamma, beta, NULL, NULL, c, m, 1e-5f, 0.1f);
+    if (bits)
+        pact_forward(a, y, len, alpha, bits);
+    else
+        relu_forward(a, y, len);
+    dwconv_forward(o1, a, wt, &s);
+    dwconv_backward(di1, dw1, dout, a, wt, &s, 0);
+    bn_stats_train(mu, scale, shift, mean, invstd, x, gamma, beta, NULL, NULL, c, m, 1e-5f, 0.1f);
+    struct act_view av = {
+        .bn = {.x = x, .mu = mu, .scale = scale, .shift = shift, .m = m},
+        .bits = bits,
+        .alpha_raw = alpha,
+    };
+    dwconv_forward_act(o2, &av, wt, &s);
+    dwconv_backward_act(di2, dw2, dout, &av, wt, &s, 0);
+    float *vals = calloc(len, 4);
+    act_view_fill(vals, &av, 0, len);
+    if (!same_bits(a, vals, len) || !same_bits(o1, o2, olen) || !same_bits(dw1, dw2, wl) ||
+        !same_bits(di1, di2, len)) {
+        fprintf(stderr, "dwconv act view c%d n%d %dx%d k%d s%d bits%d: differs\n", c, n, h, w, k,
+                st, bits);
+        CHECK(0);
+    } else {
+        CHECK(1);
+    }
+    float *all[] = {x, wt, gamma, beta, dout, mean, invstd, mu, scale, shift, y, a, o1, o2,
+                    dw1, dw2, di1, di2, vals};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+}
+
 int main(void)
 {
     /* slabs shorter than a chunk, not a multiple of 4 or 64, and a tensor
@@ -130,5 +181,11 @@ int main(void)
             for (int train = 0; train < 2; train++)
                 for (int t = 1; t <= 3; t += 2)
                     check_case(shapes[i].c, shapes[i].m, act, train, t);
+    for (int bits = 0; bits <= 4; bits += 4) {
+        check_dw(3, 2, 7, 7, 3, 1, bits);
+        check_dw(5, 3, 14, 14, 3, 2, bits);
+        check_dw(2, 2, 28, 28, 3, 1, bits);
+        check_dw(2, 2, 6, 9, 5, 1, bits);
+    }
     return check_summary("bn_view");
 }
