@@ -15,8 +15,7 @@
 
 /* y[i] = (x[i] - mu) * scale + shift, i < m; y may be x (each vector is
  * loaded before it is stored). */
-static inline void bn_affine(float *y, const float *x, size_t m, float mu, float scale,
-                             float shift)
+static inline void bn_affine(float *y, const float *x, size_t m, float mu, float scale, float shift)
 {
     size_t i = 0;
     for (; i + 4 <= m; i += 4)
@@ -38,5 +37,12 @@ static inline void bn_view_fill(float *restrict dst, const struct bn_view *v, si
         i = ce;
     }
 }
+
+/* Calls fn(ctx, i, xs, n) for consecutive runs of the view's c*m values:
+ * xs holds the values at flat indices [i, i + n), n <= BN_VIEW_CHUNK. The
+ * runs lie in fixed blocks of blk values that run in parallel (OpenMP,
+ * static), so fn must only touch indices [i, i + n) of what it writes. */
+typedef void (*bn_view_fn)(void *ctx, size_t i, const float *xs, size_t n);
+void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx);
 
 #endif

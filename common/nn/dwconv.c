@@ -134,34 +134,47 @@ static double masked_dot(const float *restrict a, const float *restrict b,
 
 /* ==== Plane kernels ======================================================== */
 
-/* o (OH, OW) = the taps wc (KH, KW) over in (IH, IW), general kernel. */
-static void dw_plane_forward(float *restrict o, const float *restrict in,
-                             const float *restrict wc, const struct conv_shape *s)
+/* Tap t = ki*KW + kj of the general kernel: its output rectangle
+ * [ylo, yhi) x [xlo, xlo + nx) and the offset in0 of its first input
+ * element (both coordinates in range). Returns 0 when the tap only ever
+ * sees padding. */
+struct dw_rect {
+    int ylo, yhi, xlo, nx;
+    size_t in0;
+};
+
+static int dw_rect_of(const struct conv_shape *s, int t, struct dw_rect *r)
 {
-    const int ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    memset(o, 0, (size_t)oh * ow * sizeof(float));
-    for (int ki = 0; ki < kh; ki++) {
-        int ylo, yhi;
-        conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-        for (int kj = 0; kj < kw; kj++) {
-            int xlo, xhi;
-            conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-            if (xlo == xhi || ylo == yhi)
-                continue;
-            const float wv = wc[ki * kw + kj];
-            /* first input row and column of the tap, both in range */
-            const float *i0 = in + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-            const int nx = xhi - xlo;
-            for (int y = ylo; y < yhi; y++) {
-                const float *irow = i0 + (size_t)(y - ylo) * st * iw;
-                float *od = o + (size_t)y * ow + xlo;
-                if (st == 1) {
-                    vec_axpy(od, wv, irow, (size_t)nx);
-                } else {
-                    for (int i = 0; i < nx; i++)
-                        od[i] += wv * irow[i * st];
-                }
+    const int ki = t / s->kw, kj = t % s->kw;
+    int xhi;
+    conv_range(s->oh, s->ih, ki, s->stride, s->pad, &r->ylo, &r->yhi);
+    conv_range(s->ow, s->iw, kj, s->stride, s->pad, &r->xlo, &xhi);
+    r->nx = xhi - r->xlo;
+    if (r->nx <= 0 || r->ylo >= r->yhi)
+        return 0;
+    r->in0 = (size_t)(r->ylo * s->stride - s->pad + ki) * s->iw +
+             (size_t)(r->xlo * s->stride - s->pad + kj);
+    return 1;
+}
+
+/* o (OH, OW) = the taps wc (KH, KW) over in (IH, IW), general kernel. */
+static void dw_plane_forward(float *restrict o, const float *restrict in, const float *restrict wc,
+                             const struct conv_shape *s)
+{
+    const int iw = s->iw, ow = s->ow, st = s->stride;
+    memset(o, 0, (size_t)s->oh * ow * sizeof(float));
+    for (int t = 0; t < s->kh * s->kw; t++) {
+        struct dw_rect r;
+        if (!dw_rect_of(s, t, &r))
+            continue;
+        for (int y = r.ylo; y < r.yhi; y++) {
+            const float *irow = in + r.in0 + (size_t)(y - r.ylo) * st * iw;
+            float *od = o + (size_t)y * ow + r.xlo;
+            if (st == 1) {
+                vec_axpy(od, wc[t], irow, (size_t)r.nx);
+            } else {
+                for (int i = 0; i < r.nx; i++)
+                    od[i] += wc[t] * irow[i * st];
             }
         }
     }
@@ -187,30 +200,21 @@ static void dw_plane_forward_same(float *restrict o, const float *restrict in,
 static void dw_plane_backward(float *restrict din, const float *restrict g,
                               const float *restrict wc, const struct conv_shape *s, int accum)
 {
-    const int ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
+    const int iw = s->iw, ow = s->ow, st = s->stride;
     if (!accum)
-        memset(din, 0, (size_t)ih * iw * sizeof(float));
-    for (int ki = 0; ki < kh; ki++) {
-        int ylo, yhi;
-        conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-        for (int kj = 0; kj < kw; kj++) {
-            int xlo, xhi;
-            conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-            if (xlo == xhi || ylo == yhi)
-                continue;
-            const float wv = wc[ki * kw + kj];
-            float *d0 = din + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-            const int nx = xhi - xlo;
-            for (int y = ylo; y < yhi; y++) {
-                float *drow = d0 + (size_t)(y - ylo) * st * iw;
-                const float *gs = g + (size_t)y * ow + xlo;
-                if (st == 1) {
-                    vec_axpy(drow, wv, gs, (size_t)nx);
-                } else {
-                    for (int i = 0; i < nx; i++)
-                        drow[i * st] += wv * gs[i];
-                }
+        memset(din, 0, (size_t)s->ih * iw * sizeof(float));
+    for (int t = 0; t < s->kh * s->kw; t++) {
+        struct dw_rect r;
+        if (!dw_rect_of(s, t, &r))
+            continue;
+        for (int y = r.ylo; y < r.yhi; y++) {
+            float *drow = din + r.in0 + (size_t)(y - r.ylo) * st * iw;
+            const float *gs = g + (size_t)y * ow + r.xlo;
+            if (st == 1) {
+                vec_axpy(drow, wc[t], gs, (size_t)r.nx);
+            } else {
+                for (int i = 0; i < r.nx; i++)
+                    drow[i * st] += wc[t] * gs[i];
             }
         }
     }
@@ -256,21 +260,15 @@ static inline float dot_strided(const float *restrict a, const float *restrict b
 static void dw_plane_wgrad(double *acc, const float *restrict g, const float *restrict in,
                            const struct conv_shape *s, int t0, int t1)
 {
-    const int ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kw = s->kw, st = s->stride, pad = s->pad;
+    const int iw = s->iw, ow = s->ow, st = s->stride;
     for (int t = t0; t < t1; t++) {
-        const int ki = t / kw, kj = t % kw;
-        int ylo, yhi, xlo, xhi;
-        conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-        conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-        if (xlo == xhi || ylo == yhi)
+        struct dw_rect r;
+        if (!dw_rect_of(s, t, &r))
             continue;
-        const float *i0 = in + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-        const float *g0 = g + xlo;
         double sum = 0.0;
-        for (int y = ylo; y < yhi; y++)
-            sum += dot_strided(g0 + (size_t)y * ow, i0 + (size_t)(y - ylo) * st * iw, xhi - xlo,
-                               st);
+        for (int y = r.ylo; y < r.yhi; y++)
+            sum += dot_strided(g + (size_t)y * ow + r.xlo,
+                               in + r.in0 + (size_t)(y - r.ylo) * st * iw, r.nx, st);
         acc[t - t0] += sum;
     }
 }

@@ -319,34 +319,50 @@ void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n)
     }
 }
 
-void relu_forward_bn(float *out, const struct bn_view *v, int c)
+void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx)
 {
-    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
+    const size_t len = (size_t)c * v->m, nb = (len + blk - 1) / blk;
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
     for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
         float xs[BN_VIEW_CHUNK];
         for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
             const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
             bn_view_fill(xs, v, i, n);
-            relu_forward_range(out + i, xs, n);
+            fn(ctx, i, xs, n);
         }
     }
 }
 
+/* The arguments of relu_forward_bn / relu_backward_bn for their runs. */
+struct relu_bn_ctx {
+    float *out; /* out or dinp */
+    const float *dout;
+    int accum;
+};
+
+static void relu_forward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct relu_bn_ctx *r = ctx;
+    relu_forward_range(r->out + i, xs, n);
+}
+
+static void relu_backward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct relu_bn_ctx *r = ctx;
+    relu_backward_range(r->out + i, r->dout + i, xs, n, r->accum);
+}
+
+void relu_forward_bn(float *out, const struct bn_view *v, int c)
+{
+    struct relu_bn_ctx r = {.out = out};
+    bn_view_foreach(v, c, EW_BLK, relu_forward_run, &r);
+}
+
 void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum)
 {
-    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        float xs[BN_VIEW_CHUNK];
-        for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
-            const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
-            bn_view_fill(xs, v, i, n);
-            relu_backward_range(dinp + i, dout + i, xs, n, accum);
-        }
-    }
+    struct relu_bn_ctx r = {.out = dinp, .dout = dout, .accum = accum};
+    bn_view_foreach(v, c, EW_BLK, relu_backward_run, &r);
 }
 
 void relu_forward(float *out, const float *inp, size_t len)

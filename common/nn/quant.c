@@ -137,21 +137,22 @@ void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits)
     pact_forward_range(y, x, len, alpha_of(alpha_raw), (float)((1 << bits) - 1));
 }
 
+/* The arguments of pact_forward_bn for its runs. */
+struct pact_bn_ctx {
+    float *y;
+    float al, a;
+};
+
+static void pact_forward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct pact_bn_ctx *p = ctx;
+    pact_forward_range(p->y + i, xs, n, p->al, p->a);
+}
+
 void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits)
 {
-    const float al = alpha_of(alpha_raw);
-    const float a = (float)((1 << bits) - 1);
-    const size_t len = (size_t)c * v->m, nb = (len + PACT_BLK - 1) / PACT_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * PACT_BLK, hi = lo + PACT_BLK < len ? lo + PACT_BLK : len;
-        float xs[BN_VIEW_CHUNK];
-        for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
-            const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
-            bn_view_fill(xs, v, i, n);
-            pact_forward_range(y + i, xs, n, al, a);
-        }
-    }
+    struct pact_bn_ctx p = {.y = y, .al = alpha_of(alpha_raw), .a = (float)((1 << bits) - 1)};
+    bn_view_foreach(v, c, PACT_BLK, pact_forward_run, &p);
 }
 
 /* One block: writes dx, returns sum dy * dalpha in the block's fixed order:

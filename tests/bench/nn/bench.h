@@ -15,8 +15,8 @@ int spawn_wait(char *const argv[], int out_fd);
 /* One configuration (model arch, bits 32 or 4) in a child process of this
  * binary (self), so that its peak RSS is its own: its JSON line into line
  * (cap bytes). Returns 0 or -1. */
-int run_child(char *self, const char *arch, int bits, int steps, int batch, int threads,
-              char *line, size_t cap);
+int run_child(char *self, const char *arch, int bits, int steps, int batch, int threads, char *line,
+              size_t cap);
 /* The number after "key": in one of our JSON lines, 0 when absent. */
 double jnum(const char *line, const char *key);
 

@@ -31,9 +31,9 @@
 /* One model at one precision. */
 struct cmp_row {
     char model[32];
-    int bits;                          /* 32 or 4 */
-    double sat_ms[CMP_ROUNDS_MAX];     /* Saturn median step per round, 0: failed */
-    double torch_ms[CMP_ROUNDS_MAX];   /* PyTorch median step per round, 0: failed */
+    int bits;                            /* 32 or 4 */
+    double sat_ms[CMP_ROUNDS_MAX];       /* Saturn median step per round, 0: failed */
+    double torch_ms[CMP_ROUNDS_MAX];     /* PyTorch median step per round, 0: failed */
     double best_ms, gflops_best, rss_mb; /* Saturn, best over rounds / peak */
 };
 
@@ -80,9 +80,8 @@ static int cmp_read_torch(struct cmp *c, const char *path, int r)
     sat_free(text);
     if (!root)
         return -1;
-    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root,
-                                                                                         "meta"),
-                                                        "torch");
+    const cJSON *ver =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"), "torch");
     if (cJSON_IsString(ver))
         snprintf(c->torch_version, sizeof c->torch_version, "%s", ver->valuestring);
     const cJSON *row;
@@ -93,8 +92,8 @@ static int cmp_read_torch(struct cmp *c, const char *path, int r)
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(row, "train_step_s");
         if (!cJSON_IsString(m) || !cJSON_IsString(p) || !cJSON_IsNumber(t))
             continue;
-        struct cmp_row *cr = cmp_row_get(c, m->valuestring,
-                                          strcmp(p->valuestring, "FP32") == 0 ? 32 : 4);
+        struct cmp_row *cr =
+            cmp_row_get(c, m->valuestring, strcmp(p->valuestring, "FP32") == 0 ? 32 : 4);
         if (cr)
             cr->torch_ms[r] = t->valuedouble * 1e3;
     }
@@ -118,8 +117,9 @@ static int cmp_run_torch(struct cmp *c, const char *script, const char *models, 
     snprintf(ssteps, sizeof ssteps, "%d", steps);
     snprintf(sbatch, sizeof sbatch, "%d", batch);
     snprintf(sscript, sizeof sscript, "%s", script);
-    char *argv[32] = {CMP_PYTHON, sscript, "--threads", sthr, "--steps", ssteps, "--batch",
-                      sbatch, "--precisions", "FP32", "W4A4", "--out", out, "--models"};
+    char *argv[32] = {CMP_PYTHON, sscript,   "--threads", sthr,           "--steps",
+                      ssteps,     "--batch", sbatch,      "--precisions", "FP32",
+                      "W4A4",     "--out",   out,         "--models"};
     int k = 14;
     for (char *save = NULL, *m = strtok_r(list, ",", &save); m && k < 31;
          m = strtok_r(NULL, ",", &save))
@@ -207,7 +207,8 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
             double slo = 0, shi = 0, tlo = 0, thi = 0;
             int ns = cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi);
             int nt = cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi);
-            snprintf(w4, sizeof w4, "%.2f|%.2f", ns ? (slo + shi) / 2 : 0, nt ? (tlo + thi) / 2 : 0);
+            snprintf(w4, sizeof w4, "%.2f|%.2f", ns ? (slo + shi) / 2 : 0,
+                     nt ? (tlo + thi) / 2 : 0);
         }
         printf("%-12s %-5s %-17s %-17s %-13s %-11s %6.1f%% %7.1f\n", cr->model,
                cr->bits == 32 ? "FP32" : "W4A4", sm, tm, ratio, w4,

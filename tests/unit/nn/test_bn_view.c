@@ -51,12 +51,12 @@ static void check_case(int c, size_t m, int act, int train, int threads)
     b.rv2 = malloc((size_t)c * sizeof(float));
     memcpy(b.rm2, b.rm, (size_t)c * sizeof(float));
     memcpy(b.rv2, b.rv, (size_t)c * sizeof(float));
-    float *bufs[] = {b.mean = calloc((size_t)c, 4),   b.invstd = calloc((size_t)c, 4),
-                     b.mean2 = calloc((size_t)c, 4),  b.invstd2 = calloc((size_t)c, 4),
-                     b.mu = calloc((size_t)c, 4),     b.scale = calloc((size_t)c, 4),
-                     b.shift = calloc((size_t)c, 4),  b.y = calloc(len, 4),
-                     b.out = calloc(len, 4),          b.out2 = calloc(len, 4),
-                     b.dx = calloc(len, 4),           b.dx2 = calloc(len, 4)};
+    float *bufs[] = {b.mean = calloc((size_t)c, 4),  b.invstd = calloc((size_t)c, 4),
+                     b.mean2 = calloc((size_t)c, 4), b.invstd2 = calloc((size_t)c, 4),
+                     b.mu = calloc((size_t)c, 4),    b.scale = calloc((size_t)c, 4),
+                     b.shift = calloc((size_t)c, 4), b.y = calloc(len, 4),
+                     b.out = calloc(len, 4),         b.out2 = calloc(len, 4),
+                     b.dx = calloc(len, 4),          b.dx2 = calloc(len, 4)};
     const float alpha = 2.5f;
 
     /* reference: BN into y, then the plain activation */
@@ -98,8 +98,8 @@ static void check_case(int c, size_t m, int act, int train, int threads)
     if (!same_bits(vals, b.y, len) || !same_bits(b.out, b.out2, len) ||
         !same_bits(b.dx, b.dx2, len) || memcmp(&ga, &ga2, sizeof ga) != 0 ||
         !same_bits(b.rm, b.rm2, (size_t)c) || !same_bits(b.rv, b.rv2, (size_t)c) ||
-        (train && (!same_bits(b.mean, b.mean2, (size_t)c) ||
-                   !same_bits(b.invstd, b.invstd2, (size_t)c)))) {
+        (train &&
+         (!same_bits(b.mean, b.mean2, (size_t)c) || !same_bits(b.invstd, b.invstd2, (size_t)c)))) {
         fprintf(stderr, "bn view c%d m%zu act%d train%d threads%d: differs\n", c, m, act, train,
                 threads);
         CHECK(0);
@@ -162,8 +162,8 @@ static void check_dw(int c, int n, int h, int w, int k, int st, int bits)
     } else {
         CHECK(1);
     }
-    float *all[] = {x, wt, gamma, beta, dout, mean, invstd, mu, scale, shift, y, a, o1, o2,
-                    dw1, dw2, di1, di2, vals};
+    float *all[] = {x, wt, gamma, beta, dout, mean, invstd, mu,  scale, shift,
+                    y, a,  o1,    o2,   dw1,  dw2,  di1,    di2, vals};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
