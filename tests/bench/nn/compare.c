@@ -18,6 +18,7 @@
 #include "util/xalloc.h"
 
 #include <cJSON.h>
+#include <cblas.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,10 +183,11 @@ static int cmp_range(const double *a, const double *b, int rounds, double *lo, d
 
 static void cmp_print(const struct cmp *c, int batch, int steps)
 {
-    printf("Saturn vs PyTorch %s, %d threads each, batch %d, %d rounds (Saturn, then PyTorch),\n"
-           "median of %d training steps per side and round; OpenBLAS sgemm %.1f GFLOP/s\n\n",
+    printf("Saturn vs PyTorch %s, %d threads each, batch %d, %d round(s) (Saturn, then PyTorch),\n"
+           "median of %d training steps per side and round; OpenBLAS sgemm %.1f GFLOP/s "
+           "(%d threads)\n\n",
            c->torch_version[0] ? c->torch_version : "?", c->threads, batch, c->rounds, steps,
-           c->sgemm);
+           c->sgemm, openblas_get_num_threads());
     printf("%-12s %-5s %-17s %-17s %-13s %-11s %7s %7s\n", "model", "mode", "Saturn ms",
            "PyTorch ms", "Sat/PyT speed", "W4/FP32 S|P", "%sgemm", "RSS MB");
     for (int i = 0; i < c->nrows; i++) {
@@ -248,7 +250,11 @@ int bench_compare_pytorch(char *self, const char *models, int steps, int batch, 
     if (!c)
         return 1;
     c->rounds = rounds;
-    c->threads = threads > 0 ? threads : nn_threads();
+    /* not nn_threads(): that would make this process's OpenBLAS, whose
+     * sgemm is the yardstick, single-threaded */
+    c->threads = threads > 0 ? threads : nn_cpus_available();
+    if (c->threads > 64)
+        c->threads = 64;
     c->sgemm = sgemm_gflops();
     int rc = 0;
     for (int r = 0; r < rounds; r++) {
