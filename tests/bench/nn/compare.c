@@ -166,18 +166,23 @@ static int cmp_run_saturn(struct cmp *c, char *self, const char *models, int ste
     return rc;
 }
 
-/* Lowest and highest per-round ratio a[r] / b[r] over rounds with both. */
-static int cmp_range(const double *a, const double *b, int rounds, double *lo, double *hi)
+/* Lowest, highest and mean per-round ratio a[r] / b[r] over the rounds
+ * that have both; returns how many do. */
+static int cmp_range(const double *a, const double *b, int rounds, double *lo, double *hi,
+                     double *mean)
 {
     int n = 0;
+    double sum = 0;
     for (int r = 0; r < rounds; r++) {
         if (a[r] <= 0 || b[r] <= 0)
             continue;
         double q = a[r] / b[r];
         *lo = n == 0 || q < *lo ? q : *lo;
         *hi = n == 0 || q > *hi ? q : *hi;
+        sum += q;
         n++;
     }
+    *mean = n ? sum / n : 0;
     return n;
 }
 
@@ -198,19 +203,18 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
             snprintf(sm + ls, sizeof sm - ls, "%s%.1f", r ? " " : "", cr->sat_ms[r]);
             snprintf(tm + lt, sizeof tm - lt, "%s%.1f", r ? " " : "", cr->torch_ms[r]);
         }
-        double lo = 0, hi = 0;
-        if (cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi))
+        double lo = 0, hi = 0, mean = 0;
+        if (cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi, &mean))
             snprintf(ratio, sizeof ratio, "%.2f-%.2fx", lo, hi);
         const struct cmp_row *fp = NULL;
         for (int j = 0; j < c->nrows && cr->bits != 32; j++)
             if (c->rows[j].bits == 32 && strcmp(c->rows[j].model, cr->model) == 0)
                 fp = &c->rows[j];
         if (fp) {
-            double slo = 0, shi = 0, tlo = 0, thi = 0;
-            int ns = cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi);
-            int nt = cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi);
-            snprintf(w4, sizeof w4, "%.2f|%.2f", ns ? (slo + shi) / 2 : 0,
-                     nt ? (tlo + thi) / 2 : 0);
+            double slo = 0, shi = 0, smean = 0, tlo = 0, thi = 0, tmean = 0;
+            cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi, &smean);
+            cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi, &tmean);
+            snprintf(w4, sizeof w4, "%.2f|%.2f", smean, tmean);
         }
         printf("%-12s %-5s %-17s %-17s %-13s %-11s %6.1f%% %7.1f\n", cr->model,
                cr->bits == 32 ? "FP32" : "W4A4", sm, tm, ratio, w4,
