@@ -68,6 +68,7 @@ int conv_shape_init(struct conv_shape *s, int n, int ic, int ih, int iw, int oc,
     s->stride = stride;
     s->pad = pad;
     s->groups = groups;
+    s->threads = 0;
     return 0;
 }
 
@@ -237,9 +238,19 @@ static void conv_chunk_range(const struct conv_shape *s, int j, int *b0, int *b1
     *b1 = *b0 + nb < s->n ? *b0 + nb : s->n;
 }
 
-static int conv_threads(void)
+/* Threads the scratch has slices for: those recorded in the shape when it
+ * was sized (s->threads), else the engine's current count. */
+static int conv_scratch_threads(const struct conv_shape *s)
 {
-    return nn_threads();
+    return s->threads > 0 ? s->threads : nn_threads();
+}
+
+/* Threads a kernel runs with: the engine's, never more than the scratch has
+ * slices for (the chunks do not depend on it, so neither do the results). */
+static int conv_threads(const struct conv_shape *s)
+{
+    const int t = nn_threads(), c = conv_scratch_threads(s);
+    return t < c ? t : c;
 }
 
 /* A stride-1 convolution's input gradient is itself a convolution: of
@@ -287,7 +298,7 @@ static size_t conv_scratch(const struct conv_shape *s, int with_dinp)
     size_t nb = (size_t)conv_chunk_images(s);
     size_t chunks = ((size_t)s->n + nb - 1) / nb;
     size_t wl = (size_t)s->oc * k;
-    return conv_cols_per_thread(s, with_dinp) * (size_t)conv_threads() + chunks * wl + wl;
+    return conv_cols_per_thread(s, with_dinp) * (size_t)conv_scratch_threads(s) + chunks * wl + wl;
 }
 
 size_t conv_scratch_floats(const struct conv_shape *s)
@@ -310,7 +321,7 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     const int pointwise = conv_is_pointwise(s);
     const size_t per_thread = conv_cols_per_thread(s, 0);
     const int chunks = conv_chunks(s);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads(s))
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);
@@ -348,7 +359,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     const size_t per_thread = conv_cols_per_thread(s, dinp != NULL);
     const int chunks = conv_chunks(s);
     const size_t wl = (size_t)s->oc * k;
-    float *dwpart = scratch + per_thread * (size_t)conv_threads();
+    float *dwpart = scratch + per_thread * (size_t)conv_scratch_threads(s);
     float *wt = dwpart + (size_t)chunks * wl; /* w' (IC, OC*KH*KW) */
     struct conv_shape ts;
     const int kt = s->oc * s->kh * s->kw;
@@ -361,7 +372,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
                     wt[((size_t)i * s->oc + o) * khw + (khw - 1 - t)] =
                         w[((size_t)o * s->ic + i) * khw + t];
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads(s))
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);
@@ -399,7 +410,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
         }
     }
     /* dw += sum_j dw_j, in chunk order (parallel over the elements of dw). */
-#pragma omp parallel for schedule(static) num_threads(conv_threads())
+#pragma omp parallel for schedule(static) num_threads(conv_threads(s))
     for (size_t i = 0; i < wl; i++) {
         float acc = dw[i];
         for (int j = 0; j < chunks; j++)

@@ -42,6 +42,9 @@ struct conv_shape {
     int kh, kw;     /* kernel */
     int stride, pad;
     int groups; /* 1 (dense) or ic == oc (depthwise) */
+    int threads; /* threads the dense scratch is sized for; 0 (conv_shape_init): nn_threads()
+                  * at each call. Set it before conv_scratch_floats* to keep later calls safe
+                  * when the engine's thread count grows. */
 };
 
 /* Fills s; oh/ow from the usual formula (ih + 2*pad - kh) / stride + 1.

@@ -9,6 +9,7 @@
  * The read-only enumeration for exporters is model_graph.c.
  */
 #include "model_int.h"
+#include "threads.h"
 
 #include "../util/clock.h"
 #include "../util/rng.h"
@@ -237,7 +238,10 @@ static int alloc_all(struct model *m)
             if (!nd->weff || !nd->dfac)
                 return SAT_ENOMEM;
             if (nd->kind == N_CONV && nd->cs.groups == 1) {
-                /* the input image has no gradient: no columns for it */
+                /* the scratch stays sized for today's threads, whatever
+                 * nn_set_threads does later; the input image has no
+                 * gradient: no columns for it */
+                nd->cs.threads = nn_threads();
                 size_t c = nd->in == m->input ? conv_scratch_floats_nodinp(&nd->cs)
                                               : conv_scratch_floats(&nd->cs);
                 cols = c > cols ? c : cols;

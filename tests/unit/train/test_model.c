@@ -9,8 +9,9 @@
  * few samples; at most 5% of the sampled parameters may miss.
  *
  * Threads: one training step's loss, gradients and running statistics are
- * bit-identical with 1 and with 3 engine threads, for each conv model in FP32
- * and W4A4 at a batch large enough that every kernel splits its work.
+ * bit-identical with 1 and with 3 engine threads, also when the model was
+ * built with 1 and stepped with 3, for each conv model in FP32 and W4A4 at a
+ * batch large enough that every kernel splits its work.
  */
 #include "check.h"
 #include "nn/model.h"
@@ -128,7 +129,11 @@ struct step_result {
     size_t ng, nb;
 };
 
-static void step_with_threads(struct step_result *res, const char *arch, int bits, int threads)
+/* The model is built with `threads_new` engine threads and stepped with
+ * `threads`: more threads than at model_new must stay safe (the conv
+ * scratch is sized for the former). */
+static void step_with_threads(struct step_result *res, const char *arch, int bits,
+                              int threads_new, int threads)
 {
     const int n = 12, hw = 28;
     struct model_cfg cfg;
@@ -138,13 +143,14 @@ static void step_with_threads(struct step_result *res, const char *arch, int bit
         cfg.first_wbits = cfg.last_wbits = 8;
     }
     memset(res, 0, sizeof *res);
-    nn_set_threads(threads); /* before model_new, which sizes per-thread scratch */
+    nn_set_threads(threads_new);
     struct model *m = NULL;
     char err[SAT_ERR_LEN];
     if (model_new(&m, &cfg, err) != 0) {
         fprintf(stderr, "%s\n", err);
         return;
     }
+    nn_set_threads(threads);
     float *x = malloc((size_t)n * hw * hw * sizeof(float));
     int32_t y[12];
     struct sat_rng r;
@@ -169,23 +175,26 @@ static void step_with_threads(struct step_result *res, const char *arch, int bit
 static void threads_check(const char *arch, int bits)
 {
     const int saved = nn_threads();
-    struct step_result one, three;
-    step_with_threads(&one, arch, bits, 1);
-    step_with_threads(&three, arch, bits, 3);
+    struct step_result r[3];
+    step_with_threads(&r[0], arch, bits, 1, 1);
+    step_with_threads(&r[1], arch, bits, 3, 3);
+    step_with_threads(&r[2], arch, bits, 1, 3);
     nn_set_threads(saved);
-    CHECK(one.g && three.g);
-    if (one.g && three.g) {
-        if (memcmp(&one.loss, &three.loss, sizeof one.loss) != 0 ||
-            memcmp(one.g, three.g, one.ng * sizeof(float)) != 0 ||
-            memcmp(one.b, three.b, one.nb * sizeof(float)) != 0) {
-            fprintf(stderr, "%s bits %d: 1 and 3 threads differ\n", arch, bits);
+    for (int k = 1; k < 3; k++) {
+        CHECK(r[0].g && r[k].g);
+        if (!r[0].g || !r[k].g)
+            continue;
+        if (memcmp(&r[0].loss, &r[k].loss, sizeof r[0].loss) != 0 ||
+            memcmp(r[0].g, r[k].g, r[0].ng * sizeof(float)) != 0 ||
+            memcmp(r[0].b, r[k].b, r[0].nb * sizeof(float)) != 0) {
+            fprintf(stderr, "%s bits %d: run %d differs from 1 thread\n", arch, bits, k);
             CHECK(0);
         }
     }
-    free(one.g);
-    free(one.b);
-    free(three.g);
-    free(three.b);
+    for (int k = 0; k < 3; k++) {
+        free(r[k].g);
+        free(r[k].b);
+    }
 }
 
 int main(void)
