@@ -1,21 +1,20 @@
-/* conv.c - convolutions of layers.h: dense convolution as im2col over the
- * whole batch plus one cblas_sgemm, depthwise convolution as direct loops,
- * and the plain-loop oracles that the tests hold both against.
+/* conv.c - dense convolutions of layers.h: im2col over the whole batch plus
+ * one cblas_sgemm, and the plain-loop oracles that the tests hold both the
+ * dense and the depthwise kernels (dwconv.c) against.
  *
  * Layout reminder (layers.h): activations are CNHW, so one input channel of
  * the batch is a slab of N planes of (IH, IW), and the GEMM's output matrix
  * (OC, N*OH*OW) is already the CNHW output tensor.
  *
- * Padding is handled by ranges: for kernel offset k, the output positions
- * whose input position o*stride - pad + k falls inside the image form one
- * interval [lo, hi) (conv_range), so the inner loops run over contiguous
- * output rows without a bounds test per element.
+ * Padding is handled by ranges (conv_range, conv_int.h), so the inner loops
+ * run over contiguous output rows without a bounds test per element.
  *
  * Every kernel here is deterministic: each output element is summed in one
  * fixed order, and the GEMMs are OpenBLAS's, which is deterministic for a
  * fixed thread count.
  */
 #include "nn/layers.h"
+#include "nn/conv_int.h"
 #include "nn/vec.h"
 #include "nn/threads.h"
 #include "util/err.h"
@@ -69,6 +68,7 @@ int conv_shape_init(struct conv_shape *s, int n, int ic, int ih, int iw, int oc,
     s->stride = stride;
     s->pad = pad;
     s->groups = groups;
+    s->threads = 0;
     return 0;
 }
 
@@ -78,22 +78,6 @@ static int conv_is_pointwise(const struct conv_shape *s)
     return s->groups == 1 && s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-
-/* Output positions o in [0, on) whose input position o*stride - pad + k lies
- * in [0, in) form the interval [*lo, *hi) (empty when *lo == *hi). */
-static inline void conv_range(int on, int in, int k, int stride, int pad, int *lo, int *hi)
-{
-    int a = pad - k; /* o*stride >= a */
-    int l = a <= 0 ? 0 : (a + stride - 1) / stride;
-    int b = in - 1 + pad - k; /* o*stride <= b */
-    int h = b < 0 ? 0 : b / stride + 1;
-    if (h > on)
-        h = on;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
-}
 
 /* ==== im2col / col2im ===================================================== */
 
@@ -254,9 +238,19 @@ static void conv_chunk_range(const struct conv_shape *s, int j, int *b0, int *b1
     *b1 = *b0 + nb < s->n ? *b0 + nb : s->n;
 }
 
-static int conv_threads(void)
+/* Threads the scratch has slices for: those recorded in the shape when it
+ * was sized (s->threads), else the engine's current count. */
+static int conv_scratch_threads(const struct conv_shape *s)
 {
-    return nn_threads();
+    return s->threads > 0 ? s->threads : nn_threads();
+}
+
+/* Threads a kernel runs with: the engine's, never more than the scratch has
+ * slices for (the chunks do not depend on it, so neither do the results). */
+static int conv_threads(const struct conv_shape *s)
+{
+    const int t = nn_threads(), c = conv_scratch_threads(s);
+    return t < c ? t : c;
 }
 
 /* A stride-1 convolution's input gradient is itself a convolution: of
@@ -282,18 +276,21 @@ static void conv_transposed_shape(struct conv_shape *t, const struct conv_shape 
     t->pad = s->kh - 1 - s->pad;
 }
 
-/* Per-thread columns for forward and backward. */
-static size_t conv_cols_per_thread(const struct conv_shape *s)
+/* Per-thread columns: the forward's im2col, and for a backward that wants
+ * the input gradient also the transposed convolution's. */
+static size_t conv_cols_per_thread(const struct conv_shape *s, int with_dinp)
 {
     if (conv_is_pointwise(s))
         return 0;
     size_t nb = (size_t)conv_chunk_images(s);
     size_t fwd = (size_t)s->ic * s->kh * s->kw * nb * s->oh * s->ow;
-    size_t bwd = conv_transposed_ok(s) ? (size_t)s->oc * s->kh * s->kw * nb * s->ih * s->iw : 0;
+    size_t bwd = with_dinp && conv_transposed_ok(s)
+                     ? (size_t)s->oc * s->kh * s->kw * nb * s->ih * s->iw
+                     : 0;
     return fwd > bwd ? fwd : bwd;
 }
 
-size_t conv_scratch_floats(const struct conv_shape *s)
+static size_t conv_scratch(const struct conv_shape *s, int with_dinp)
 {
     if (s->groups != 1)
         return 0;
@@ -301,7 +298,17 @@ size_t conv_scratch_floats(const struct conv_shape *s)
     size_t nb = (size_t)conv_chunk_images(s);
     size_t chunks = ((size_t)s->n + nb - 1) / nb;
     size_t wl = (size_t)s->oc * k;
-    return conv_cols_per_thread(s) * (size_t)conv_threads() + chunks * wl + wl;
+    return conv_cols_per_thread(s, with_dinp) * (size_t)conv_scratch_threads(s) + chunks * wl + wl;
+}
+
+size_t conv_scratch_floats(const struct conv_shape *s)
+{
+    return conv_scratch(s, 1);
+}
+
+size_t conv_scratch_floats_nodinp(const struct conv_shape *s)
+{
+    return conv_scratch(s, 0);
 }
 
 /* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
@@ -312,9 +319,9 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
     const int k = s->ic * s->kh * s->kw;
     const int ohw = s->oh * s->ow, p = s->n * ohw;
     const int pointwise = conv_is_pointwise(s);
-    const size_t per_thread = conv_cols_per_thread(s);
+    const size_t per_thread = conv_cols_per_thread(s, 0);
     const int chunks = conv_chunks(s);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads(s))
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);
@@ -349,10 +356,10 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     const int ihw = s->ih * s->iw, pin = s->n * ihw;
     const int pointwise = conv_is_pointwise(s);
     const int transposed = !pointwise && conv_transposed_ok(s);
-    const size_t per_thread = conv_cols_per_thread(s);
+    const size_t per_thread = conv_cols_per_thread(s, dinp != NULL);
     const int chunks = conv_chunks(s);
     const size_t wl = (size_t)s->oc * k;
-    float *dwpart = scratch + per_thread * (size_t)conv_threads();
+    float *dwpart = scratch + per_thread * (size_t)conv_scratch_threads(s);
     float *wt = dwpart + (size_t)chunks * wl; /* w' (IC, OC*KH*KW) */
     struct conv_shape ts;
     const int kt = s->oc * s->kh * s->kw;
@@ -365,7 +372,7 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
                     wt[((size_t)i * s->oc + o) * khw + (khw - 1 - t)] =
                         w[((size_t)o * s->ic + i) * khw + t];
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads(s))
     for (int j = 0; j < chunks; j++) {
         int b0, b1;
         conv_chunk_range(s, j, &b0, &b1);
@@ -403,148 +410,12 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
         }
     }
     /* dw += sum_j dw_j, in chunk order (parallel over the elements of dw). */
-#pragma omp parallel for schedule(static) num_threads(conv_threads())
+#pragma omp parallel for schedule(static) num_threads(conv_threads(s))
     for (size_t i = 0; i < wl; i++) {
         float acc = dw[i];
         for (int j = 0; j < chunks; j++)
             acc += dwpart[(size_t)j * wl + i];
         dw[i] = acc;
-    }
-}
-
-/* ==== Depthwise convolution =============================================== */
-
-/* out (C, N, OH, OW) from inp (C, N, IH, IW) and w (C, 1, KH, KW). Per plane:
- * zero the output, then for each tap add w * (input rows, strided) over the
- * tap's output rectangle [ylo, yhi) x [xlo, xhi). Every output element thus
- * sums its taps in (ki, kj) order. */
-void dwconv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
-                    const struct conv_shape *s)
-{
-    const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow;
-
-    for (int c = 0; c < s->ic; c++) {
-        const float *wc = w + (size_t)c * kh * kw;
-        for (int b = 0; b < n; b++) {
-            const float *in = inp + ((size_t)c * n + b) * ihw;
-            float *o = out + ((size_t)c * n + b) * ohw;
-            memset(o, 0, ohw * sizeof(float));
-            for (int ki = 0; ki < kh; ki++) {
-                int ylo, yhi;
-                conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-                for (int kj = 0; kj < kw; kj++) {
-                    int xlo, xhi;
-                    conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                    if (xlo == xhi || ylo == yhi)
-                        continue;
-                    const float wv = wc[ki * kw + kj];
-                    /* first input row and column of the tap, both in range */
-                    const float *i0 =
-                        in + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    const int nx = xhi - xlo;
-                    for (int y = ylo; y < yhi; y++) {
-                        const float *irow = i0 + (size_t)(y - ylo) * st * iw;
-                        float *od = o + (size_t)y * ow + xlo;
-                        if (st == 1) {
-                            vec_axpy(od, wv, irow, (size_t)nx);
-                        } else {
-                            for (int i = 0; i < nx; i++)
-                                od[i] += wv * irow[i * st];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* sum a[i] * b[i*stride], i < len, in four fixed float lanes. */
-static inline float dot_strided(const float *restrict a, const float *restrict b, int len,
-                                int stride)
-{
-    if (stride == 1)
-        return vec_dot(a, b, (size_t)len);
-    float l0 = 0.0f, l1 = 0.0f, l2 = 0.0f, l3 = 0.0f;
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        l0 += a[i] * b[(size_t)i * stride];
-        l1 += a[i + 1] * b[(size_t)(i + 1) * stride];
-        l2 += a[i + 2] * b[(size_t)(i + 2) * stride];
-        l3 += a[i + 3] * b[(size_t)(i + 3) * stride];
-    }
-    for (; i < len; i++)
-        l0 += a[i] * b[(size_t)i * stride];
-    return (l0 + l1) + (l2 + l3);
-}
-
-/* dw (C, 1, KH, KW) += sum over (n, y, x) of dout * inp: one double
- * accumulator per tap, fed with per-row float partial sums;
- * dinp (C, N, IH, IW) = or += the scatter of w * dout, taps in (ki, kj) order. */
-void dwconv_backward(float *restrict dinp, float *restrict dw, const float *restrict dout,
-                     const float *restrict inp, const float *restrict w, const struct conv_shape *s,
-                     int accum)
-{
-    const int n = s->n, ih = s->ih, iw = s->iw, oh = s->oh, ow = s->ow;
-    const int kh = s->kh, kw = s->kw, st = s->stride, pad = s->pad;
-    const size_t ihw = (size_t)ih * iw, ohw = (size_t)oh * ow;
-
-    for (int c = 0; c < s->ic; c++) {
-        for (int ki = 0; ki < kh; ki++) {
-            int ylo, yhi;
-            conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-            for (int kj = 0; kj < kw; kj++) {
-                int xlo, xhi;
-                conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                double acc = 0.0;
-                if (xlo < xhi && ylo < yhi) {
-                    const size_t in0 = (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    for (int b = 0; b < n; b++) {
-                        const float *i0 = inp + ((size_t)c * n + b) * ihw + in0;
-                        const float *g = dout + ((size_t)c * n + b) * ohw + xlo;
-                        for (int y = ylo; y < yhi; y++)
-                            acc += dot_strided(g + (size_t)y * ow, i0 + (size_t)(y - ylo) * st * iw,
-                                               xhi - xlo, st);
-                    }
-                }
-                dw[((size_t)c * kh + ki) * kw + kj] += (float)acc;
-            }
-        }
-    }
-    if (!dinp)
-        return;
-    for (int c = 0; c < s->ic; c++) {
-        const float *wc = w + (size_t)c * kh * kw;
-        for (int b = 0; b < n; b++) {
-            float *din = dinp + ((size_t)c * n + b) * ihw;
-            const float *g = dout + ((size_t)c * n + b) * ohw;
-            if (!accum)
-                memset(din, 0, ihw * sizeof(float));
-            for (int ki = 0; ki < kh; ki++) {
-                int ylo, yhi;
-                conv_range(oh, ih, ki, st, pad, &ylo, &yhi);
-                for (int kj = 0; kj < kw; kj++) {
-                    int xlo, xhi;
-                    conv_range(ow, iw, kj, st, pad, &xlo, &xhi);
-                    if (xlo == xhi || ylo == yhi)
-                        continue;
-                    const float wv = wc[ki * kw + kj];
-                    float *d0 = din + (size_t)(ylo * st - pad + ki) * iw + (xlo * st - pad + kj);
-                    const int nx = xhi - xlo;
-                    for (int y = ylo; y < yhi; y++) {
-                        float *drow = d0 + (size_t)(y - ylo) * st * iw;
-                        const float *gs = g + (size_t)y * ow + xlo;
-                        if (st == 1) {
-                            vec_axpy(drow, wv, gs, (size_t)nx);
-                        } else {
-                            for (int i = 0; i < nx; i++)
-                                drow[i * st] += wv * gs[i];
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

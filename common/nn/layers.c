@@ -8,6 +8,8 @@
  * add-latency chain that a single accumulator would have.
  */
 #include "nn/layers.h"
+#include "nn/bn_view.h"
+#include "nn/quant.h"
 #include "nn/vec.h"
 #include "nn/threads.h"
 
@@ -66,17 +68,6 @@ static void sum8_dot(const float *restrict g, const float *restrict x, size_t m,
     *sgx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
 }
 
-/* y[i] = (x[i] - mu) * scale + shift; y may be x (each vector is loaded
- * before it is stored). */
-static void affine(float *y, const float *x, size_t m, float mu, float scale, float shift)
-{
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4)
-        v4f_store(y + i, (v4f_load(x + i) - mu) * scale + shift);
-    for (; i < m; i++)
-        y[i] = (x[i] - mu) * scale + shift;
-}
-
 /* ==== Fully connected ==================================================== */
 
 /* out (OUT, N) = w (OUT, IN) * inp (IN, N) + b (OUT) broadcast over n. */
@@ -127,9 +118,29 @@ void fc_forward_naive(float *out, const float *inp, const float *w, const float 
 /* ==== BatchNorm ========================================================== */
 
 /* Per channel slab x (m): mean and biased var in double (two passes, so no
- * cancellation), out = (x - mean) * (gamma * invstd) + beta. The running
- * variance uses the unbiased estimate; with m == 1 it is undefined (PyTorch
- * refuses such a batch), and the biased one (0) is used instead. */
+ * cancellation), then the affine terms the output is made of,
+ * out = (x - mean) * (gamma * invstd) + beta. The running variance uses the
+ * unbiased estimate; with m == 1 it is undefined (PyTorch refuses such a
+ * batch), and the biased one (0) is used instead. */
+static void bn_channel_train(float *mu_f, float *scale_f, float *mean, float *invstd,
+                             const float *x, float gamma, float *run_mean, float *run_var,
+                             size_t m, float eps, float momentum)
+{
+    const double mu = sum8(x, m) / (double)m;
+    const double var = sumsq8(x, m, mu) / (double)m;
+    const double istd = 1.0 / sqrt(var + (double)eps);
+    *mean = (float)mu;
+    *invstd = (float)istd;
+    if (run_mean)
+        *run_mean = (float)((1.0 - momentum) * *run_mean + (double)momentum * mu);
+    if (run_var) {
+        const double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+        *run_var = (float)((1.0 - momentum) * *run_var + (double)momentum * unbiased);
+    }
+    *mu_f = (float)mu;
+    *scale_f = (float)(gamma * istd);
+}
+
 void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, const float *gamma,
                       const float *beta, float *run_mean, float *run_var, int c, size_t m,
                       float eps, float momentum)
@@ -139,31 +150,51 @@ void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, 
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
     for (int ch = 0; ch < c; ch++) {
         const float *x = inp + (size_t)ch * m;
-        float *y = out + (size_t)ch * m;
-        const double mu = sum8(x, m) / (double)m;
-        const double var = sumsq8(x, m, mu) / (double)m;
-        const double istd = 1.0 / sqrt(var + (double)eps);
-        mean[ch] = (float)mu;
-        invstd[ch] = (float)istd;
-        if (run_mean)
-            run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + (double)momentum * mu);
-        if (run_var) {
-            const double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
-            run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + (double)momentum * unbiased);
-        }
-        affine(y, x, m, (float)mu, (float)(gamma[ch] * istd), beta[ch]);
+        float mu, scale;
+        bn_channel_train(&mu, &scale, mean + ch, invstd + ch, x, gamma[ch],
+                         run_mean ? run_mean + ch : NULL, run_var ? run_var + ch : NULL, m, eps,
+                         momentum);
+        bn_affine(out + (size_t)ch * m, x, m, mu, scale, beta[ch]);
     }
+}
+
+void bn_stats_train(float *mu, float *scale, float *shift, float *mean, float *invstd,
+                    const float *inp, const float *gamma, const float *beta, float *run_mean,
+                    float *run_var, int c, size_t m, float eps, float momentum)
+{
+    if (m == 0)
+        return;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
+    for (int ch = 0; ch < c; ch++) {
+        bn_channel_train(mu + ch, scale + ch, mean + ch, invstd + ch, inp + (size_t)ch * m,
+                         gamma[ch], run_mean ? run_mean + ch : NULL, run_var ? run_var + ch : NULL,
+                         m, eps, momentum);
+        shift[ch] = beta[ch];
+    }
+}
+
+/* The eval-mode scale of channel ch. */
+static float bn_eval_scale(const float *gamma, const float *run_var, int ch, float eps)
+{
+    return (float)(gamma[ch] / sqrt((double)run_var[ch] + (double)eps));
 }
 
 void bn_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
                      const float *run_mean, const float *run_var, int c, size_t m, float eps)
 {
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
+    for (int ch = 0; ch < c; ch++)
+        bn_affine(out + (size_t)ch * m, inp + (size_t)ch * m, m, run_mean[ch],
+                  bn_eval_scale(gamma, run_var, ch, eps), beta[ch]);
+}
+
+void bn_stats_eval(float *mu, float *scale, float *shift, const float *gamma, const float *beta,
+                   const float *run_mean, const float *run_var, int c, float eps)
+{
     for (int ch = 0; ch < c; ch++) {
-        const float *x = inp + (size_t)ch * m;
-        float *y = out + (size_t)ch * m;
-        const float scale = (float)(gamma[ch] / sqrt((double)run_var[ch] + (double)eps));
-        affine(y, x, m, run_mean[ch], scale, beta[ch]);
+        mu[ch] = run_mean[ch];
+        scale[ch] = bn_eval_scale(gamma, run_var, ch, eps);
+        shift[ch] = beta[ch];
     }
 }
 
@@ -262,6 +293,77 @@ static void add_forward_range(float *out, const float *a, const float *b, size_t
 /* Element-wise ops run over fixed blocks of EW_BLK elements in parallel;
  * each element's result does not depend on the blocking. */
 #define EW_BLK 16384
+
+/* Element-wise ops on a BN view: fixed blocks as above, each read in
+ * chunks of BN_VIEW_CHUNK values materialised on the stack. */
+void bn_view_values(float *out, const struct bn_view *v, int c)
+{
+    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        bn_view_fill(out + lo, v, lo, hi - lo);
+    }
+}
+
+void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n)
+{
+    float xs[BN_VIEW_CHUNK];
+    for (size_t j = 0; j < n; j += BN_VIEW_CHUNK) {
+        const size_t k = n - j < BN_VIEW_CHUNK ? n - j : BN_VIEW_CHUNK;
+        bn_view_fill(xs, &a->bn, i0 + j, k);
+        if (a->bits == 0)
+            relu_forward_range(dst + j, xs, k);
+        else
+            pact_apply(dst + j, xs, k, a->alpha_raw, a->bits);
+    }
+}
+
+void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx)
+{
+    const size_t len = (size_t)c * v->m, nb = (len + blk - 1) / blk;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
+        float xs[BN_VIEW_CHUNK];
+        for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
+            const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
+            bn_view_fill(xs, v, i, n);
+            fn(ctx, i, xs, n);
+        }
+    }
+}
+
+/* The arguments of relu_forward_bn / relu_backward_bn for their runs. */
+struct relu_bn_ctx {
+    float *out; /* out or dinp */
+    const float *dout;
+    int accum;
+};
+
+static void relu_forward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct relu_bn_ctx *r = ctx;
+    relu_forward_range(r->out + i, xs, n);
+}
+
+static void relu_backward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct relu_bn_ctx *r = ctx;
+    relu_backward_range(r->out + i, r->dout + i, xs, n, r->accum);
+}
+
+void relu_forward_bn(float *out, const struct bn_view *v, int c)
+{
+    struct relu_bn_ctx r = {.out = out};
+    bn_view_foreach(v, c, EW_BLK, relu_forward_run, &r);
+}
+
+void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum)
+{
+    struct relu_bn_ctx r = {.out = dinp, .dout = dout, .accum = accum};
+    bn_view_foreach(v, c, EW_BLK, relu_backward_run, &r);
+}
 
 void relu_forward(float *out, const float *inp, size_t len)
 {

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct act_view; /* below, with BatchNorm */
+
 /* ---------------------------------------------------------------------------
  * Convolution (dense, groups == 1) and depthwise convolution (groups == C).
  */
@@ -40,6 +42,9 @@ struct conv_shape {
     int kh, kw;     /* kernel */
     int stride, pad;
     int groups; /* 1 (dense) or ic == oc (depthwise) */
+    int threads; /* threads the dense scratch is sized for; 0 (conv_shape_init): nn_threads()
+                  * at each call. Set it before conv_scratch_floats* to keep later calls safe
+                  * when the engine's thread count grows. */
 };
 
 /* Fills s; oh/ow from the usual formula (ih + 2*pad - kh) / stride + 1.
@@ -51,13 +56,17 @@ int conv_shape_init(struct conv_shape *s, int n, int ic, int ih, int iw, int oc,
  * (IC*KH*KW) x (N*OH*OW), or 0 for a 1x1, stride-1, pad-0 dense conv, which
  * reads its input directly. Depthwise convs need none. */
 size_t conv_scratch_floats(const struct conv_shape *s);
+/* The same for a layer whose conv_backward is always called with dinp NULL
+ * (it reads the model's input): no columns for the input gradient. */
+size_t conv_scratch_floats_nodinp(const struct conv_shape *s);
 
 /* out (OC, N, OH, OW) = conv(inp (IC, N, IH, IW), w (OC, IC, KH, KW)); no bias.
  * Dense only; im2col into `cols` then one cblas_sgemm. */
 void conv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s,
                   float *cols);
 /* dw (OC, IC, KH, KW) += dout (x) inp; dinp (IC, N, IH, IW) = or += w^T (x) dout (col2im).
- * `cols` is scratch of conv_scratch_floats(s). dinp may be NULL. */
+ * `cols` is scratch of conv_scratch_floats(s), or of conv_scratch_floats_nodinp(s)
+ * when dinp is NULL. */
 void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                    const struct conv_shape *s, float *cols, int accum);
 /* Plain-loop oracles for the two above (dense and depthwise). */
@@ -69,6 +78,14 @@ void conv_backward_naive(float *dinp, float *dw, const float *dout, const float 
 void dwconv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s);
 void dwconv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                      const struct conv_shape *s, int accum);
+/* The same two reading the input (C, N, IH, IW) through an activation view,
+ * one plane at a time (bit-identical results), for shapes where
+ * dwconv_act_ok(s) (planes of at most 32x32). */
+int dwconv_act_ok(const struct conv_shape *s);
+void dwconv_forward_act(float *out, const struct act_view *in, const float *w,
+                        const struct conv_shape *s);
+void dwconv_backward_act(float *dinp, float *dw, const float *dout, const struct act_view *in,
+                         const float *w, const struct conv_shape *s, int accum);
 
 /* ---------------------------------------------------------------------------
  * Fully connected. inp (IN, N), w (OUT, IN), b (OUT) or NULL, out (OUT, N).
@@ -101,6 +118,47 @@ void bn_forward_eval(float *out, const float *inp, const float *gamma, const flo
 void bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                  const float *mean, const float *invstd, const float *gamma, int c, size_t m,
                  int accum);
+
+/* ---------------------------------------------------------------------------
+ * BatchNorm whose output feeds one activation and nothing else. Its output
+ * y = (x - mu[c]) * scale[c] + shift[c] is then never stored: the
+ * activation's *_bn kernels compute each value where they read it, with the
+ * float operations bn_forward_* use, so every result is bit-identical to
+ * bn_forward_* followed by the plain activation, without the tensor's memory
+ * or its write and read. bn_backward is unchanged (it reads x).
+ */
+struct bn_view {
+    const float *x;                  /* (C, M) the BN input */
+    const float *mu, *scale, *shift; /* (C) as bn_forward_* applies them */
+    size_t m;                        /* values per channel, N*H*W */
+};
+
+/* Train mode: what bn_forward_train does (mean, invstd, running statistics)
+ * except writing the output; mu, scale, shift (C) receive the view's
+ * per-channel terms. */
+void bn_stats_train(float *mu, float *scale, float *shift, float *mean, float *invstd,
+                    const float *inp, const float *gamma, const float *beta, float *run_mean,
+                    float *run_var, int c, size_t m, float eps, float momentum);
+/* Eval mode: the view's terms from the running statistics. */
+void bn_stats_eval(float *mu, float *scale, float *shift, const float *gamma, const float *beta,
+                   const float *run_mean, const float *run_var, int c, float eps);
+/* out (C, M) = the values the view stands for. */
+void bn_view_values(float *out, const struct bn_view *v, int c);
+/* An activation's output that is never stored either: ReLU (bits 0) or
+ * PACT (bits 2..8 with alpha_raw) of a BN view's values. A depthwise
+ * convolution reads its input through it (dwconv_*_act). */
+struct act_view {
+    struct bn_view bn;
+    int bits;
+    float alpha_raw;
+};
+/* dst[j] = the activation of the view's value at flat index i0 + j, j < n,
+ * bit-identical to relu_forward / pact_forward; single-threaded. */
+void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n);
+
+/* relu_forward / relu_backward reading their input (C, M) through a view. */
+void relu_forward_bn(float *out, const struct bn_view *v, int c);
+void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum);
 
 /* ---------------------------------------------------------------------------
  * Element-wise and reshaping ops.

@@ -9,6 +9,7 @@
  * The read-only enumeration for exporters is model_graph.c.
  */
 #include "model_int.h"
+#include "threads.h"
 
 #include "../util/clock.h"
 #include "../util/rng.h"
@@ -142,6 +143,47 @@ static void plan_accum(struct model *m)
     }
 }
 
+/* Marks each BN whose output only the next node reads, an ACT, as fused:
+ * that output is never stored (the ACT reads it through a bn_view, and BN's
+ * backward needs only its input), which saves one activation tensor per
+ * BN + activation pair and its write and read. */
+static void plan_fusion(struct model *m)
+{
+    int readers[MAX_TENSORS] = {0};
+    for (int i = 0; i < m->nn; i++) {
+        readers[m->nodes[i].in]++;
+        if (m->nodes[i].in2 >= 0)
+            readers[m->nodes[i].in2]++;
+        m->nodes[i].fused_bn = -1;
+        m->nodes[i].in_act = -1;
+    }
+    for (int i = 0; i + 1 < m->nn; i++) {
+        struct node *bn = &m->nodes[i], *act = &m->nodes[i + 1];
+        if (bn->kind != N_BN || act->kind != N_ACT || act->in != bn->out ||
+            readers[bn->out] != 1 || bn->out == m->logits_t)
+            continue;
+        bn->fused = 1;
+        act->fused_bn = i;
+        m->t[bn->out].virt = 1;
+    }
+    /* An ACT after a fused BN whose output only a depthwise conv reads: the
+     * conv reads it through a view, plane by plane, and it is never stored
+     * either (the ACT's backward needs only its own input, the BN view). */
+    for (int i = 0; i < m->nn; i++) {
+        struct node *act = &m->nodes[i];
+        if (act->kind != N_ACT || act->fused_bn < 0 || readers[act->out] != 1 ||
+            m->t[act->out].last_use < 0)
+            continue;
+        struct node *dw = &m->nodes[m->t[act->out].last_use];
+        if (dw->kind != N_CONV || dw->cs.groups == 1 || dw->in != act->out ||
+            !dwconv_act_ok(&dw->cs))
+            continue;
+        act->into_dw = 1;
+        dw->in_act = i;
+        m->t[act->out].virt = 1;
+    }
+}
+
 static void init_params(struct model *m)
 {
     for (int i = 0; i < m->params.n; i++) {
@@ -179,6 +221,8 @@ static int alloc_all(struct model *m)
     if (!m->p || !m->g || !m->b)
         return SAT_ENOMEM;
     for (int i = 0; i < m->nt; i++) {
+        if (m->t[i].virt)
+            continue;
         m->t[i].val = model_alloc(m, tensor_len(m, &m->t[i], cap) * sizeof(float));
         if (!m->t[i].val)
             return SAT_ENOMEM;
@@ -194,14 +238,22 @@ static int alloc_all(struct model *m)
             if (!nd->weff || !nd->dfac)
                 return SAT_ENOMEM;
             if (nd->kind == N_CONV && nd->cs.groups == 1) {
-                size_t c = conv_scratch_floats(&nd->cs);
+                /* the scratch stays sized for today's threads, whatever
+                 * nn_set_threads does later; the input image has no
+                 * gradient: no columns for it */
+                nd->cs.threads = nn_threads();
+                size_t c = nd->in == m->input ? conv_scratch_floats_nodinp(&nd->cs)
+                                              : conv_scratch_floats(&nd->cs);
                 cols = c > cols ? c : cols;
             }
         } else if (nd->kind == N_BN) {
             int c = m->t[nd->in].c;
             nd->mean = model_alloc(m, (size_t)c * sizeof(float));
             nd->invstd = model_alloc(m, (size_t)c * sizeof(float));
-            if (!nd->mean || !nd->invstd)
+            nd->vmu = model_alloc(m, (size_t)c * sizeof(float));
+            nd->vscale = model_alloc(m, (size_t)c * sizeof(float));
+            nd->vshift = model_alloc(m, (size_t)c * sizeof(float));
+            if (!nd->mean || !nd->invstd || !nd->vmu || !nd->vscale || !nd->vshift)
                 return SAT_ENOMEM;
         } else if (nd->kind == N_MAXPOOL) {
             nd->argmax = model_alloc(m, tensor_len(m, &m->t[nd->out], cap) * sizeof(int32_t));
@@ -253,6 +305,7 @@ int model_new(struct model **out, const struct model_cfg *cfg, char err[SAT_ERR_
             m->t[nd->in2].last_use = i;
     }
     plan_accum(m);
+    plan_fusion(m);
     if (alloc_all(m) != 0) {
         model_free(m);
         return sat_errf(err, SAT_ENOMEM, "model %s: out of memory for batch %d", cfg->arch,
@@ -280,6 +333,9 @@ void model_free(struct model *m)
         sat_free(nd->dfac);
         sat_free(nd->mean);
         sat_free(nd->invstd);
+        sat_free(nd->vmu);
+        sat_free(nd->vscale);
+        sat_free(nd->vshift);
         sat_free(nd->argmax);
     }
     if (m->gslots)
@@ -315,6 +371,25 @@ static const float *weights_fwd(struct model *m, struct node *nd)
     return nd->weff;
 }
 
+/* The view through which a fused BN's output is read, at the current batch. */
+static void bn_view_of(const struct model *m, const struct node *bn, struct bn_view *v)
+{
+    const struct tensor *ti = &m->t[bn->in];
+    v->x = ti->val;
+    v->mu = bn->vmu;
+    v->scale = bn->vscale;
+    v->shift = bn->vshift;
+    v->m = (size_t)m->n * ti->h * ti->w;
+}
+
+/* The view through which an into_dw ACT's output is read. */
+static void act_view_of(const struct model *m, const struct node *act, struct act_view *av)
+{
+    bn_view_of(m, &m->nodes[act->fused_bn], &av->bn);
+    av->bits = act->act == ACT_RELU ? 0 : act->bits;
+    av->alpha_raw = act->alpha_fwd;
+}
+
 static void set_batch(struct model *m, int n)
 {
     m->n = n;
@@ -339,8 +414,13 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         switch (nd->kind) {
         case N_CONV: {
             const float *w = weights_fwd(m, nd);
+            struct act_view av;
+            if (nd->in_act >= 0)
+                act_view_of(m, &m->nodes[nd->in_act], &av);
             if (nd->cs.groups == 1)
                 conv_forward(to->val, ti->val, w, &nd->cs, m->cols);
+            else if (nd->in_act >= 0)
+                dwconv_forward_act(to->val, &av, w, &nd->cs);
             else
                 dwconv_forward(to->val, ti->val, w, &nd->cs);
             break;
@@ -353,7 +433,12 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         case N_BN: {
             const float *gm = m->p + m->pe[nd->gp].offset, *bt = m->p + m->pe[nd->betap].offset;
             float *rm = m->b + m->be[nd->rmean].offset, *rv = m->b + m->be[nd->rvar].offset;
-            if (train)
+            if (nd->fused && train)
+                bn_stats_train(nd->vmu, nd->vscale, nd->vshift, nd->mean, nd->invstd, ti->val, gm,
+                               bt, rm, rv, ti->c, (size_t)n * hw, BN_EPS, BN_MOMENTUM);
+            else if (nd->fused)
+                bn_stats_eval(nd->vmu, nd->vscale, nd->vshift, gm, bt, rm, rv, ti->c, BN_EPS);
+            else if (train)
                 bn_forward_train(to->val, nd->mean, nd->invstd, ti->val, gm, bt, rm, rv, ti->c,
                                  (size_t)n * hw, BN_EPS, BN_MOMENTUM);
             else
@@ -362,10 +447,20 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         }
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
-            if (nd->act == ACT_RELU)
+            struct bn_view v;
+            if (nd->into_dw) {
+                nd->alpha_fwd = nd->act == ACT_PACT ? m->p[m->pe[nd->ap].offset] : 0.0f;
+            } else if (nd->fused_bn >= 0) {
+                bn_view_of(m, &m->nodes[nd->fused_bn], &v);
+                if (nd->act == ACT_RELU)
+                    relu_forward_bn(to->val, &v, ti->c);
+                else
+                    pact_forward_bn(to->val, &v, ti->c, m->p[m->pe[nd->ap].offset], nd->bits);
+            } else if (nd->act == ACT_RELU) {
                 relu_forward(to->val, ti->val, len);
-            else
+            } else {
                 pact_forward(to->val, ti->val, len, m->p[m->pe[nd->ap].offset], nd->bits);
+            }
             break;
         }
         case N_MAXPOOL:
@@ -393,9 +488,28 @@ const float *model_logits(const struct model *m)
     return m->t[m->logits_t].val;
 }
 
+/* A fused BN's or ACT's output is not stored: it is computed from the view
+ * of the last forward into the tensor's gradient buffer, which only backward uses
+ * (and always writes before it reads). */
 const float *model_tensor_values(const struct model *m, int id)
 {
-    return id >= 0 && id < m->nt ? m->t[id].val : NULL;
+    if (id < 0 || id >= m->nt)
+        return NULL;
+    const struct tensor *t = &m->t[id];
+    if (!t->virt)
+        return t->val;
+    float *buf = m->gslots[t->grad_slot];
+    const struct node *pr = &m->nodes[t->producer];
+    if (pr->kind == N_ACT) {
+        struct act_view av;
+        act_view_of(m, pr, &av);
+        act_view_fill(buf, &av, 0, tensor_len(m, t, m->n));
+    } else {
+        struct bn_view v;
+        bn_view_of(m, pr, &v);
+        bn_view_values(buf, &v, t->c);
+    }
+    return buf;
 }
 
 void model_zero_grad(struct model *m)
@@ -443,8 +557,13 @@ void model_backward(struct model *m, float loss_scale)
         case N_CONV: {
             float *dw = wgrad_begin(m, nd);
             const float *w = weights_used(m, nd);
+            struct act_view av;
+            if (nd->in_act >= 0)
+                act_view_of(m, &m->nodes[nd->in_act], &av);
             if (nd->cs.groups == 1)
                 conv_backward(din, dw, dout, ti->val, w, &nd->cs, m->cols, nd->accum_in);
+            else if (nd->in_act >= 0)
+                dwconv_backward_act(din, dw, dout, &av, w, &nd->cs, nd->accum_in);
             else
                 dwconv_backward(din, dw, dout, ti->val, w, &nd->cs, nd->accum_in);
             wgrad_end(m, nd);
@@ -464,13 +583,21 @@ void model_backward(struct model *m, float loss_scale)
             break;
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
+            struct bn_view v;
+            if (nd->fused_bn >= 0)
+                bn_view_of(m, &m->nodes[nd->fused_bn], &v);
             if (nd->act == ACT_RELU) {
-                if (din)
+                if (din && nd->fused_bn >= 0)
+                    relu_backward_bn(din, dout, &v, ti->c, nd->accum_in);
+                else if (din)
                     relu_backward(din, dout, ti->val, len, nd->accum_in);
             } else {
                 size_t off = m->pe[nd->ap].offset;
-                double ga = pact_backward(din, dout, ti->val, len, m->p[off], nd->bits,
-                                          m->cfg.cg, nd->accum_in);
+                double ga = nd->fused_bn >= 0
+                                ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
+                                                   m->cfg.cg, nd->accum_in)
+                                : pact_backward(din, dout, ti->val, len, m->p[off], nd->bits,
+                                                m->cfg.cg, nd->accum_in);
                 m->g[off] += (float)ga;
             }
             break;

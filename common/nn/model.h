@@ -198,7 +198,10 @@ int model_input_tensor(const struct model *m);
 int model_logits_tensor(const struct model *m);
 /* The values of tensor `id` as the last model_forward left them, laid out
  * (c, n, h, w) with n that call's batch; NULL for an id out of range. For
- * checkers that compare intermediate results (saturn-export --levels). */
+ * checkers that compare intermediate results (saturn-export --levels).
+ * A BatchNorm output that only its activation reads is not stored; it is
+ * computed here, exactly, into scratch that stays valid until the next call
+ * of model_tensor_values, model_forward or model_backward. */
 const float *model_tensor_values(const struct model *m, int id);
 
 #endif

@@ -28,7 +28,8 @@ struct tensor {
     int producer;  /* node index, -1 for the input */
     int last_use;  /* last node reading it (forward order), -1 if none */
     int grad_slot; /* gradient buffer index, -1: no gradient */
-    float *val;    /* (c, N, h, w) at capacity */
+    int virt;      /* never stored: a fused BN's or ACT's output, read through a view */
+    float *val;    /* (c, N, h, w) at capacity; NULL when virt */
 };
 
 struct node {
@@ -42,17 +43,23 @@ struct node {
     int fc_in, fc_out;
     int wp, bp; /* parameter entry of weight and bias, -1 none */
     struct wquant wq;
+    int in_act;         /* depthwise: the ACT node whose output it reads through a view, -1 */
     float *weff, *dfac; /* (len of weight); weff == latent when identity */
     float s;            /* SAT factor of the last forward */
 
     /* N_BN */
     int gp, betap, rmean, rvar; /* param entries / buffer entries */
     float *mean, *invstd;       /* (c) saved by the train forward */
+    int fused;                  /* the output is virt: the next node, an ACT, reads it */
+    float *vmu, *vscale, *vshift; /* (c) the view's terms of the last forward, when fused */
 
     /* N_ACT */
     enum act_kind act;
     int bits;
-    int ap; /* alpha parameter entry */
+    int ap;       /* alpha parameter entry */
+    int fused_bn; /* node index of the fused BN it reads through a view, -1 none */
+    int into_dw;     /* its output is virt: the depthwise conv reading it computes it */
+    float alpha_fwd; /* alpha_raw of the last forward (for the view), when into_dw */
 
     /* N_MAXPOOL */
     int k;

@@ -2,6 +2,7 @@
 #include "quant.h"
 
 #include "threads.h"
+#include "bn_view.h"
 
 #include <math.h>
 
@@ -131,20 +132,49 @@ void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bit
     }
 }
 
+void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits)
+{
+    pact_forward_range(y, x, len, alpha_of(alpha_raw), (float)((1 << bits) - 1));
+}
+
+/* The arguments of pact_forward_bn for its runs. */
+struct pact_bn_ctx {
+    float *y;
+    float al, a;
+};
+
+static void pact_forward_run(void *ctx, size_t i, const float *xs, size_t n)
+{
+    const struct pact_bn_ctx *p = ctx;
+    pact_forward_range(p->y + i, xs, n, p->al, p->a);
+}
+
+void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits)
+{
+    struct pact_bn_ctx p = {.y = y, .al = alpha_of(alpha_raw), .a = (float)((1 << bits) - 1)};
+    bn_view_foreach(v, c, PACT_BLK, pact_forward_run, &p);
+}
+
 /* One block: writes dx, returns sum dy * dalpha in the block's fixed order:
  * element i goes into double lane i % 8, lanes are added pairwise at the
  * end. The element-wise part runs over sub-blocks of 64 so that it
- * vectorises (selects, roundps); the double accumulation then reads them. */
+ * vectorises (selects, roundps); the double accumulation then reads them.
+ * With a view v, x is not read: the sub-block's inputs are the view's
+ * values at flat index base + i0 on. */
 static double pact_backward_range(float *restrict dx, const float *restrict dy,
-                                  const float *restrict x, size_t len, float al, float a, int cg,
-                                  int accum)
+                                  const float *restrict x, const struct bn_view *v, size_t base,
+                                  size_t len, float al, float a, int cg, int accum)
 {
     double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     const float cgf = cg ? 1.0f : 0.0f;
-    float t[64], pd[64];
+    float t[64], pd[64], xv[64];
     for (size_t i0 = 0; i0 < len; i0 += 64) {
         const size_t n = len - i0 < 64 ? len - i0 : 64;
-        const float *xs = x + i0, *gs = dy + i0;
+        const float *xs = xv, *gs = dy + i0;
+        if (v) /* x through the BN view: flat index base + i0 on */
+            bn_view_fill(xv, v, base + i0, n);
+        else
+            xs = x + i0;
         for (size_t l = 0; l < n; l++) {
             float xi = xs[l], g = gs[l];
             float u = xi / al;
@@ -174,8 +204,11 @@ static double pact_backward_range(float *restrict dx, const float *restrict dy,
            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
-double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
-                     int bits, int cg, int accum)
+/* The blocks of pact_backward (x) and pact_backward_bn (v): the same sums
+ * in the same order. */
+static double pact_backward_blocks(float *dx, const float *dy, const float *x,
+                                   const struct bn_view *v, size_t len, float alpha_raw, int bits,
+                                   int cg, int accum)
 {
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
@@ -187,11 +220,23 @@ double pact_backward(float *dx, const float *dy, const float *x, size_t len, flo
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
-        part[b] = pact_backward_range(dx ? dx + lo : NULL, dy + lo, x + lo, hi - lo, al, a, cg,
-                                      accum);
+        part[b] = pact_backward_range(dx ? dx + lo : NULL, dy + lo, x ? x + lo : NULL, v, lo,
+                                      hi - lo, al, a, cg, accum);
     }
     double total = 0.0;
     for (size_t b = 0; b < nb; b++)
         total += part[b];
     return alpha_raw < 0.0f ? -total : total;
+}
+
+double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
+                     int bits, int cg, int accum)
+{
+    return pact_backward_blocks(dx, dy, x, NULL, len, alpha_raw, bits, cg, accum);
+}
+
+double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c,
+                        float alpha_raw, int bits, int cg, int accum)
+{
+    return pact_backward_blocks(dx, dy, NULL, v, (size_t)c * v->m, alpha_raw, bits, cg, accum);
 }

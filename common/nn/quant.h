@@ -25,6 +25,8 @@
 
 #include <stddef.h>
 
+struct bn_view;
+
 #define QUANT_M_EPS 1e-12f
 #define QUANT_VAR_EPS 1e-12
 #define QUANT_ALPHA_EPS 1e-6f
@@ -63,5 +65,12 @@ void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bit
  * gradient for alpha_raw (CG-PACT when cg, else PACT), accumulated in double. */
 double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
                      int bits, int cg, int accum);
+/* pact_forward on a short run, single-threaded (for views). */
+void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits);
+/* The two above reading x (C, M) through a BatchNorm view (layers.h): the
+ * same results, bit for bit, as on the stored BN output. */
+void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits);
+double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c,
+                        float alpha_raw, int bits, int cg, int accum);
 
 #endif

@@ -17,7 +17,15 @@
  *   saturn-bench                 all models, table
  *   saturn-bench --json          one JSON object per line, then a summary
  *   saturn-bench --models preresnet20,cnn-small --steps 10
+ *   saturn-bench --compare-pytorch [--rounds 2] [--pytorch-baseline PATH]
+ *                                side by side with the PyTorch baseline (compare.c)
+ *
+ * The default baseline script is ../shared/baseline/pytorch/bench_step.py
+ * beside the source tree (where CI clones put it); SATURN_PYTORCH_BASELINE
+ * or --pytorch-baseline overrides it. The comparison is a benchmark, never
+ * part of the test suite: shared machines are too noisy for a verdict.
  */
+#include "bench.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/threads.h"
@@ -38,7 +46,7 @@
 
 extern char **environ;
 
-static double sgemm_gflops(void)
+double sgemm_gflops(void)
 {
     const int n = 1024;
     float *a = sat_malloc_aligned((size_t)n * n * 4), *b = sat_malloc_aligned((size_t)n * n * 4),
@@ -145,8 +153,53 @@ static int run_one(const char *arch, int bits, int batch, int steps)
     return 0;
 }
 
+/* ==== Child processes ====================================================== */
+
+/* See bench.h. */
+int spawn_wait(char *const argv[], int out_fd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+/* See bench.h. */
+int run_child(char *self, const char *arch, int bits, int steps, int batch, int threads,
+                     char *line, size_t cap)
+{
+    char sb[16], sbits[16], sbatch[16], sthr[16], sarch[64];
+    snprintf(sb, sizeof sb, "%d", steps);
+    snprintf(sbits, sizeof sbits, "%d", bits);
+    snprintf(sbatch, sizeof sbatch, "%d", batch);
+    snprintf(sthr, sizeof sthr, "%d", threads);
+    snprintf(sarch, sizeof sarch, "%s", arch);
+    char *args[] = {self,  "--one",   sarch, "--bits",    sbits, "--steps", sb,
+                    "--batch", sbatch, "--threads", sthr,  NULL};
+    FILE *tmp = tmpfile();
+    if (!tmp)
+        return -1;
+    fflush(stdout);
+    int st = spawn_wait(args, fileno(tmp));
+    rewind(tmp);
+    line[0] = 0;
+    if (!fgets(line, (int)cap, tmp))
+        line[0] = 0;
+    fclose(tmp);
+    return st == 0 && line[0] == '{' ? 0 : -1;
+}
+
 /* Minimal extraction of a number field from our own JSON line. */
-static double jnum(const char *line, const char *key)
+double jnum(const char *line, const char *key)
 {
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\":", key);
@@ -157,7 +210,10 @@ static double jnum(const char *line, const char *key)
 int main(int argc, char **argv)
 {
     sat_tune_malloc();
-    int json = 0, steps = 8, batch = 128, one_bits = 0, threads = 0;
+    int json = 0, steps = 8, batch = 128, one_bits = 0, threads = 0, compare = 0, rounds = 2;
+    const char *baseline = getenv("SATURN_PYTORCH_BASELINE");
+    if (!baseline || !baseline[0])
+        baseline = SATURN_SOURCE_ROOT "/../shared/baseline/pytorch/bench_step.py";
     const char *models = "mlp,cnn-small,preresnet20,mobilenetv1,mobilenetv2", *one = NULL;
     static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
                                        {"models", required_argument, NULL, 'm'},
@@ -166,6 +222,9 @@ int main(int argc, char **argv)
                                        {"one", required_argument, NULL, 'o'},
                                        {"bits", required_argument, NULL, 'k'},
                                        {"threads", required_argument, NULL, 't'},
+                                       {"compare-pytorch", no_argument, NULL, 'c'},
+                                       {"rounds", required_argument, NULL, 'r'},
+                                       {"pytorch-baseline", required_argument, NULL, 'p'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -192,18 +251,41 @@ int main(int argc, char **argv)
         case 't':
             threads = atoi(optarg);
             break;
+        case 'c':
+            compare = 1;
+            break;
+        case 'r':
+            rounds = atoi(optarg);
+            break;
+        case 'p':
+            baseline = optarg;
+            break;
         default:
-            printf("usage: saturn-bench [--json] [--models a,b] [--steps N] [--batch N]\n");
+            printf("usage: saturn-bench [--json] [--models a,b] [--steps N] [--batch N] "
+                   "[--threads N]\n"
+                   "       saturn-bench --compare-pytorch [--rounds N] [--pytorch-baseline PATH] "
+                   "[--models a,b] ...\n");
             return c == 'h' ? 0 : 1;
         }
     }
-    if (steps < 3 || steps > 1000 || batch < 1 || batch > 4096) {
-        fprintf(stderr, "saturn-bench: --steps 3..1000, --batch 1..4096\n");
+    if (steps < 3 || steps > 1000 || batch < 1 || batch > 4096 || rounds < 1 || rounds > 5) {
+        fprintf(stderr, "saturn-bench: --steps 3..1000, --batch 1..4096, --rounds 1..5\n");
         return 1;
     }
     if (one) {
         nn_set_threads(threads); /* the engine's threads; OpenBLAS single-threaded inside */
         return run_one(one, one_bits ? one_bits : 32, batch, steps);
+    }
+
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0)
+        return 1;
+    self[sl] = 0;
+    if (compare) {
+        if (strcmp(models, "mlp,cnn-small,preresnet20,mobilenetv1,mobilenetv2") == 0)
+            models = "cnn-small,preresnet20,mobilenetv1,mobilenetv2"; /* the conv models */
+        return bench_compare_pytorch(self, models, steps, batch, threads, rounds, baseline);
     }
 
     double peak = sgemm_gflops();
@@ -218,47 +300,13 @@ int main(int argc, char **argv)
     fflush(stdout);
     char list[256];
     snprintf(list, sizeof list, "%s", models);
-    char self[4096];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (sl <= 0)
-        return 1;
-    self[sl] = 0;
     int rc = 0;
     for (char *save = NULL, *arch = strtok_r(list, ",", &save); arch;
          arch = strtok_r(NULL, ",", &save)) {
         double fp_step = 0;
         for (int bits = 32; bits >= 4; bits = bits == 32 ? 4 : 0) {
-            char sb[16], sbits[16], sbatch[16];
-            snprintf(sb, sizeof sb, "%d", steps);
-            snprintf(sbits, sizeof sbits, "%d", bits);
-            snprintf(sbatch, sizeof sbatch, "%d", batch);
-            char sthr[16];
-            snprintf(sthr, sizeof sthr, "%d", threads);
-            char *args[] = {self, "--one", arch, "--bits", sbits, "--steps", sb, "--batch",
-                            sbatch, "--threads", sthr, NULL};
-            int pfd[2];
-            if (pipe(pfd) != 0)
-                return 1;
-            posix_spawn_file_actions_t fa;
-            posix_spawn_file_actions_init(&fa);
-            posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-            posix_spawn_file_actions_addclose(&fa, pfd[0]);
-            pid_t pid;
-            if (posix_spawn(&pid, self, &fa, NULL, args, environ) != 0) {
-                perror("posix_spawn");
-                return 1;
-            }
-            posix_spawn_file_actions_destroy(&fa);
-            close(pfd[1]);
-            char line[2048] = {0};
-            FILE *f = fdopen(pfd[0], "r");
-            if (!f || !fgets(line, sizeof line, f))
-                line[0] = 0;
-            if (f)
-                fclose(f);
-            int st = 0;
-            waitpid(pid, &st, 0);
-            if (!line[0] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            char line[2048];
+            if (run_child(self, arch, bits, steps, batch, threads, line, sizeof line) != 0) {
                 fprintf(stderr, "saturn-bench: %s bits %d failed\n", arch, bits);
                 rc = 1;
                 continue;

@@ -7,9 +7,15 @@
  * forward, loss accumulated in double); the check passes when
  * |fd - analytic| <= 3e-3 + 5e-2 * |fd|. Kinks of ReLU / max pool can move a
  * few samples; at most 5% of the sampled parameters may miss.
+ *
+ * Threads: one training step's loss, gradients and running statistics are
+ * bit-identical with 1 and with 3 engine threads, also when the model was
+ * built with 1 and stepped with 3, for each conv model in FP32 and W4A4 at a
+ * batch large enough that every kernel splits its work.
  */
 #include "check.h"
 #include "nn/model.h"
+#include "nn/threads.h"
 #include "util/rng.h"
 
 #include <stdlib.h>
@@ -116,6 +122,81 @@ static size_t count_params(const char *arch, int c, int hw, int wbits)
     return n;
 }
 
+/* Loss, gradients and buffers of one train step with `threads` threads. */
+struct step_result {
+    double loss;
+    float *g, *b; /* malloc'd copies, freed by the caller */
+    size_t ng, nb;
+};
+
+/* The model is built with `threads_new` engine threads and stepped with
+ * `threads`: more threads than at model_new must stay safe (the conv
+ * scratch is sized for the former). */
+static void step_with_threads(struct step_result *res, const char *arch, int bits,
+                              int threads_new, int threads)
+{
+    const int n = 12, hw = 28;
+    struct model_cfg cfg;
+    model_cfg_defaults(&cfg, arch, 1, hw, hw, 10, n);
+    if (bits < 32) {
+        cfg.wbits = cfg.abits = cfg.last_abits = bits;
+        cfg.first_wbits = cfg.last_wbits = 8;
+    }
+    memset(res, 0, sizeof *res);
+    nn_set_threads(threads_new);
+    struct model *m = NULL;
+    char err[SAT_ERR_LEN];
+    if (model_new(&m, &cfg, err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    nn_set_threads(threads);
+    float *x = malloc((size_t)n * hw * hw * sizeof(float));
+    int32_t y[12];
+    struct sat_rng r;
+    sat_rng_init(&r, sat_rng_key(13, 0, 0, 0));
+    for (size_t i = 0; i < (size_t)n * hw * hw; i++)
+        x[i] = (float)sat_rng_uniform(&r);
+    for (int i = 0; i < n; i++)
+        y[i] = (int32_t)(i % 10);
+    res->loss = model_forward(m, x, y, n, 1, NULL);
+    model_zero_grad(m);
+    model_backward(m, 1.0f / n);
+    res->ng = model_param_table(m)->total;
+    res->nb = model_buffer_table(m)->total;
+    res->g = malloc(res->ng * sizeof(float));
+    res->b = malloc(res->nb * sizeof(float));
+    memcpy(res->g, model_grads(m), res->ng * sizeof(float));
+    memcpy(res->b, model_buffers(m), res->nb * sizeof(float));
+    free(x);
+    model_free(m);
+}
+
+static void threads_check(const char *arch, int bits)
+{
+    const int saved = nn_threads();
+    struct step_result r[3];
+    step_with_threads(&r[0], arch, bits, 1, 1);
+    step_with_threads(&r[1], arch, bits, 3, 3);
+    step_with_threads(&r[2], arch, bits, 1, 3);
+    nn_set_threads(saved);
+    for (int k = 1; k < 3; k++) {
+        CHECK(r[0].g && r[k].g);
+        if (!r[0].g || !r[k].g)
+            continue;
+        if (memcmp(&r[0].loss, &r[k].loss, sizeof r[0].loss) != 0 ||
+            memcmp(r[0].g, r[k].g, r[0].ng * sizeof(float)) != 0 ||
+            memcmp(r[0].b, r[k].b, r[0].nb * sizeof(float)) != 0) {
+            fprintf(stderr, "%s bits %d: run %d differs from 1 thread\n", arch, bits, k);
+            CHECK(0);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        free(r[k].g);
+        free(r[k].b);
+    }
+}
+
 int main(void)
 {
     /* Parameter counts of the normative structures (weights + BN affine +
@@ -148,5 +229,12 @@ int main(void)
     fd_check("preresnet20", 2, 8, 4);
     fd_check("mobilenetv1", 1, 16, 8);
     fd_check("mobilenetv2", 1, 16, 4);
+
+    static const char *const conv_models[] = {"cnn-small", "preresnet20", "mobilenetv1",
+                                              "mobilenetv2"};
+    for (int i = 0; i < 4; i++) {
+        threads_check(conv_models[i], 32);
+        threads_check(conv_models[i], 4);
+    }
     return check_summary("model");
 }

@@ -1,0 +1,48 @@
+/* bn_view.h - private to common/nn: the BatchNorm affine map, shared by
+ * bn_forward_* (layers.c) and by the activations that read a BN output
+ * through a struct bn_view (layers.c, quant.c), so that both compute every
+ * value with the same float operations: (x - mu) * scale + shift, in vector
+ * lanes or in the scalar tail alike (no contraction: -ffp-contract=off).
+ */
+#ifndef SATURN_NN_BN_VIEW_H
+#define SATURN_NN_BN_VIEW_H
+
+#include "nn/layers.h"
+#include "nn/vec.h"
+
+/* Values per chunk that the view kernels materialise at a time (on the stack). */
+#define BN_VIEW_CHUNK 64
+
+/* y[i] = (x[i] - mu) * scale + shift, i < m; y may be x (each vector is
+ * loaded before it is stored). */
+static inline void bn_affine(float *y, const float *x, size_t m, float mu, float scale, float shift)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        v4f_store(y + i, (v4f_load(x + i) - mu) * scale + shift);
+    for (; i < m; i++)
+        y[i] = (x[i] - mu) * scale + shift;
+}
+
+/* dst[j] = the view's value at flat index i0 + j, j < n (channel (i0+j) / m). */
+static inline void bn_view_fill(float *restrict dst, const struct bn_view *v, size_t i0, size_t n)
+{
+    size_t i = i0;
+    const size_t end = i0 + n;
+    while (i < end) {
+        const size_t c = i / v->m;
+        size_t ce = (c + 1) * v->m;
+        ce = ce < end ? ce : end;
+        bn_affine(dst + (i - i0), v->x + i, ce - i, v->mu[c], v->scale[c], v->shift[c]);
+        i = ce;
+    }
+}
+
+/* Calls fn(ctx, i, xs, n) for consecutive runs of the view's c*m values:
+ * xs holds the values at flat indices [i, i + n), n <= BN_VIEW_CHUNK. The
+ * runs lie in fixed blocks of blk values that run in parallel (OpenMP,
+ * static), so fn must only touch indices [i, i + n) of what it writes. */
+typedef void (*bn_view_fn)(void *ctx, size_t i, const float *xs, size_t n);
+void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx);
+
+#endif

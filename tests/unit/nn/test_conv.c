@@ -1,0 +1,259 @@
+/* test_conv.c - the dense and depthwise convolutions of common/nn/layers.h
+ * (conv.c, dwconv.c) against the plain-loop oracles conv_forward_naive and
+ * conv_backward_naive on many shapes (accum 0/1, a NULL dinp, the smaller
+ * scratch of conv_scratch_floats_nodinp), the shape rules, and every
+ * backward against central finite differences. Tolerances are stated next
+ * to each check; the helpers are layers_check.h. The exit status is the
+ * verdict.
+ */
+#include "layers_check.h"
+
+/* ==== Convolution against the oracles ==================================== */
+
+struct conv_dims {
+    int n, ic, ih, iw, oc, kh, kw, stride, pad;
+};
+
+/* Dense convs (groups 1): kernel 1/3/5, stride 1/2/3, pad 0/1/2, non-square
+ * images and kernels, batch 1 to 4, sizes big enough for OpenBLAS's blocked
+ * kernels (K = 144), taps that meet the image in a single row, and a 1x1
+ * output. */
+static const struct conv_dims dense_cases[] = {
+    {2, 3, 7, 9, 4, 3, 3, 1, 1},     {3, 2, 8, 8, 5, 5, 5, 2, 2},   {2, 6, 5, 4, 3, 1, 1, 1, 0},
+    {2, 4, 7, 7, 8, 1, 1, 2, 0},     {2, 3, 9, 6, 4, 3, 3, 2, 1},   {1, 2, 6, 7, 3, 3, 3, 1, 0},
+    {2, 2, 5, 6, 3, 3, 3, 2, 2},     {2, 3, 6, 5, 2, 1, 3, 1, 1},   {2, 2, 10, 11, 3, 3, 3, 3, 1},
+    {2, 16, 12, 12, 16, 3, 3, 1, 1}, {4, 1, 28, 28, 8, 3, 3, 1, 1}, {2, 3, 4, 4, 2, 5, 5, 1, 2},
+    {2, 3, 3, 4, 2, 3, 3, 2, 1},     {2, 2, 3, 3, 3, 3, 3, 1, 0},
+};
+
+/* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
+ * non-square kernel, single-row taps, a 1x1 output and "same" planes. */
+static const struct conv_dims dw_cases[] = {
+    {2, 3, 7, 9, 3, 3, 3, 1, 1},
+    {2, 4, 8, 8, 4, 3, 3, 2, 1},
+    {3, 2, 9, 7, 2, 5, 5, 2, 2},
+    {2, 3, 6, 6, 3, 3, 3, 1, 0},
+    {2, 2, 8, 7, 2, 3, 3, 2, 0},
+    {2, 2, 5, 5, 2, 3, 3, 1, 2},
+    {1, 3, 6, 8, 3, 3, 3, 2, 2},
+    {2, 2, 6, 5, 2, 1, 3, 1, 1},
+    {2, 5, 7, 7, 5, 3, 3, 2, 1},
+    {2, 3, 3, 4, 3, 3, 3, 2, 1},
+    {2, 2, 3, 3, 2, 3, 3, 1, 0},
+    /* stride 1, output the input's size: the masked-span kernel, up to its
+     * largest plane (32x32), and a plane just over it (the general kernel) */
+    {2, 3, 6, 7, 3, 5, 5, 1, 2},
+    {4, 3, 28, 28, 3, 3, 3, 1, 1},
+    {1, 2, 32, 32, 2, 3, 3, 1, 1},
+    {1, 2, 33, 32, 2, 3, 3, 1, 1},
+    {3, 2, 1, 5, 2, 1, 3, 1, 1},
+};
+
+static void test_conv_vs_naive(const struct conv_dims *d, int groups)
+{
+    struct conv_shape s;
+    int rc = conv_shape_init(&s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad,
+                             groups);
+    CHECK_EQ_INT(rc, 0);
+    if (rc)
+        return;
+    const int icg = d->ic / groups;
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow;
+    const size_t nw = (size_t)d->oc * icg * d->kh * d->kw;
+    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout);
+    fill_uniform(inp, nin, -1.0f, 1.0f);
+    fill_uniform(w, nw, -1.0f, 1.0f);
+    fill_uniform(dout, nout, -1.0f, 1.0f);
+    float *cols = fvec(conv_scratch_floats(&s));
+    char what[160];
+
+    /* Float sums of T terms of magnitude <= 1: allow 1e-6 per term plus
+     * 1e-4 relative (the oracle sums in double). */
+    const double t_fwd = (double)icg * d->kh * d->kw;
+    const double t_dw = (double)d->n * s.oh * s.ow;
+    const double t_din = (double)(d->oc / groups) * d->kh * d->kw;
+
+    float *out = fvec(nout), *ref = fvec(nout);
+    fill_const(out, nout, NAN); /* forward must write every output */
+    if (groups == 1)
+        conv_forward(out, inp, w, &s, cols);
+    else
+        dwconv_forward(out, inp, w, &s);
+    conv_forward_naive(ref, inp, w, &s);
+    snprintf(what, sizeof(what), "%s fwd n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+             groups == 1 ? "conv" : "dwconv", d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw,
+             d->stride, d->pad);
+    CHECK_ARRAY(what, out, ref, nout, 1e-6 * t_fwd + 1e-6, 1e-4);
+
+    /* backward, accum 0 (dinp starts as NaN) and accum 1 (random base) */
+    for (int accum = 0; accum <= 1; accum++) {
+        float *dw = pgrad(nw), *dwr = pgrad(nw);
+        float *din = fvec(nin), *dinr = fvec(nin);
+        if (accum) {
+            fill_uniform(din, nin, -1.0f, 1.0f);
+            memcpy(dinr, din, nin * sizeof(float));
+        } else {
+            fill_const(din, nin, NAN);
+            fill_const(dinr, nin, NAN);
+        }
+        if (groups == 1)
+            conv_backward(din, dw, dout, inp, w, &s, cols, accum);
+        else
+            dwconv_backward(din, dw, dout, inp, w, &s, accum);
+        conv_backward_naive(dinr, dwr, dout, inp, w, &s, accum);
+        snprintf(what, sizeof(what), "%s bwd dw accum%d n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+                 groups == 1 ? "conv" : "dwconv", accum, d->n, d->ic, d->ih, d->iw, d->oc, d->kh,
+                 d->kw, d->stride, d->pad);
+        CHECK_ARRAY(what, dw, dwr, nw, 1e-6 * t_dw + 1e-6, 1e-4);
+        snprintf(what, sizeof(what), "%s bwd dinp accum%d n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+                 groups == 1 ? "conv" : "dwconv", accum, d->n, d->ic, d->ih, d->iw, d->oc, d->kh,
+                 d->kw, d->stride, d->pad);
+        CHECK_ARRAY(what, din, dinr, nin, 1e-6 * t_din + 1e-6, 1e-4);
+    }
+
+    /* dinp NULL: only dw, still correct, in the smaller scratch */
+    float *dw = pgrad(nw), *dwr = pgrad(nw);
+    float *cols0 = fvec(conv_scratch_floats_nodinp(&s));
+    if (groups == 1)
+        conv_backward(NULL, dw, dout, inp, w, &s, cols0, 0);
+    else
+        dwconv_backward(NULL, dw, dout, inp, w, &s, 0);
+    conv_backward_naive(NULL, dwr, dout, inp, w, &s, 0);
+    snprintf(what, sizeof(what), "%s bwd dinp=NULL dw n%d ic%d %dx%d oc%d k%dx%d s%d p%d",
+             groups == 1 ? "conv" : "dwconv", d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw,
+             d->stride, d->pad);
+    CHECK_ARRAY(what, dw, dwr, nw, 1e-6 * t_dw + 1e-6, 1e-4);
+
+    /* Determinism: the same call on the same inputs gives the same bits. */
+    float *out2 = fvec(nout);
+    float *dw1 = fvec(nw), *dw2 = fvec(nw), *din1 = fvec(nin), *din2 = fvec(nin);
+    if (groups == 1) {
+        conv_forward(out2, inp, w, &s, cols);
+        conv_backward(din1, dw1, dout, inp, w, &s, cols, 0);
+        conv_backward(din2, dw2, dout, inp, w, &s, cols, 0);
+    } else {
+        dwconv_forward(out2, inp, w, &s);
+        dwconv_backward(din1, dw1, dout, inp, w, &s, 0);
+        dwconv_backward(din2, dw2, dout, inp, w, &s, 0);
+    }
+    CHECK(memcmp(out, out2, nout * sizeof(float)) == 0);
+    CHECK(memcmp(dw1, dw2, nw * sizeof(float)) == 0);
+    CHECK(memcmp(din1, din2, nin * sizeof(float)) == 0);
+}
+
+static void test_conv_shapes(void)
+{
+    struct conv_shape s;
+    /* stride 2: (28 + 2 - 3) / 2 + 1 = 14, (32 + 2 - 3) / 2 + 1 = 16 */
+    CHECK_EQ_INT(conv_shape_init(&s, 128, 16, 28, 32, 32, 3, 3, 2, 1, 1), 0);
+    CHECK_EQ_INT(s.oh, 14);
+    CHECK_EQ_INT(s.ow, 16);
+    /* scratch: per-thread chunk columns plus one dw partial per chunk */
+    CHECK(conv_scratch_floats(&s) >= (size_t)16 * 9 * 14 * 16 + (size_t)32 * 16 * 9);
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 1, 0, 1), 0);
+    /* pointwise reads its input: only the dw partials (one chunk here) */
+    CHECK(conv_scratch_floats(&s) >= (size_t)16 * 8);
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 16, 1, 1, 2, 0, 1), 0);
+    CHECK_EQ_INT(s.oh, 4);
+    CHECK(conv_scratch_floats(&s) >= (size_t)8 * 4 * 4 * 4 + 16 * 8); /* strided 1x1 needs cols */
+    CHECK_EQ_INT(conv_shape_init(&s, 4, 8, 7, 7, 8, 3, 3, 1, 1, 8), 0);
+    CHECK_EQ_INT(conv_scratch_floats(&s), 0);                                    /* depthwise */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 5, 5, 4, 3, 3, 0, 1, 1), SAT_EINVAL); /* stride 0 */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 5, 5, 4, 3, 3, 1, -1, 1), SAT_EINVAL);
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 3, 2, 5, 4, 5, 3, 1, 1, 1), SAT_EINVAL); /* kh > ih+2p */
+    CHECK_EQ_INT(conv_shape_init(&s, 0, 3, 5, 5, 4, 3, 3, 1, 1, 1), SAT_EINVAL);
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 4, 5, 5, 4, 3, 3, 1, 1, 2), SAT_EINVAL); /* groups 2 */
+    CHECK_EQ_INT(conv_shape_init(&s, 1, 4, 5, 5, 8, 3, 3, 1, 1, 4), SAT_EINVAL); /* oc != ic */
+    CHECK_EQ_INT(conv_shape_init(&s, 65536, 64, 256, 256, 64, 3, 3, 1, 1, 1), SAT_EINVAL);
+}
+
+/* ==== Finite-difference checks =========================================== */
+
+/* conv (dense or depthwise) */
+struct conv_fd {
+    struct conv_shape s;
+    float *inp, *w, *out, *r, *cols;
+    size_t nout;
+};
+
+static double conv_fd_loss(void *ctx)
+{
+    struct conv_fd *c = ctx;
+    if (c->s.groups == 1)
+        conv_forward(c->out, c->inp, c->w, &c->s, c->cols);
+    else
+        dwconv_forward(c->out, c->inp, c->w, &c->s);
+    return dot_d(c->out, c->r, c->nout);
+}
+
+static void test_conv_fd(const struct conv_dims *d, int groups, int line)
+{
+    struct conv_fd c;
+    if (conv_shape_init(&c.s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad,
+                        groups)) {
+        CHECK(!"bad shape");
+        return;
+    }
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nw = (size_t)d->oc * (d->ic / groups) * d->kh * d->kw;
+    c.nout = (size_t)d->oc * d->n * c.s.oh * c.s.ow;
+    c.inp = fvec(nin);
+    c.w = fvec(nw);
+    c.out = fvec(c.nout);
+    c.r = fvec(c.nout);
+    c.cols = fvec(conv_scratch_floats(&c.s));
+    fill_uniform(c.inp, nin, -1.0f, 1.0f);
+    fill_uniform(c.w, nw, -1.0f, 1.0f);
+    fill_uniform(c.r, c.nout, -1.0f, 1.0f);
+
+    float *dw = pgrad(nw), *d0, *d1, *base, *dw1 = pgrad(nw);
+    make_dinp_pair(nin, &d0, &d1, &base);
+    if (groups == 1) {
+        conv_backward(d0, dw, c.r, c.inp, c.w, &c.s, c.cols, 0);
+        conv_backward(d1, dw1, c.r, c.inp, c.w, &c.s, c.cols, 1);
+    } else {
+        dwconv_backward(d0, dw, c.r, c.inp, c.w, &c.s, 0);
+        dwconv_backward(d1, dw1, c.r, c.inp, c.w, &c.s, 1);
+    }
+    unbase(dw, nw);
+    /* The loss is linear in each element, so central differences are exact
+     * up to float rounding of the forward (observed <= 1e-4): eps 1e-2,
+     * atol 5e-4, rtol 1e-3. */
+    check_fd(groups == 1 ? "conv dinp vs FD" : "dwconv dinp vs FD", line, c.inp, nin, d0,
+             conv_fd_loss, &c, 1e-2f, 5e-4, 1e-3);
+    check_fd(groups == 1 ? "conv dw vs FD" : "dwconv dw vs FD", line, c.w, nw, dw, conv_fd_loss, &c,
+             1e-2f, 5e-4, 1e-3);
+    check_accum(groups == 1 ? "conv accum" : "dwconv accum", line, d1, base, d0, nin);
+}
+
+int main(void)
+{
+    sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
+
+    test_conv_shapes();
+    for (size_t i = 0; i < sizeof(dense_cases) / sizeof(dense_cases[0]); i++)
+        test_conv_vs_naive(&dense_cases[i], 1);
+    for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
+        test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
+
+    /* finite differences: dense 3x3 s2 p1, pointwise, 1x1 s2, 5x5 p2; depthwise s1 and s2 */
+    const struct conv_dims fd_dense[] = {
+        {2, 2, 5, 4, 3, 3, 3, 2, 1},
+        {2, 3, 4, 3, 2, 1, 1, 1, 0},
+        {2, 2, 5, 5, 3, 1, 1, 2, 0},
+        {1, 2, 4, 5, 2, 5, 5, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof(fd_dense) / sizeof(fd_dense[0]); i++)
+        test_conv_fd(&fd_dense[i], 1, __LINE__);
+    const struct conv_dims fd_dw[] = {
+        {2, 3, 5, 6, 3, 3, 3, 1, 1},
+        {2, 2, 6, 5, 2, 3, 3, 2, 1},
+        {1, 2, 5, 5, 2, 3, 3, 2, 0},
+    };
+    for (size_t i = 0; i < sizeof(fd_dw) / sizeof(fd_dw[0]); i++)
+        test_conv_fd(&fd_dw[i], fd_dw[i].ic, __LINE__);
+
+    free_all();
+    return check_summary("test_conv");
+}
