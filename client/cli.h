@@ -66,7 +66,7 @@ struct cli {
     int nstates;
     const char *reason;
     uint64_t after;
-    /* export / run (issue 4) */
+    /* export / run */
     const char *output; /* -o FILE */
     const char *format; /* safetensors | onnx */
     int threads;        /* run: math threads per worker (0 = ncpu / workers) */

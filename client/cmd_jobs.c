@@ -39,7 +39,7 @@ static cJSON *job_json(const Saturn__V1__Job *j)
         cJSON_AddItemToObject(o, "spec", spec ? spec : cJSON_CreateString(j->spec_json));
     }
     if (j->progress) {
-        /* Training (issue 4): where it stands, at the top level for
+        /* Training: where it stands, at the top level for
          * scripts, and the latest measurements under "metrics". */
         const Saturn__V1__JobProgress *p = j->progress;
         cJSON_AddNumberToObject(o, "epoch", p->epoch);

@@ -541,7 +541,7 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     if (!cmd->run) {
-        cli_errorf("%s is not available in this version (it arrives with training, issue 4)",
+        cli_errorf("%s is not available in this build",
                    cmd->name);
         return EXIT_USAGE;
     }

@@ -62,7 +62,7 @@ static const char schema_sql[] =
     "  message TEXT NOT NULL,"
     "  worker_id TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);"
-    /* Issue 4 (additive: schema 1 databases gain them on open). */
+    /* Training tables (additive: schema 1 databases gain them on open). */
     "CREATE TABLE IF NOT EXISTS metrics("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  job_id TEXT NOT NULL,"
@@ -511,7 +511,7 @@ int store_workers_mark_lost(struct store *st, int lost_state, int gone_state, co
     return rc;
 }
 
-/* ==== issue 4: metrics and progress ======================================== */
+/* ==== metrics and progress ================================================= */
 
 static void bind_real_or_null(sqlite3_stmt *s, int i, double v)
 {

@@ -108,7 +108,7 @@ int64_t store_worker_max_seq(struct store *st);
 int store_workers_mark_lost(struct store *st, int lost_state, int gone_state, const char *reason,
                             int64_t now_ms, int *changed);
 
-/* ---- issue 4: training metrics and progress ---- */
+/* ---- training metrics and progress ---- */
 
 /* One row of the metrics table: a rank's report (kind "step", rank >= 0)
  * or an epoch's aggregate (kind "epoch", rank -1). NaN = not measured
@@ -129,7 +129,7 @@ int store_metric_add(struct store *st, const struct store_metric *m);
 /* Reads a job's metrics rows in insertion order (oldest first). The row
  * and its strings are valid only during the callback; columns stored as
  * NULL are NaN. cb returns 0 to go on, else the read stops and returns
- * that value. (The HTTP dashboard's charts; issue 5.) */
+ * that value (the HTTP dashboard's charts). */
 int store_metrics_load(struct store *st, const char *job_id,
                        int (*cb)(void *arg, const struct store_metric *m), void *arg);
 /* Inserts or replaces a job's progress (a JSON object). */

@@ -230,7 +230,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    sat_tune_malloc(); /* issue 4 moves parameter-sized buffers: reuse, don't refault */
+    sat_tune_malloc(); /* parameter-sized buffers move every step: reuse, don't refault */
     rpc_init();
     struct session_opts so = {
         .coordinator = coord,
