@@ -71,6 +71,7 @@ struct cli {
     const char *format; /* safetensors | onnx */
     int threads;        /* run: math threads per worker (0 = ncpu / workers) */
     bool keep;          /* run: keep the private state dir */
+    bool epochs;        /* status: also every finished epoch */
     /* sweep / run --grid */
     const char *grids[CLI_MAX_GRIDS]; /* --grid FIELD=V1,V2,... as given */
     int ngrids;
@@ -136,8 +137,11 @@ int sweep_run(struct cli *c, struct job_spec *base);
 
 /* ---- progress.c: training progress on the terminal and in JSON ---- */
 struct Saturn__V1__JobProgress;
+struct Saturn__V1__QuantStat;
 /* The "metrics" object of status --json / watch --json. */
 struct cJSON *cli_progress_json(const struct Saturn__V1__JobProgress *p);
+/* Adds {name, kind, value} for each of quant (n) to the JSON array a. */
+void cli_quant_json(struct cJSON *a, struct Saturn__V1__QuantStat *const *quant, size_t n);
 /* Follows job_id's events until the job ends: event lines, and a live
  * progress bar when stdout is a terminal (plain progress lines at most
  * every few seconds otherwise; JSON lines with --json). *last_state is the

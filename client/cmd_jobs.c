@@ -15,6 +15,24 @@
 
 /* ==== JSON of a job ======================================================== */
 
+static cJSON *epoch_json(const Saturn__V1__EpochResult *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", e->epoch);
+    cJSON_AddNumberToObject(o, "step", (double)e->step);
+    cJSON_AddNumberToObject(o, "time_ms", (double)e->time_ms);
+    cJSON_AddNumberToObject(o, "loss", e->loss);
+    cJSON_AddNumberToObject(o, "train_acc", e->train_acc);
+    if (e->test_acc >= 0)
+        cJSON_AddNumberToObject(o, "test_acc", e->test_acc);
+    else
+        cJSON_AddNullToObject(o, "test_acc");
+    cJSON_AddNumberToObject(o, "images_per_s", e->images_per_s);
+    cJSON_AddNumberToObject(o, "lr", e->lr);
+    cli_quant_json(cJSON_AddArrayToObject(o, "quant"), e->quant, e->n_quant);
+    return o;
+}
+
 static cJSON *job_json(const Saturn__V1__Job *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -53,6 +71,11 @@ static cJSON *job_json(const Saturn__V1__Job *j)
         cJSON_AddStringToObject(o, "param_digest", p->param_digest);
         cJSON_AddStringToObject(o, "model_path", p->model_path);
         cJSON_AddItemToObject(o, "metrics", cli_progress_json(p));
+    }
+    if (j->n_epochs) {
+        cJSON *a = cJSON_AddArrayToObject(o, "epochs");
+        for (size_t i = 0; i < j->n_epochs; i++)
+            cJSON_AddItemToArray(a, epoch_json(j->epochs[i]));
     }
     if (j->n_history) {
         cJSON *h = cJSON_AddArrayToObject(o, "history");
@@ -203,6 +226,15 @@ static void print_job_text(const Saturn__V1__Job *j)
             printf("  %-12s %-28s %s %.4g\n", i ? "" : "quantizers:", cli_esc(p->quant[i]->name),
                    cli_esc(p->quant[i]->kind), p->quant[i]->value);
     }
+    if (j->n_epochs) {
+        printf("  epochs:      %5s %8s %9s %9s %9s %9s\n", "EPOCH", "LOSS", "TRAIN", "TEST",
+               "IMAGES/S", "LR");
+        for (size_t i = 0; i < j->n_epochs; i++) {
+            const Saturn__V1__EpochResult *e = j->epochs[i];
+            printf("               %5" PRIu32 " %8.4f %8.2f%% %8.2f%% %9.0f %9.4g\n", e->epoch,
+                   e->loss, 100.0 * e->train_acc, 100.0 * e->test_acc, e->images_per_s, e->lr);
+        }
+    }
     if (j->n_history) {
         printf("  history:\n");
         for (size_t i = 0; i < j->n_history; i++)
@@ -218,6 +250,7 @@ int cmd_status(struct cli *c)
         return ex;
     Saturn__V1__GetJobRequest req = SATURN__V1__GET_JOB_REQUEST__INIT;
     req.job_id = (char *)c->args[0];
+    req.epochs = c->epochs;
     ProtobufCMessage *m;
     struct rpc_status st;
     if (rpc_unary(c->rpc, "/saturn.v1.Client/GetJob", &req.base,

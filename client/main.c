@@ -47,7 +47,8 @@ static const struct cmd_spec commands[] = {
     {"status", CM_STATUS, cmd_status, 1, 1, "JOB",
      "show a job: state, reason, workers, times, spec and state history",
      "  saturn status job-3\n"
-     "  saturn status job-3 --json | jq -r .state\n"},
+     "  saturn status job-3 --json | jq -r .state\n"
+     "  saturn status job-3 --per-epoch # and every finished epoch: loss, accuracy, quantizers\n"},
     {"list", CM_LIST, cmd_list, 0, 0, "", "list jobs, newest first",
      "  saturn list\n"
      "  saturn list --state queued --state running --limit 20\n"
@@ -110,6 +111,7 @@ enum opt_id {
     O_FORMAT,
     O_THREADS,
     O_KEEP,
+    O_EPOCHS,
     O_GRID,
     O_SEEDS,
     O_MARKDOWN,
@@ -162,6 +164,8 @@ static const struct opt_spec options[] = {
     {"format", O_FORMAT, "FORMAT", CM_EXPORT, "safetensors (default) or onnx"},
     {"threads", O_THREADS, "T", CM_RUN, "math threads per worker (default: CPUs / workers)"},
     {"keep", O_KEEP, NULL, CM_RUN, "keep the private state dir and logs (kept anyway on failure)"},
+    {"per-epoch", O_EPOCHS, NULL, CM_STATUS,
+     "also show every finished epoch (loss, accuracy, images/s, quantizers)"},
     {"grid", O_GRID, "FIELD=V1,V2,...", CM_SWEEP | CM_RUN,
      "a grid axis: one job per value (repeatable: the cross product)"},
     {"seeds", O_SEEDS, "N", CM_SWEEP | CM_RUN,
@@ -390,6 +394,9 @@ static int apply_opt(struct cli *c, const struct opt_spec *o, const char *val, b
         break;
     case O_KEEP:
         c->keep = true;
+        break;
+    case O_EPOCHS:
+        c->epochs = true;
         break;
     case O_GRID:
         if (c->ngrids == CLI_MAX_GRIDS) {

@@ -44,17 +44,20 @@ cJSON *cli_progress_json(const Saturn__V1__JobProgress *p)
     cJSON_AddNumberToObject(o, "pull_s", p->pull_s);
     cJSON_AddNumberToObject(o, "compute_s", p->compute_s);
     cJSON_AddNumberToObject(o, "push_s", p->push_s);
-    if (p->n_quant) {
-        cJSON *a = cJSON_AddArrayToObject(o, "quant");
-        for (size_t i = 0; i < p->n_quant; i++) {
-            cJSON *q = cJSON_CreateObject();
-            cJSON_AddStringToObject(q, "name", p->quant[i]->name);
-            cJSON_AddStringToObject(q, "kind", p->quant[i]->kind);
-            cJSON_AddNumberToObject(q, "value", p->quant[i]->value);
-            cJSON_AddItemToArray(a, q);
-        }
-    }
+    if (p->n_quant)
+        cli_quant_json(cJSON_AddArrayToObject(o, "quant"), p->quant, p->n_quant);
     return o;
+}
+
+void cli_quant_json(cJSON *a, Saturn__V1__QuantStat *const *quant, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "name", quant[i]->name);
+        cJSON_AddStringToObject(q, "kind", quant[i]->kind);
+        cJSON_AddNumberToObject(q, "value", quant[i]->value);
+        cJSON_AddItemToArray(a, q);
+    }
 }
 
 static const char *fmt_dur(double s, char *buf, size_t cap)

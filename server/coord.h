@@ -139,10 +139,18 @@ struct worker;
 struct watcher;
 struct ps_job;
 
+/* What a job_quant measures (QuantStat.kind: job_quant_kind_name). */
+enum job_quant_kind {
+    JQ_ALPHA, /* PACT clipping level |alpha| of an activation quantizer */
+    JQ_SAT,   /* SAT factor s of a layer's weights */
+    JQ_WVAR,  /* variance of the last layer's effective weights s*Q */
+    JQ_NKINDS
+};
+
 /* One quantizer's state (JobProgress.quant). */
 struct job_quant {
     char name[64];
-    bool is_alpha; /* else the SAT factor s of a layer's weights */
+    enum job_quant_kind kind;
     float value;
 };
 

@@ -25,6 +25,77 @@ void job_progress_clear(struct job_progress *p)
     p->eta_s = -1.0;
 }
 
+/* ==== quantizer states ===================================================== */
+
+static const char *const quant_kind_names[JQ_NKINDS] = {
+    [JQ_ALPHA] = "alpha",
+    [JQ_SAT] = "sat",
+    [JQ_WVAR] = "wvar",
+};
+
+const char *job_quant_kind_name(enum job_quant_kind k)
+{
+    return (unsigned)k < JQ_NKINDS ? quant_kind_names[k] : "unknown";
+}
+
+int job_quant_kind_parse(const char *s)
+{
+    for (int k = 0; k < JQ_NKINDS; k++)
+        if (strcmp(s, quant_kind_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+static double num(const cJSON *o, const char *k, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
+}
+
+int job_quant_from_json(const cJSON *a, struct job_quant **out)
+{
+    *out = NULL;
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    if (n <= 0)
+        return 0;
+    struct job_quant *q = sat_calloc((size_t)n, sizeof *q);
+    if (!q)
+        return 0;
+    int k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a)
+    {
+        int kind = job_quant_kind_parse(str(it, "kind"));
+        if (kind < 0)
+            continue; /* a kind of a later version */
+        snprintf(q[k].name, sizeof q[k].name, "%s", str(it, "name"));
+        sat_utf8_sanitize(q[k].name); /* stored rows may come from older versions */
+        q[k].kind = (enum job_quant_kind)kind;
+        q[k].value = (float)num(it, "value", 0);
+        k++;
+    }
+    *out = q;
+    return k;
+}
+
+void job_quant_to_pb(const struct job_quant *q, int n, Saturn__V1__QuantStat *qs,
+                     Saturn__V1__QuantStat **qp)
+{
+    for (int i = 0; i < n; i++) {
+        saturn__v1__quant_stat__init(&qs[i]);
+        qs[i].name = (char *)q[i].name;
+        qs[i].kind = (char *)job_quant_kind_name(q[i].kind);
+        qs[i].value = q[i].value;
+        qp[i] = &qs[i];
+    }
+}
+
 /* ==== JSON (the progress table) ============================================ */
 
 /* The quantizer states as a JSON array [{name, kind, value}] added to a
@@ -36,7 +107,7 @@ static cJSON *quant_array(const struct job_progress *p, cJSON *a)
     for (int i = 0; a && i < p->nquant; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", p->quant[i].name);
-        cJSON_AddStringToObject(o, "kind", p->quant[i].is_alpha ? "alpha" : "sat");
+        cJSON_AddStringToObject(o, "kind", job_quant_kind_name(p->quant[i].kind));
         cJSON_AddNumberToObject(o, "value", p->quant[i].value);
         cJSON_AddItemToArray(a, o);
     }
@@ -77,18 +148,6 @@ static char *progress_json(const struct job_progress *p)
     return s;
 }
 
-static double num(const cJSON *o, const char *k, double def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
-}
-
 int job_progress_from_json(struct job_progress *p, const char *json)
 {
     cJSON *o = cJSON_Parse(json);
@@ -111,23 +170,10 @@ int job_progress_from_json(struct job_progress *p, const char *json)
     p->elapsed_s = num(o, "elapsed_s", 0);
     snprintf(p->digest, sizeof p->digest, "%s", str(o, "param_digest"));
     snprintf(p->model_path, sizeof p->model_path, "%s", str(o, "model_path"));
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "quant");
-    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-    if (n > 0) {
-        p->quant = sat_calloc((size_t)n, sizeof *p->quant);
-        for (int i = 0; p->quant && i < n; i++) {
-            const cJSON *q = cJSON_GetArrayItem(a, i);
-            snprintf(p->quant[i].name, sizeof p->quant[i].name, "%s", str(q, "name"));
-            p->quant[i].is_alpha = strcmp(str(q, "kind"), "alpha") == 0;
-            p->quant[i].value = (float)num(q, "value", 0);
-        }
-        p->nquant = p->quant ? n : 0;
-    }
+    p->nquant = job_quant_from_json(cJSON_GetObjectItemCaseSensitive(o, "quant"), &p->quant);
     /* Stored by an older version, possibly not UTF-8: repair for replies. */
     sat_utf8_sanitize(p->digest);
     sat_utf8_sanitize(p->model_path);
-    for (int i = 0; i < p->nquant; i++)
-        sat_utf8_sanitize(p->quant[i].name);
     cJSON_Delete(o);
     return 0;
 }
@@ -171,13 +217,7 @@ void job_progress_to_pb(const struct job_progress *p, const char *consistency,
     m->compute_s = p->compute_s;
     m->push_s = p->push_s;
     if (quant && quant_ptrs) {
-        for (int i = 0; i < p->nquant; i++) {
-            saturn__v1__quant_stat__init(&quant[i]);
-            quant[i].name = (char *)p->quant[i].name;
-            quant[i].kind = p->quant[i].is_alpha ? "alpha" : "sat";
-            quant[i].value = p->quant[i].value;
-            quant_ptrs[i] = &quant[i];
-        }
+        job_quant_to_pb(p->quant, p->nquant, quant, quant_ptrs);
         m->n_quant = (size_t)p->nquant;
         m->quant = quant_ptrs;
     }

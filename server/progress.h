@@ -8,6 +8,19 @@
 
 #include "saturn.pb-c.h"
 
+#include <cJSON.h>
+
+/* "alpha", "sat", "wvar" (QuantStat.kind), and back (-1: unknown). */
+const char *job_quant_kind_name(enum job_quant_kind k);
+int job_quant_kind_parse(const char *s);
+/* Reads a JSON array [{name, kind, value}] (job_progress_quant_json) into
+ * *out (sat_free it; NULL when empty); entries of unknown kinds are
+ * skipped, names repaired to UTF-8. Returns the number read. */
+int job_quant_from_json(const cJSON *a, struct job_quant **out);
+/* qs[i] (and qp[i] = &qs[i]) from q[i], i < n; they point into q. */
+void job_quant_to_pb(const struct job_quant *q, int n, Saturn__V1__QuantStat *qs,
+                     Saturn__V1__QuantStat **qp);
+
 void job_progress_clear(struct job_progress *p);
 /* Parses the JSON written by coord_progress_save into p (cleared first).
  * Returns 0 or SAT_EFORMAT. */

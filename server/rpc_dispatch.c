@@ -30,6 +30,7 @@
  */
 #include "rpc_dispatch.h"
 #include "auth.h"
+#include "epochs.h"
 #include "events.h"
 #include "export.h"
 #include "jobs.h"
@@ -169,13 +170,17 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     if (!j)
         return;
     struct hist_acc h = {0};
+    struct epoch_results ep = {0};
     int rc = store_history_load(c->store, j->id, hist_add, &h);
     if (rc == 0 && h.n) {
         h.ptrs = sat_malloc(h.n * sizeof *h.ptrs);
         rc = h.ptrs ? 0 : SAT_ENOMEM;
     }
+    int erc = rc == 0 && req->epochs ? epoch_results_load(c->store, j->id, &ep) : 0;
     if (rc != 0) {
         rpc_reply_err(call, rc, "cannot read the history of %s", j->id);
+    } else if (erc != 0) {
+        rpc_reply_err(call, erc, "cannot read the epochs of %s", j->id);
     } else {
         char *ids[COORD_MAX_GANG];
         Saturn__V1__Job job;
@@ -197,12 +202,15 @@ static void h_get(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         }
         job.n_history = h.n;
         job.history = h.ptrs;
+        job.n_epochs = ep.n;
+        job.epochs = ep.ptrs;
         Saturn__V1__GetJobResponse resp = SATURN__V1__GET_JOB_RESPONSE__INIT;
         resp.job = &job;
         rpc_reply(call, &resp.base);
         sat_free(qs);
         sat_free(qp);
     }
+    epoch_results_free(&ep);
     for (size_t i = 0; i < h.n; i++)
         sat_free(h.reasons[i]);
     sat_free(h.reasons);

@@ -6,8 +6,8 @@
 
 #include <math.h>
 
-/* Unbiased variance of v (len) in double, two passes; 0 for len < 2. */
-static double var_unbiased(const float *v, size_t len)
+/* Two passes (quant.h). */
+double wquant_variance(const float *v, size_t len)
 {
     if (len < 2)
         return 0.0;
@@ -57,7 +57,7 @@ float wquant_forward(float *weff, float *dfac, const float *w, size_t len, const
     }
     float s = 1.0f;
     if (q->sat) {
-        double v = var_unbiased(weff, len);
+        double v = wquant_variance(weff, len);
         if (v < QUANT_VAR_EPS)
             v = QUANT_VAR_EPS;
         s = (float)(1.0 / sqrt((double)q->fan * v));

@@ -51,6 +51,9 @@ static inline int wquant_is_identity(const struct wquant *q)
  * dfac = 1. */
 float wquant_forward(float *weff, float *dfac, const float *w, size_t len, const struct wquant *q,
                      float *m_out);
+/* The unbiased variance of x (len >= 2; 0 otherwise), in double: the
+ * var(Q) of the SAT factor. */
+double wquant_variance(const float *x, size_t len);
 /* dw (len) += dweff * dfac. */
 void wquant_backward(float *dw, const float *dweff, const float *dfac, size_t len);
 

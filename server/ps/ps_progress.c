@@ -52,8 +52,9 @@ void ps_metrics_free(struct ps_job *ps)
 
 /* ==== progress ============================================================= */
 
-/* Per-layer alphas (from the parameters) and SAT factors (the PS model
- * never runs forward, so s is computed from its weights here). */
+/* Per-layer alphas (from the parameters), SAT factors and the variance of
+ * the last layer's effective weights (the PS model never runs forward, so
+ * both are computed from its weights here). */
 static void quant_refresh(struct ps_job *ps, struct job_progress *p)
 {
     struct model *m = ps->model;
@@ -68,7 +69,7 @@ static void quant_refresh(struct ps_job *ps, struct job_progress *p)
         nw++;
     }
     struct quant_info *qi = sat_calloc((size_t)(nq ? nq : 1), sizeof *qi);
-    struct job_quant *out = sat_calloc((size_t)(nq + nw ? nq + nw : 1), sizeof *out);
+    struct job_quant *out = sat_calloc((size_t)(nq + nw + 1), sizeof *out);
     float *weff = sat_malloc((maxw ? maxw : 1) * sizeof(float));
     float *dfac = sat_malloc((maxw ? maxw : 1) * sizeof(float));
     if (!qi || !out || !weff || !dfac) {
@@ -84,20 +85,30 @@ static void quant_refresh(struct ps_job *ps, struct job_progress *p)
         if (!qi[i].is_alpha)
             continue;
         snprintf(out[k].name, sizeof out[k].name, "%s", qi[i].name);
-        out[k].is_alpha = true;
+        out[k].kind = JQ_ALPHA;
         out[k].value = qi[i].value;
         k++;
     }
     for (int i = 0; i < nw; i++) {
+        bool last = i == nw - 1;
         model_weight_layer(m, i, &wl);
-        if (!wl.sat)
+        if (!wl.sat && !last)
             continue;
         const struct param_entry *e = &pt->e[wl.param_index];
         struct wquant q = {.bits = wl.bits, .clamp = wl.clamp, .sat = wl.sat, .fan = wl.fan};
-        snprintf(out[k].name, sizeof out[k].name, "%s", wl.name);
-        out[k].is_alpha = false;
-        out[k].value = wquant_forward(weff, dfac, model_params(m) + e->offset, e->numel, &q, NULL);
-        k++;
+        float s = wquant_forward(weff, dfac, model_params(m) + e->offset, e->numel, &q, NULL);
+        if (wl.sat) {
+            snprintf(out[k].name, sizeof out[k].name, "%s", wl.name);
+            out[k].kind = JQ_SAT;
+            out[k].value = s;
+            k++;
+        }
+        if (last) {
+            snprintf(out[k].name, sizeof out[k].name, "%s", wl.name);
+            out[k].kind = JQ_WVAR;
+            out[k].value = (float)wquant_variance(weff, e->numel);
+            k++;
+        }
     }
     sat_free(p->quant);
     p->quant = out;

@@ -49,6 +49,15 @@ static int pt_cmp(const void *a, const void *b)
     return p->x < q->x ? -1 : p->x > q->x ? 1 : 0;
 }
 
+
+static const char *const palette[] = {"#0969da", "#1a7f37", "#bc4c00", "#8250df", "#cf222e",
+                                      "#0a7d8c", "#9a6700", "#bf3989", "#57606a", "#116329"};
+
+const char *chart_color(size_t i)
+{
+    return palette[i % (sizeof palette / sizeof palette[0])];
+}
+
 /* Sorts by x (an empty vector has no array: qsort must not see it). */
 void ptvec_sort(struct ptvec *v)
 {
@@ -132,12 +141,16 @@ void chart_svg(struct strbuf *b, const struct chart *ch, const struct series *s,
                   "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
                   "aria-labelledby=\"%s-title\" font-family=\"%s\" font-size=\"12\">\n",
                   ch->id, CH_W, CH_H, CH_W, CH_H, ch->id, CH_FONT);
-    strbuf_printf(b, "<title id=\"%s-title\">%s</title>\n", ch->id, ch->title);
+    strbuf_printf(b, "<title id=\"%s-title\">", ch->id);
+    webfmt_html(b, ch->title);
+    strbuf_puts(b, "</title>\n");
     strbuf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", CH_W, CH_H);
     strbuf_printf(b,
                   "<text class=\"chart-title\" x=\"%d\" y=\"24\" font-size=\"15\" "
-                  "font-weight=\"600\" fill=\"#1f2328\">%s</text>\n",
-                  CH_L, ch->title);
+                  "font-weight=\"600\" fill=\"#1f2328\">",
+                  CH_L);
+    webfmt_html(b, ch->title);
+    strbuf_puts(b, "</text>\n");
 
     /* Grid and tick labels. */
     char lab[48];
@@ -155,8 +168,9 @@ void chart_svg(struct strbuf *b, const struct chart *ch, const struct series *s,
         double v = ay.lo + i * ay.step;
         double y = map(v, ay.lo, ay.hi, CH_B, CH_T);
         webfmt_tick_label(lab, sizeof lab, v, ay.step);
-        strbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" dy=\"0.32em\">%s%s</text>\n", CH_L - 8, y, lab,
-                      ch->ysuffix);
+        strbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" dy=\"0.32em\">%s", CH_L - 8, y, lab);
+        webfmt_html(b, ch->ysuffix);
+        strbuf_puts(b, "</text>\n");
     }
     strbuf_puts(b, "</g>\n<g class=\"axis x-axis\" fill=\"#59636e\" text-anchor=\"middle\">\n");
     for (int i = 0; i < ax.n; i++) {
@@ -172,12 +186,16 @@ void chart_svg(struct strbuf *b, const struct chart *ch, const struct series *s,
                   CH_L, CH_T, CH_B, CH_R);
     strbuf_printf(b,
                   "<text class=\"axis-label\" x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
-                  "fill=\"#1f2328\">%s</text>\n",
-                  (CH_L + CH_R) / 2, CH_H - 12, ch->xlabel);
+                  "fill=\"#1f2328\">",
+                  (CH_L + CH_R) / 2, CH_H - 12);
+    webfmt_html(b, ch->xlabel);
+    strbuf_puts(b, "</text>\n");
     strbuf_printf(b,
                   "<text class=\"axis-label\" transform=\"translate(16 %d) rotate(-90)\" "
-                  "text-anchor=\"middle\" fill=\"#1f2328\">%s</text>\n",
-                  (CH_T + CH_B) / 2, ch->ylabel);
+                  "text-anchor=\"middle\" fill=\"#1f2328\">",
+                  (CH_T + CH_B) / 2);
+    webfmt_html(b, ch->ylabel);
+    strbuf_puts(b, "</text>\n");
 
     /* Series. */
     for (int k = 0; k < ns; k++) {

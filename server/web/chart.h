@@ -36,6 +36,8 @@ struct chart {
     const char *ysuffix;
 };
 
+/* The i-th colour of the series palette ("#rrggbb"; it repeats after 10). */
+const char *chart_color(size_t i);
 /* Appends (x, y); with replace, a point already at x takes y instead. A
  * failed allocation is remembered in v->err. */
 void ptvec_push(struct ptvec *v, double x, double y, bool replace);

@@ -515,6 +515,11 @@ static void job_facts(struct coord *c, struct job *j, struct strbuf *b)
 
 static void quant_table(const struct job *j, struct strbuf *b)
 {
+    static const char *const quant_label[JQ_NKINDS] = {
+        [JQ_ALPHA] = "PACT clipping level &alpha;",
+        [JQ_SAT] = "SAT weight scale",
+        [JQ_WVAR] = "weight variance (last layer)",
+    };
     const struct job_progress *p = &j->prog;
     strbuf_printf(b, "<h2>Quantizers<span class=\"count\">%d</span></h2>\n", p->nquant);
     strbuf_puts(b, "<div class=\"panel\"><table id=\"quant\"><thead><tr><th>Layer</th>"
@@ -527,7 +532,7 @@ static void quant_table(const struct job *j, struct strbuf *b)
         strbuf_puts(b, "<tr><td class=\"mono\">");
         webfmt_html(b, q->name);
         strbuf_printf(b, "</td><td>%s</td><td class=\"num\">%.5g</td></tr>\n",
-                      q->is_alpha ? "PACT clipping level &alpha;" : "SAT weight scale", q->value);
+                      quant_label[q->kind], q->value);
     }
     strbuf_puts(b, "</tbody></table></div>\n");
 }

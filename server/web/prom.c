@@ -187,18 +187,25 @@ static void job_series(struct coord *c, struct strbuf *b)
             sample1(b, jf->name, "job", j->id, jf->get(j));
         }
     }
-    for (int alpha = 1; alpha >= 0; alpha--) {
-        const char *name = alpha ? "saturn_job_pact_alpha" : "saturn_job_sat_scale";
-        family(b, name, "gauge",
-               alpha ? "PACT clipping level alpha of a layer's activation quantizer."
-                     : "SAT scale factor of a layer's quantized weights.");
+    static const struct {
+        const char *name, *help;
+    } fam[JQ_NKINDS] = {
+        [JQ_ALPHA] = {"saturn_job_pact_alpha",
+                      "PACT clipping level alpha of a layer's activation quantizer."},
+        [JQ_SAT] = {"saturn_job_sat_scale", "SAT scale factor of a layer's quantized weights."},
+        [JQ_WVAR] = {"saturn_job_weight_variance",
+                     "Variance of the last layer's effective (quantized, scaled) weights."},
+    };
+    for (int kind = 0; kind < JQ_NKINDS; kind++) {
+        const char *name = fam[kind].name;
+        family(b, name, "gauge", fam[kind].help);
         for (size_t i = 0; i < c->njobs; i++) {
             const struct job *j = c->jobs[i];
             if (!job_has_series(c, i, start))
                 continue;
             for (int q = 0; q < j->prog.nquant; q++) {
                 const struct job_quant *jq = &j->prog.quant[q];
-                if (jq->is_alpha != (alpha == 1))
+                if ((int)jq->kind != kind)
                     continue;
                 strbuf_printf(b, "%s{job=\"", name);
                 webfmt_prom_label(b, j->id);

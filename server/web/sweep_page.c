@@ -22,9 +22,6 @@
 
 #define SWEEP_PAGE_JOBS 256 /* jobs shown (the CLI submits at most as many) */
 
-static const char *const palette[] = {"#0969da", "#1a7f37", "#bc4c00", "#8250df", "#cf222e",
-                                      "#0a7d8c", "#9a6700", "#bf3989", "#57606a", "#116329"};
-#define NPALETTE (sizeof palette / sizeof palette[0])
 
 struct sweep_data {
     struct job *jobs[SWEEP_PAGE_JOBS];
@@ -92,7 +89,7 @@ static void sweep_table(const struct sweep_data *d, struct strbuf *b)
         strbuf_printf(b,
                       "<tr><td><span style=\"display:inline-block;width:14px;height:4px;"
                       "background:%s\"></span></td><td class=\"mono\">",
-                      palette[(size_t)i % NPALETTE]);
+                      chart_color((size_t)i));
         dashboard__job_link(b, j->id);
         strbuf_puts(b, "</td><td class=\"name\">");
         webfmt_html(b, j->name);
@@ -142,7 +139,7 @@ static void sweep_chart(const struct sweep_data *d, struct strbuf *b)
             continue;
         s[ns++] = (struct series){.key = j->id,
                                   .label = j->id,
-                                  .color = palette[(size_t)i % NPALETTE],
+                                  .color = chart_color((size_t)i),
                                   .v = &d->test[i],
                                   .dots = d->test[i].n <= 30};
     }
