@@ -174,7 +174,7 @@ def _big(pg, m):
     fp = pg.recs.get(f"{m}_fp32_s1")
     pg.p(f"## {m}: two-stage at 4, 3 and 2 bits", "",
          f"Stage one: `examples/preresnet20-fp32.json` with `model {m}` and "
-         f"{(fp or {}).get('set', {}).get('epochs', 4)} epochs (lr 0.1 cosine), float weights",
+         f"{(fp or {}).get('set', {}).get('epochs', 3)} epochs (lr 0.1 cosine), float weights",
          "and activations. Stage two: `examples/preresnet20-w4a4.json` with the bits and",
          "quantizer as given, started from stage one's weights (`init_from` its job),",
          f"lr 0.01 cosine, 2 epochs, alpha 4. The epochs are cut to fit the whole study in a",
