@@ -73,7 +73,7 @@ static cJSON *job_json(const Saturn__V1__Job *j)
         cJSON_AddItemToObject(o, "metrics", cli_progress_json(p));
     }
     if (j->n_epochs) {
-        cJSON *a = cJSON_AddArrayToObject(o, "epochs");
+        cJSON *a = cJSON_AddArrayToObject(o, "per_epoch");
         for (size_t i = 0; i < j->n_epochs; i++)
             cJSON_AddItemToArray(a, epoch_json(j->epochs[i]));
     }

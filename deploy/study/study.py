@@ -284,7 +284,7 @@ def command_of(row):
 
 def record(svc, row, jid, init_job):
     st = svc.json("status", jid, "--per-epoch")
-    epochs = st.get("epochs", [])
+    epochs = st.get("per_epoch", [])
     wall = (st["end_time_ms"] - st["start_time_ms"]) / 1000.0 if st["start_time_ms"] else None
     ips = [e["images_per_s"] for e in epochs if e.get("images_per_s")]
     rec = dict(key=row["key"], group=row["group"], base=row["base"], set=row["set"],
@@ -377,7 +377,12 @@ def run(args):
 from page import build_page  # noqa: E402  (deploy/study/page.py)
 
 
+def _sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # so that the service is stopped (finally)
+
+
 def main():
+    signal.signal(signal.SIGTERM, _sigterm)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the rows not yet recorded")

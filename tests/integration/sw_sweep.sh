@@ -90,6 +90,19 @@ check "  ... and they are not the fixed inits (8, 10)" jq_ok \
     '[.metrics.quant[] | select(.kind == "alpha") | .value] | length > 0 and
      all(.[]; . != 8 and . != 10)' "$SATURN" status "$J1" --json
 
+# ---- a job's epochs (saturn status --per-epoch): one epoch, as the table has it
+check "status --per-epoch --json: one epoch, its test accuracy, alphas and wvar" jq_ok \
+    '(.per_epoch | length) == 1 and .per_epoch[0].epoch == 1 and
+     .per_epoch[0].test_acc == .test_acc and
+     ([.per_epoch[0].quant[] | select(.kind == "alpha")] | length) == 2 and
+     ([.per_epoch[0].quant[] | select(.kind == "wvar" and .name == "fc")] | length) == 1' \
+    "$SATURN" status "$J1" --json --per-epoch
+check "status --json without --per-epoch has no per_epoch" jq_ok 'has("per_epoch") | not' \
+    "$SATURN" status "$J1" --json
+expect_exit 0 "status --per-epoch (text)" "$SATURN" status "$J1" --per-epoch
+contains "  ... has the epochs table" "$OUT" "epochs:      EPOCH     LOSS"
+expect_exit 1 "--per-epoch is for status only" "$SATURN" list --per-epoch
+
 # ---- status reprints it
 "$SATURN" sweep status "$SW" --json >"$T/status.json"
 check "sweep status --json gives the same rows" \
