@@ -119,6 +119,16 @@ def _quant(rec, kind, name=None):
     return out
 
 
+def command_of(row):
+    """The command that runs the row again: `saturn run` (a private saturnd)
+    for one stage; for stage two, `saturn submit` to the saturnd that ran
+    stage one, with init_from = that job."""
+    flags = " ".join(f"--{k} {v}" for k, v in row["set"].items())
+    if row.get("init"):
+        return f"saturn submit {row['base']} {flags} --init_from <job of {row['init']}>"
+    return f"saturn run {row['base']} {flags}"
+
+
 def _spec_line(rec):
     s = rec.get("spec") or {}
     keys = ("model", "wbits", "abits", "act_quant", "sat", "sat_fan", "alpha_init",
@@ -246,7 +256,7 @@ def _health(pg):
          "One W4A4 CG-PACT run per family (seed 1, sat last): every PACT alpha at each",
          "epoch's end, and the last layer's SAT factor and effective weight variance",
          "against the first rule's bound k_pool² / n_L.", "")
-    rows = []
+    rows, sat_series = [], []
     for m in ("cnn-small",) + BIG:
         key = f"{m}_w4a4_cgpact_sat-last_s1"
         r = pg.recs.get(key)
@@ -257,9 +267,14 @@ def _health(pg):
         for q in r["epochs"][-1].get("quant", []):
             if q["kind"] == "alpha" and q["name"] not in names:
                 names.append(q["name"])
+        shown = names if len(names) <= 10 else names[:8] + names[-2:]
         series = [dict(label=n, points=_quant(r, "alpha", n), dots=len(r["epochs"]) < 4)
-                  for n in names[:10]]
-        pg.svg(f"{m}-alpha", f"{m} W4A4 CG-PACT: PACT alpha per layer", "alpha", series)
+                  for n in shown]
+        title = f"{m} W4A4 CG-PACT: PACT alpha per layer"
+        if len(shown) < len(names):
+            title += f" (first 8 and last 2 of {len(names)})"
+        pg.svg(f"{m}-alpha", title, "alpha", series)
+        sat_series.append(dict(label=m, points=_quant(r, "sat"), dots=True))
         e = ETR1[m]
         bound = e["k"] ** 2 / e["n"]
         s = _quant(r, "sat")
@@ -269,6 +284,9 @@ def _health(pg):
                      f"{var[-1][1] / bound:.3g}" if var else "-"])
     pg.table(["model", "alphas", "SAT factor s (epoch 1 → end)", "VAR[W_L] (end)",
               "bound k²/n", "VAR / bound"], rows)
+    if sat_series:
+        pg.svg("sat-factor", "SAT factor s of the last layer (W4A4 CG-PACT, fan-in)", "s",
+               sat_series)
 
 
 def _claims(pg):
@@ -352,7 +370,7 @@ def _every_row(pg):
             continue
         acc = f"{100 * rec['test_acc']:.2f}" if rec.get("test_acc") is not None else rec["state"]
         wall = f"{rec['wall_s']:.0f} s" if rec.get("wall_s") else "-"
-        rows.append([f"`{r['key']}`", acc, _spec_line(rec), f"`{rec['command']}`", wall,
+        rows.append([f"`{r['key']}`", acc, _spec_line(rec), f"`{command_of(r)}`", wall,
                      f"{rec['commit']}, {rec['machine'].get('cpu', '')}"])
     pg.table(["row", "test (%)", "recipe", "command", "wall", "commit, machine"], rows)
 

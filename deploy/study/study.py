@@ -274,14 +274,6 @@ def commit():
     return p.stdout.strip() or "unknown"
 
 
-def command_of(row):
-    flags = " ".join(f"--{k} {v}" for k, v in row["set"].items())
-    cmd = f"saturn run {row['base']} {flags}"
-    if row.get("init"):
-        cmd += f" --init_from <model of {row['init']}>"
-    return cmd
-
-
 def record(svc, row, jid, init_job):
     st = svc.json("status", jid, "--per-epoch")
     epochs = st.get("per_epoch", [])
@@ -374,7 +366,7 @@ def run(args):
 
 
 # ---------------------------------------------------------------- the page
-from page import build_page  # noqa: E402  (deploy/study/page.py)
+from page import build_page, command_of  # noqa: E402  (deploy/study/page.py)
 
 
 def _sigterm(signum, frame):
