@@ -38,7 +38,8 @@ for f in "$RES"/*.json; do
     check "$k has its canonical spec, commit and machine" \
         jq -e '. as $r | ($r.spec.name | startswith($r.key)) and .spec.train_limit == 1024 and
                (.commit | length) > 0 and
-               .machine.cores >= 1 and (.command | startswith("saturn run examples/"))' "$f"
+               .machine.cores >= 1 and
+               (.command | test("^saturn (run|submit) examples/"))' "$f"
     check "$k is a job of sweep study-<group>" jq -e '.sweep == "study-" + .group' "$f"
 done
 
