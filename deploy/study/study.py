@@ -167,8 +167,15 @@ class Service:
                                            stdin=subprocess.DEVNULL))
 
     def cli(self, *args, check=True):
-        p = subprocess.run([SATURN, *args], env=self.env, capture_output=True, text=True,
-                           timeout=600)
+        """Runs saturn; an unreachable saturnd (exit 5, UNAVAILABLE: a busy
+        machine can delay its answer past the CLI's timeout) is retried for
+        up to 5 minutes."""
+        for _ in range(60):
+            p = subprocess.run([SATURN, *args], env=self.env, capture_output=True, text=True,
+                               timeout=600)
+            if p.returncode != 5 or self.procs[0].poll() is not None:
+                break
+            time.sleep(5)
         if check and p.returncode != 0:
             raise RuntimeError(f"saturn {' '.join(args)}: exit {p.returncode}: "
                                f"{p.stderr.strip()[-400:]}")
