@@ -503,10 +503,11 @@ int main(int argc, char **argv)
     if (f.http)
         log_info("%s on %s (port %d): /healthz, /metrics, dashboard at /",
                  tls.cert ? "https" : "http", f.http, hport);
-    if (f.port_file && write_port_file(f.port_file, port) != 0)
-        log_error("cannot write the port file %s", f.port_file);
+    /* The gRPC port file last: who waits for it finds the HTTP one too. */
     if (f.http_port_file && write_port_file(f.http_port_file, hport) != 0)
         log_error("cannot write the port file %s", f.http_port_file);
+    if (f.port_file && write_port_file(f.port_file, port) != 0)
+        log_error("cannot write the port file %s", f.port_file);
 
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);
