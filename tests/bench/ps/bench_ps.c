@@ -146,7 +146,13 @@ static int bench_shard(const char *addr, const char *token_file, const char *spe
         return 1;
     char wid[64];
     snprintf(wid, sizeof wid, "%s", ((Saturn__V1__RegisterResponse *)m)->worker_id);
+    /* Every later Worker and ParameterServer call presents the session. */
+    int rc = rpc_client_set_session(cli, ((Saturn__V1__RegisterResponse *)m)->session);
     rpc_msg_free(m);
+    if (rc != 0) {
+        fprintf(stderr, "bench_ps: the session secret is refused: %s\n", sat_strerror(rc));
+        return 1;
+    }
     Saturn__V1__SubmitJobRequest sr = SATURN__V1__SUBMIT_JOB_REQUEST__INIT;
     sr.spec_json = spec;
     m = call("/saturn.v1.Client/SubmitJob", &sr.base, &saturn__v1__submit_job_response__descriptor);
