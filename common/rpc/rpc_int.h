@@ -139,6 +139,12 @@ struct rpc_server {
     void *done_arg;
 };
 
+/* ---- rpc_util.c ---- */
+
+/* protobuf-c allocates through sat_malloc with this, so that the
+ * fault-injection tests reach unpacked messages too. */
+extern ProtobufCAllocator rpc__pb_allocator;
+
 /* ---- rpc_call.c ---- */
 
 /* A new context for slot (NULL: an unregistered-method call), linked into
