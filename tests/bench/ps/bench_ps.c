@@ -15,7 +15,8 @@
  *       layer (its own loop thread) answers Pull by packing the values
  *       straight from a parameter buffer, as ps.c does, and Push by
  *       unpacking the gradient and copying it into a buffer, as ps.c does
- *       before the optimizer step. Prints the median MB/s of each.
+ *       before the optimizer step; the client's Pull lands the values in
+ *       its model, as a worker's does. Prints the median MB/s of each.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -338,11 +339,16 @@ static int bench_rpc(int mb, int iter)
         Saturn__V1__PullRequest pr = SATURN__V1__PULL_REQUEST__INIT;
         pr.job_id = "bench";
         double t0 = sat_mono_s();
-        ProtobufCMessage *m = call("/saturn.v1.ParameterServer/Pull", &pr.base,
-                                   &saturn__v1__pull_response__descriptor);
-        /* A worker copies the values into its model. */
-        if (m)
-            memcpy(g, ((Saturn__V1__PullResponse *)m)->values.data, b.n * sizeof(float));
+        /* The values land in the model, as a worker's pull does. */
+        struct rpc_land land = {.field = 2 /* values */, .dst = g, .len = b.n * sizeof(float)};
+        ProtobufCMessage *m = NULL;
+        struct rpc_status st;
+        if (rpc_unary_into(cli, "/saturn.v1.ParameterServer/Pull", &pr.base,
+                           &saturn__v1__pull_response__descriptor, &land, &m, 120000, &st) != 0 ||
+            !land.landed) {
+            fprintf(stderr, "bench_ps: Pull: %s: %s\n", rpc_status_name(st.code), st.details);
+            return 1;
+        }
         rpc_msg_free(m);
         tp[i] = sat_mono_s() - t0;
         Saturn__V1__PushRequest ps = SATURN__V1__PUSH_REQUEST__INIT;
