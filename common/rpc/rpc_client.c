@@ -10,7 +10,7 @@
  * enforced by gRPC: a call past its deadline completes with
  * DEADLINE_EXCEEDED, so plucking needs no deadline of its own.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -403,20 +403,23 @@ int rpc_unary(struct rpc_client *c, const char *method, const ProtobufCMessage *
               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
               struct rpc_status *st)
 {
-    struct rpc_async a;
-    if (rpc_async_unary(c, c->cq, method, req, timeout_ms, &a, &a) == 0)
-        pluck(c, &a);
-    return rpc_async_finish(&a, resp_desc, resp, st);
+    return rpc_unary_into(c, method, req, resp_desc, NULL, resp, timeout_ms, st);
 }
 
 int rpc_unary_into(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
                    const ProtobufCMessageDescriptor *resp_desc, struct rpc_land *land,
                    ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st)
 {
+    /* The call blocks until it is over, so the request's long bytes fields
+     * are sent from the caller's memory (rpc_pin) instead of a copy. */
+    struct rpc_pin pin = {0};
     struct rpc_async a;
-    if (rpc_async_unary(c, c->cq, method, req, timeout_ms, &a, &a) == 0)
+    grpc_byte_buffer *bb = rpc__msg_pack_pinned(req, RPC_LIFT_MIN, &pin);
+    if (async_start_bb(c, c->cq, method, bb, timeout_ms, true, NULL, &a, &a) == 0)
         pluck(c, &a);
-    return async_finish_into(&a, resp_desc, land, resp, st);
+    int rc = async_finish_into(&a, resp_desc, land, resp, st);
+    rpc__pin_wait(&pin, c->cq);
+    return rc;
 }
 
 int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, size_t len,
