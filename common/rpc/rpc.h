@@ -115,6 +115,11 @@ struct rpc_land {
     void *dst;      /* receives the field's bytes when there are exactly len of them */
     size_t len;
     bool landed; /* out: the bytes are in dst and the message's field is empty */
+    /* When set, runs once the message has decoded except its long bytes
+     * fields (m has them empty), before any of them is copied, and may set
+     * field, dst and len from m (field 0: nothing lands). */
+    void (*choose)(struct rpc_land *land, const ProtobufCMessage *m, void *arg);
+    void *arg;
 };
 
 /* Decodes bb into a new message of type d, as protobuf-c would decode the
@@ -232,6 +237,10 @@ struct rpc_server_opts {
     size_t nmethods;
     void *ud;                  /* passed to every handler */
     const struct rpc_tls *tls; /* NULL or empty: plaintext; copied by the start */
+    /* Where a request's long bytes field goes (a struct rpc_land choose
+     * function, run with ud on the loop thread before the handler, on a
+     * request that is not yet checked otherwise); NULL = in the message. */
+    void (*land)(struct rpc_land *land, const ProtobufCMessage *req, void *ud);
 };
 
 /* Creates, binds and starts a server whose handlers run on `loop`. On
@@ -265,6 +274,9 @@ const char *rpc_call_peer(struct rpc_call *c);         /* "ipv4:127.0.0.1:5555" 
 const char *rpc_call_session(const struct rpc_call *c);
 /* Milliseconds left before the client's deadline; INT64_MAX if none. */
 int64_t rpc_call_remaining_ms(const struct rpc_call *c);
+/* true when the request's bytes field chosen by rpc_server_opts.land went
+ * to the chosen memory (the request's field is then empty). */
+bool rpc_call_landed(const struct rpc_call *c);
 /* 1 once the client has gone away (cancelled, deadline, disconnect). */
 int rpc_call_cancelled(const struct rpc_call *c);
 

@@ -219,7 +219,10 @@ static void on_recv(struct rpc_server *s, struct rpc_call *c, int success)
         return;
     }
     char why[SAT_ERR_LEN];
-    int rc = rpc_msg_decode(c->payload, slot->m->request, RPC_LIFT_MIN, NULL, &c->req, why);
+    struct rpc_land land = {.choose = s->land, .arg = s->ud};
+    int rc = rpc_msg_decode(c->payload, slot->m->request, RPC_LIFT_MIN, s->land ? &land : NULL,
+                            &c->req, why);
+    c->landed = rc == 0 && land.landed;
     grpc_byte_buffer_destroy(c->payload);
     c->payload = NULL;
     if (rc != 0) {
@@ -430,6 +433,7 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     s->nslots = o->nmethods;
     s->slots = sat_calloc(o->nmethods ? o->nmethods : 1, sizeof *s->slots);
     s->session_check = o->session_check;
+    s->land = o->land;
     s->auth_on = o->token && *o->token;
     const char *tokens[RPC_NROLES] = {o->token, o->viewer_token, o->worker_token};
     if (!s->slots || (s->auth_on && rpc__auth_set(&s->auth, tokens) != 0)) {

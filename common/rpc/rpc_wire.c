@@ -336,11 +336,13 @@ static int decode_rest(const struct wire *w, const struct walk *k,
 }
 
 /* Copies each lifted field from the chain: into land->dst when it is the
- * field asked for with the length asked for, else into a new buffer that
- * the message owns (freed with it). */
+ * field asked for (by land->choose, if set) with the length asked for,
+ * else into a new buffer that the message owns (freed with it). */
 static int fill_lifted(const struct wire *w, const struct walk *k, ProtobufCMessage *m,
                        struct rpc_land *land, char why[SAT_ERR_LEN])
 {
+    if (land && land->choose)
+        land->choose(land, m, land->arg);
     for (int i = 0; i < k->nlift; i++) {
         const struct lifted *l = &k->lift[i];
         ProtobufCBinaryData *f = (ProtobufCBinaryData *)(void *)((char *)m + l->fd->offset);

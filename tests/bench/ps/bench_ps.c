@@ -14,9 +14,10 @@
  *       largest, preresnet20, is 1.04 MB): an in-process server on the RPC
  *       layer (its own loop thread) answers Pull by packing the values
  *       straight from a parameter buffer, as ps.c does, and Push by
- *       unpacking the gradient and copying it into a buffer, as ps.c does
- *       before the optimizer step; the client's Pull lands the values in
- *       its model, as a worker's does. Prints the median MB/s of each.
+ *       decoding the gradient straight into a buffer, as ps.c decodes a
+ *       bsp push into its rank's slot; the client's Pull lands the values
+ *       in its model, and its Push is sent from the gradient buffer, as a
+ *       worker's are. Prints the median MB/s of each.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -270,11 +271,23 @@ static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     rpc_reply(call, &r.base);
 }
 
+/* The gradient lands in the gradient buffer as it is decoded, as a bsp
+ * push lands in its rank's slot in ps.c. */
+static void land_push(struct rpc_land *land, const ProtobufCMessage *req, void *ud)
+{
+    struct big *b = ud;
+    if (req->descriptor != &saturn__v1__push_request__descriptor)
+        return;
+    land->field = 5; /* PushRequest.gradient */
+    land->dst = b->grads;
+    land->len = b->n * sizeof(float);
+}
+
 static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     struct big *b = ud;
     const Saturn__V1__PushRequest *q = (const Saturn__V1__PushRequest *)msg;
-    if (q->gradient.len == b->n * sizeof(float))
+    if (!rpc_call_landed(call) && q->gradient.len == b->n * sizeof(float))
         memcpy(b->grads, q->gradient.data, q->gradient.len);
     Saturn__V1__PushResponse r = SATURN__V1__PUSH_RESPONSE__INIT;
     rpc_reply(call, &r.base);
@@ -323,7 +336,8 @@ static int bench_rpc(int mb, int iter)
                                  .max_msg = 256u << 20,
                                  .methods = big_methods,
                                  .nmethods = 2,
-                                 .ud = &b};
+                                 .ud = &b,
+                                 .land = land_push};
     if (rpc_server_start(&b.srv, &b.loop, &so, &port, err) != 0) {
         fprintf(stderr, "bench_ps: %s\n", err);
         return 1;
