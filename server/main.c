@@ -473,6 +473,7 @@ int main(int argc, char **argv)
         .nmethods = coord_nmethods,
         .ud = &d->coord,
         .tls = &tls,
+        .land = coord_land,
     };
     int port = 0;
     if (rpc_server_start(&d->rpc, &d->loop, &so, &port, err) != 0) {

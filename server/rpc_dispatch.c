@@ -595,6 +595,18 @@ static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
         ps_push(ps, call, req);
 }
 
+/* A Push's gradient may go straight where its job's parameter server
+ * keeps it (ps_land_push); every other bytes field stays in its request. */
+void coord_land(struct rpc_land *land, const ProtobufCMessage *req, void *ud)
+{
+    if (req->descriptor != &saturn__v1__push_request__descriptor)
+        return;
+    const Saturn__V1__PushRequest *p = (const Saturn__V1__PushRequest *)req;
+    struct job *j = coord_job_find(ud, p->job_id);
+    if (j && j->ps)
+        ps_land_push(j->ps, land, p);
+}
+
 static void h_export(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
     struct coord *c = ud;

@@ -6,6 +6,8 @@
 #include "coord.h"
 
 extern const struct rpc_method coord_methods[];
+/* rpc_server_opts.land for coord_methods (ud: the struct coord). */
+void coord_land(struct rpc_land *land, const ProtobufCMessage *req, void *ud);
 extern const size_t coord_nmethods;
 
 #endif

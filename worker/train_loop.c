@@ -84,21 +84,29 @@ static int classify(struct wt *w, const char *what, const struct rpc_status *st)
     }
 }
 
-/* A unary call retried while transient; returns CALL_OK with *resp, or
+/* A unary call retried while transient, whose response decodes with land
+ * (NULL: none, see rpc_unary_into); returns CALL_OK with *resp, or
  * CALL_STOP / CALL_ERROR. */
-static int call(struct wt *w, const char *what, const char *method, const ProtobufCMessage *req,
-                const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp, int timeout_ms)
+static int call_into(struct wt *w, const char *what, const char *method,
+                     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *d,
+                     struct rpc_land *land, ProtobufCMessage **resp, int timeout_ms)
 {
     for (;;) {
         if (run_ctl_stopped(w->ctl))
             return CALL_STOP;
         struct rpc_status st;
-        if (rpc_unary(w->rpc, method, req, d, resp, timeout_ms, &st) == 0)
+        if (rpc_unary_into(w->rpc, method, req, d, land, resp, timeout_ms, &st) == 0)
             return CALL_OK;
         int k = classify(w, what, &st);
         if (k != CALL_RETRY)
             return k;
     }
+}
+
+static int call(struct wt *w, const char *what, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp, int timeout_ms)
+{
+    return call_into(w, what, method, req, d, NULL, resp, timeout_ms);
 }
 
 /* ==== data ================================================================= */
@@ -218,7 +226,9 @@ static int fetch_split(struct wt *w, const char *split, struct dataset *ds)
 
 /* ==== pull / push / report ================================================= */
 
-/* Pulls every shard into the model's parameters and BN buffers. */
+/* Pulls every shard into the model's parameters and BN buffers. The
+ * values are copied once, from the received slices straight into the
+ * parameters (rpc_land), and only from a response that decoded whole. */
 static int pull_all(struct wt *w, uint64_t min_version, bool exact)
 {
     float *params = model_params(w->t.model), *bufs = model_buffers(w->t.model);
@@ -232,16 +242,19 @@ static int pull_all(struct wt *w, uint64_t min_version, bool exact)
         req.rank = w->a->rank;
         req.exact = exact;
         req.attempt = w->a->attempt;
+        size_t want = si->count * sizeof(float);
+        struct rpc_land land = {.field = 2 /* values */, .dst = params + si->offset, .len = want};
         ProtobufCMessage *m;
-        int k = call(w, "Pull", "/saturn.v1.ParameterServer/Pull", &req.base,
-                     &saturn__v1__pull_response__descriptor, &m, PULL_TIMEOUT_MS);
+        int k = call_into(w, "Pull", "/saturn.v1.ParameterServer/Pull", &req.base,
+                          &saturn__v1__pull_response__descriptor, &land, &m, PULL_TIMEOUT_MS);
         if (k != CALL_OK)
             return k;
         const Saturn__V1__PullResponse *r = (const Saturn__V1__PullResponse *)m;
-        bool ok = r->values.len == si->count * sizeof(float) &&
+        bool ok = (land.landed || r->values.len == want) &&
                   (si->id != 0 || r->bn_buffers.len == nbn * sizeof(float));
         if (ok) {
-            memcpy(params + si->offset, r->values.data, r->values.len);
+            if (!land.landed && want) /* short values are not read in place */
+                memcpy(params + si->offset, r->values.data, want);
             if (si->id == 0 && nbn)
                 memcpy(bufs, r->bn_buffers.data, r->bn_buffers.len);
         }

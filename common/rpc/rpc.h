@@ -97,11 +97,46 @@ void rpc_msg_free(ProtobufCMessage *m);
  * Ownership of the buffer passes to the caller (grpc_byte_buffer_destroy). */
 grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m);
 
-/* Unpacks a byte buffer into a new message of type d. Returns 0, SAT_EFORMAT
- * if the bytes are not a valid message, SAT_ENOMEM. The buffer is not
- * consumed. On success *out belongs to the caller (rpc_msg_free). */
+/* Unpacks a byte buffer into a new message of type d: rpc_msg_decode with
+ * RPC_LIFT_MIN and no landing. Returns 0, SAT_EFORMAT if the bytes are not
+ * a valid message, SAT_ENOMEM. The buffer is not consumed. On success *out
+ * belongs to the caller (rpc_msg_free). */
 int rpc_msg_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
                    ProtobufCMessage **out);
+
+/* ---- decoding in place (rpc_wire.c) ---- */
+
+#define RPC_LIFT_MIN (4u << 10) /* bytes: a bytes field this long is read in place */
+
+/* A bytes field of a response that the caller wants copied straight into
+ * its own memory instead of a buffer of the message's. */
+struct rpc_land {
+    uint32_t field; /* number of a singular bytes field of the top-level message */
+    void *dst;      /* receives the field's bytes when there are exactly len of them */
+    size_t len;
+    bool landed; /* out: the bytes are in dst and the message's field is empty */
+    /* When set, runs once the message has decoded except its long bytes
+     * fields (m has them empty), before any of them is copied, and may set
+     * field, dst and len from m (field 0: nothing lands). */
+    void (*choose)(struct rpc_land *land, const ProtobufCMessage *m, void *arg);
+    void *arg;
+};
+
+/* Decodes bb into a new message of type d, as protobuf-c would decode the
+ * same bytes, with one copy of each long bytes field instead of two: the
+ * top-level fields are walked in place over gRPC's slices, each singular
+ * bytes field of at least lift_min bytes is copied once from the slices
+ * (into land->dst when it is land's field with exactly land->len bytes,
+ * else into a buffer the message owns), and the remaining fields are
+ * unpacked by protobuf-c. dst is written only once the whole message has
+ * decoded. land may be NULL.
+ * Returns 0 with *out (the caller frees it with rpc_msg_free); SAT_EFORMAT
+ * with the reason in why (a truncated or overlong tag, varint or length, a
+ * length past the end, field number 0, an unsupported wire type, or bytes
+ * protobuf-c refuses); SAT_ENOMEM. On failure *out is NULL, land->landed
+ * is false and nothing of bb is consumed. */
+int rpc_msg_decode(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d, size_t lift_min,
+                   struct rpc_land *land, ProtobufCMessage **out, char why[SAT_ERR_LEN]);
 
 /* Checks every string of m and of the messages inside it (rpc_strings.c):
  * valid UTF-8, and no control characters except in JSON documents. Returns
@@ -202,6 +237,10 @@ struct rpc_server_opts {
     size_t nmethods;
     void *ud;                  /* passed to every handler */
     const struct rpc_tls *tls; /* NULL or empty: plaintext; copied by the start */
+    /* Where a request's long bytes field goes (a struct rpc_land choose
+     * function, run with ud on the loop thread before the handler, on a
+     * request that is not yet checked otherwise); NULL = in the message. */
+    void (*land)(struct rpc_land *land, const ProtobufCMessage *req, void *ud);
 };
 
 /* Creates, binds and starts a server whose handlers run on `loop`. On
@@ -235,6 +274,9 @@ const char *rpc_call_peer(struct rpc_call *c);         /* "ipv4:127.0.0.1:5555" 
 const char *rpc_call_session(const struct rpc_call *c);
 /* Milliseconds left before the client's deadline; INT64_MAX if none. */
 int64_t rpc_call_remaining_ms(const struct rpc_call *c);
+/* true when the request's bytes field chosen by rpc_server_opts.land went
+ * to the chosen memory (the request's field is then empty). */
+bool rpc_call_landed(const struct rpc_call *c);
 /* 1 once the client has gone away (cancelled, deadline, disconnect). */
 int rpc_call_cancelled(const struct rpc_call *c);
 
@@ -296,6 +338,12 @@ void rpc_client_free(struct rpc_client *c);
 int rpc_unary(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
               struct rpc_status *st);
+
+/* rpc_unary whose response decodes with land (rpc_msg_decode): a bytes
+ * field of the expected length goes straight into land->dst. */
+int rpc_unary_into(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, struct rpc_land *land,
+                   ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st);
 
 /* The same with raw request bytes and no response decoding (tests, probes). */
 int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, size_t len,

@@ -230,6 +230,11 @@ int64_t rpc_call_remaining_ms(const struct rpc_call *c)
     return ms < 0 ? 0 : ms;
 }
 
+bool rpc_call_landed(const struct rpc_call *c)
+{
+    return c->landed;
+}
+
 int rpc_call_cancelled(const struct rpc_call *c)
 {
     return c->closed && c->close_cancelled;

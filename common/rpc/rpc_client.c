@@ -10,7 +10,7 @@
  * enforced by gRPC: a call past its deadline completes with
  * DEADLINE_EXCEEDED, so plucking needs no deadline of its own.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -363,24 +363,33 @@ void rpc_async_cancel(struct rpc_async *a)
         grpc_call_cancel(a->call, NULL);
 }
 
-int rpc_async_finish(struct rpc_async *a, const ProtobufCMessageDescriptor *resp_desc,
-                     ProtobufCMessage **resp, struct rpc_status *st)
+/* rpc_async_finish, decoding the response with land (may be NULL). */
+static int async_finish_into(struct rpc_async *a, const ProtobufCMessageDescriptor *resp_desc,
+                             struct rpc_land *land, ProtobufCMessage **resp, struct rpc_status *st)
 {
     if (resp)
         *resp = NULL;
     status_from_slice(st, a->code, a->details);
     int rc = rpc_err_from_status(st->code);
     if (rc == 0 && resp_desc) {
+        char why[SAT_ERR_LEN];
         if (!a->msg) {
             status_set(st, GRPC_STATUS_INTERNAL, "OK status without a response message");
             rc = SAT_EFORMAT;
-        } else if (rpc_msg_unpack(a->msg, resp_desc, resp) != 0) {
-            status_set(st, GRPC_STATUS_INTERNAL, "response is not a valid message");
-            rc = SAT_EFORMAT;
+        } else if ((rc = rpc_msg_decode(a->msg, resp_desc, RPC_LIFT_MIN, land, resp, why)) != 0) {
+            char msg[RPC_DETAILS_LEN];
+            snprintf(msg, sizeof msg, "response is not a valid message: %s", why);
+            status_set(st, GRPC_STATUS_INTERNAL, msg);
         }
     }
     async_release(a);
     return rc;
+}
+
+int rpc_async_finish(struct rpc_async *a, const ProtobufCMessageDescriptor *resp_desc,
+                     ProtobufCMessage **resp, struct rpc_status *st)
+{
+    return async_finish_into(a, resp_desc, NULL, resp, st);
 }
 
 /* ==== blocking calls: the steps above on the client's pluck queue ========== */
@@ -394,10 +403,23 @@ int rpc_unary(struct rpc_client *c, const char *method, const ProtobufCMessage *
               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int timeout_ms,
               struct rpc_status *st)
 {
+    return rpc_unary_into(c, method, req, resp_desc, NULL, resp, timeout_ms, st);
+}
+
+int rpc_unary_into(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, struct rpc_land *land,
+                   ProtobufCMessage **resp, int timeout_ms, struct rpc_status *st)
+{
+    /* The call blocks until it is over, so the request's long bytes fields
+     * are sent from the caller's memory (rpc_pin) instead of a copy. */
+    struct rpc_pin pin = {0};
     struct rpc_async a;
-    if (rpc_async_unary(c, c->cq, method, req, timeout_ms, &a, &a) == 0)
+    grpc_byte_buffer *bb = rpc__msg_pack_pinned(req, RPC_LIFT_MIN, &pin);
+    if (async_start_bb(c, c->cq, method, bb, timeout_ms, true, NULL, &a, &a) == 0)
         pluck(c, &a);
-    return rpc_async_finish(&a, resp_desc, resp, st);
+    int rc = async_finish_into(&a, resp_desc, land, resp, st);
+    rpc__pin_wait(&pin, c->cq);
+    return rc;
 }
 
 int rpc_unary_raw(struct rpc_client *c, const char *method, const void *req, size_t len,

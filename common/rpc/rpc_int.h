@@ -11,6 +11,7 @@
 #define SATURN_RPC_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "rpc.h"
 
@@ -78,6 +79,7 @@ struct rpc_call {
     bool cancel_fired;
 
     ProtobufCMessage *req;
+    bool landed; /* a bytes field of req went where rpc_server_opts.land chose */
     char *peer; /* gpr_malloc'd by gRPC, on demand */
     int role;   /* enum rpc_role of the token presented (client when auth is off) */
     char session[RPC_SESSION_MAX]; /* the accepted session secret, or "" */
@@ -122,6 +124,7 @@ struct rpc_server {
     bool auth_on;         /* started with a token: every role is checked */
     struct rpc_auth auth; /* the role tokens and the failure table */
     rpc_session_fn session_check;
+    void (*land)(struct rpc_land *land, const ProtobufCMessage *req, void *ud);
     void *ud;
 
     uv_timer_t delay_timer;   /* answers delayed refusals */
@@ -138,6 +141,31 @@ struct rpc_server {
     void (*done)(void *arg);
     void *done_arg;
 };
+
+/* ---- rpc_util.c ---- */
+
+/* protobuf-c allocates through sat_malloc with this, so that the
+ * fault-injection tests reach unpacked messages too. */
+extern ProtobufCAllocator rpc__pb_allocator;
+
+/* ---- rpc_pin.c ---- */
+
+/* The references gRPC holds on caller memory that a message is being sent
+ * from. Zero-initialize; it must outlive the references. */
+struct rpc_pin {
+    atomic_int refs;
+};
+
+/* Packs m into a new byte buffer like rpc_msg_pack, except that each
+ * singular bytes field of at least lift_min bytes is not copied: the
+ * buffer points at the field's bytes, holding a reference on pin, so they
+ * must stay unchanged until rpc__pin_wait returns. NULL on allocation
+ * failure (nothing is pinned then). */
+grpc_byte_buffer *rpc__msg_pack_pinned(const ProtobufCMessage *m, size_t lift_min,
+                                       struct rpc_pin *pin);
+/* Returns once gRPC has dropped every reference on pin, polling cq (the
+ * queue of the calls that sent from it) meanwhile. */
+void rpc__pin_wait(struct rpc_pin *pin, grpc_completion_queue *cq);
 
 /* ---- rpc_call.c ---- */
 

@@ -218,17 +218,23 @@ static void on_recv(struct rpc_server *s, struct rpc_call *c, int success)
         rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
         return;
     }
-    int rc = rpc_msg_unpack(c->payload, slot->m->request, &c->req);
+    char why[SAT_ERR_LEN];
+    struct rpc_land land = {.choose = s->land, .arg = s->ud};
+    int rc = rpc_msg_decode(c->payload, slot->m->request, RPC_LIFT_MIN, s->land ? &land : NULL,
+                            &c->req, why);
+    c->landed = rc == 0 && land.landed;
     grpc_byte_buffer_destroy(c->payload);
     c->payload = NULL;
     if (rc != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "request is not a valid %s message", slot->m->request->name);
+        char msg[RPC_DETAILS_LEN];
+        snprintf(msg, sizeof msg, "request is not a valid %s message: %s", slot->m->request->name,
+                 why);
         log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), msg);
-        rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        rpc__reject(
+            c, rc == SAT_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INVALID_ARGUMENT,
+            msg);
         return;
     }
-    char why[SAT_ERR_LEN];
     if (rpc_msg_check_strings(c->req, why) != 0) {
         log_info("rpc: %s from %s: %s", slot->m->path, rpc_call_peer(c), why);
         rpc__reject(c, GRPC_STATUS_INVALID_ARGUMENT, why);
@@ -427,6 +433,7 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     s->nslots = o->nmethods;
     s->slots = sat_calloc(o->nmethods ? o->nmethods : 1, sizeof *s->slots);
     s->session_check = o->session_check;
+    s->land = o->land;
     s->auth_on = o->token && *o->token;
     const char *tokens[RPC_NROLES] = {o->token, o->viewer_token, o->worker_token};
     if (!s->slots || (s->auth_on && rpc__auth_set(&s->auth, tokens) != 0)) {

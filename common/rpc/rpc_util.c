@@ -1,6 +1,6 @@
 /* rpc_util.c - bearer tokens, constant-time comparison, and protobuf-c
- * messages to and from gRPC byte buffers. */
-#include "rpc.h"
+ * messages to gRPC byte buffers (decoding is in rpc_wire.c). */
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,13 +26,12 @@ static void pb_free(void *ud, void *p)
     sat_free(p);
 }
 
-static ProtobufCAllocator pb_allocator = {
-    .alloc = pb_alloc, .free = pb_free, .allocator_data = NULL};
+ProtobufCAllocator rpc__pb_allocator = {.alloc = pb_alloc, .free = pb_free, .allocator_data = NULL};
 
 void rpc_msg_free(ProtobufCMessage *m)
 {
     if (m)
-        protobuf_c_message_free_unpacked(m, &pb_allocator);
+        protobuf_c_message_free_unpacked(m, &rpc__pb_allocator);
 }
 
 grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m)
@@ -51,20 +50,8 @@ grpc_byte_buffer *rpc_msg_pack(const ProtobufCMessage *m)
 int rpc_msg_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
                    ProtobufCMessage **out)
 {
-    *out = NULL;
-    grpc_byte_buffer_reader r;
-    if (!grpc_byte_buffer_reader_init(&r, bb))
-        return SAT_EFORMAT;
-    /* protobuf-c needs contiguous input: flatten the slices (one copy). */
-    grpc_slice flat = grpc_byte_buffer_reader_readall(&r);
-    grpc_byte_buffer_reader_destroy(&r);
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, &pb_allocator, GRPC_SLICE_LENGTH(flat),
-                                                    GRPC_SLICE_START_PTR(flat));
-    grpc_slice_unref(flat);
-    if (!m)
-        return SAT_EFORMAT; /* protobuf-c does not tell bad bytes from OOM */
-    *out = m;
-    return 0;
+    char why[SAT_ERR_LEN];
+    return rpc_msg_decode(bb, d, RPC_LIFT_MIN, NULL, out, why);
 }
 
 int rpc_secret_equal(const void *presented, size_t plen, const void *expected, size_t elen)

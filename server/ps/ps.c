@@ -440,6 +440,33 @@ static void out_of_range(struct rpc_call *call, const char *fmt, ...)
 static void push_handle(struct ps_job *ps, struct rpc_call *call,
                         const Saturn__V1__PushRequest *req);
 
+void ps_land_push(struct ps_job *ps, struct rpc_land *land, const Saturn__V1__PushRequest *req)
+{
+    if (!ps->ready || ps->staleness != 0 || req->shard >= (uint32_t)ps->nshards ||
+        req->rank >= (uint32_t)ps->world)
+        return;
+    struct ps_shard *sh = &ps->shards[req->shard];
+    if (req->step != ps->clock || sh->have[req->rank] || sh->n == 0)
+        return;
+    land->field = 5; /* PushRequest.gradient */
+    land->dst = sh->slots + (size_t)req->rank * sh->n;
+    land->len = sh->n * sizeof(float);
+}
+
+/* The gradient of a push: in its slot when it landed there as it was
+ * decoded (ps_land_push), else in the request; *len is its byte count. */
+static const float *push_gradient(const struct ps_job *ps, struct rpc_call *call,
+                                  const Saturn__V1__PushRequest *req, size_t *len)
+{
+    if (rpc_call_landed(call)) {
+        const struct ps_shard *sh = &ps->shards[req->shard];
+        *len = sh->n * sizeof(float);
+        return sh->slots + (size_t)req->rank * sh->n;
+    }
+    *len = req->gradient.len;
+    return (const float *)(const void *)req->gradient.data;
+}
+
 /* Every Push that reaches the handler counts in the statistics, refused
  * ones included (their bytes crossed the wire too): its payload bytes and
  * the handler's time, which includes applying a step (checkpoints and the
@@ -448,7 +475,9 @@ void ps_push(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PushReq
 {
     struct coord *c = ps->c;
     uint64_t t0 = uv_hrtime();
-    size_t bytes = req->gradient.len + req->bn_stats.len;
+    size_t glen;
+    push_gradient(ps, call, req, &glen);
+    size_t bytes = glen + req->bn_stats.len;
     push_handle(ps, call, req);
     c->stats.push_bytes += bytes;
     coord_hist_observe(&c->stats.push_s, (double)(uv_hrtime() - t0) * 1e-9);
@@ -467,10 +496,12 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
     if (!shard_rank_ok(ps, call, req->shard, req->rank))
         return;
     struct ps_shard *sh = &ps->shards[req->shard];
-    if (req->gradient.len != sh->n * sizeof(float)) {
+    size_t glen;
+    const float *grad = push_gradient(ps, call, req, &glen);
+    if (glen != sh->n * sizeof(float)) {
         rpc_reply_err(call, SAT_EINVAL,
                       "field \"gradient\": %zu bytes; shard %" PRIu32 " needs %zu (%zu float32)",
-                      req->gradient.len, req->shard, sh->n * sizeof(float), sh->n);
+                      glen, req->shard, sh->n * sizeof(float), sh->n);
         return;
     }
     size_t bn_want = req->shard == 0 ? ps->bn_count * sizeof(float) : 0;
@@ -493,8 +524,7 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
     }
     uint32_t r = req->rank;
     /* The bytes are little-endian float32; so is every host saturnd runs
-     * on (x86-64, aarch64). They are copied, never aliased. */
-    const float *grad = (const float *)(const void *)req->gradient.data;
+     * on (x86-64, aarch64). */
     const float *bn_in = (const float *)(const void *)req->bn_stats.data;
     char why[SAT_ERR_LEN];
     if (ps__check_push(ps, grad, sh->n, bn_in, bn_want / sizeof(float), why) != 0) {
@@ -513,7 +543,8 @@ static void push_handle(struct ps_job *ps, struct rpc_call *call,
                          req->step, ps->clock, req->step);
             return;
         }
-        memcpy(sh->slots + (size_t)r * sh->n, grad, sh->n * sizeof(float));
+        if (!rpc_call_landed(call)) /* else the gradient is in the slot already */
+            memcpy(sh->slots + (size_t)r * sh->n, grad, sh->n * sizeof(float));
         if (req->shard == 0 && ps->bn_count)
             memcpy(ps->bn_slots + (size_t)r * ps->bn_count, bn_in, ps->bn_count * sizeof(float));
         sh->have[r] = 1;

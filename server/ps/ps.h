@@ -209,6 +209,12 @@ void ps_get_layout(struct ps_job *ps, struct rpc_call *call,
                    const Saturn__V1__GetLayoutRequest *req);
 void ps_pull(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PullRequest *req);
 void ps_push(struct ps_job *ps, struct rpc_call *call, const Saturn__V1__PushRequest *req);
+/* Chooses where a Push's gradient is copied as it is decoded (see struct
+ * rpc_land): straight into its rank's slot when, in bsp, it is the push of
+ * the current step that the shard still awaits from that rank; else
+ * nowhere (it stays in the request). The slot is read only once ps_push
+ * accepts the push, so a push refused later changes nothing. */
+void ps_land_push(struct ps_job *ps, struct rpc_land *land, const Saturn__V1__PushRequest *req);
 
 /* Internals shared by the wing's files. */
 void ps__wait_finish(struct ps_wait *w, int sat_err, const char *msg);

@@ -5,6 +5,10 @@
  * (to bytes that, when they decode, pack to the same bytes again) and then
  * goes through the table's validator, if the request type has one.
  *
+ * The same bytes, cut into three slices, also go through rpc_msg_decode
+ * with every bytes field read in place (lift_min 1): it must refuse what
+ * protobuf-c refuses and otherwise give the message protobuf-c gives.
+ *
  * To fuzz a new validator, put it in its request's row: it gets the
  * decoded request and returns 0 or SAT_E* with a message in err (a
  * validator from server/ also needs its library in the 'rpc' row of
@@ -88,6 +92,46 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
     return p;
 }
 
+/* 1 when a and b pack to the same bytes. */
+static int same_packing(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    size_t na, nb;
+    uint8_t *pa = pack(a, &na), *pb = pack(b, &nb);
+    int eq = na == nb && memcmp(pa, pb, na) == 0;
+    free(pa);
+    free(pb);
+    return eq;
+}
+
+/* rpc_msg_decode with every bytes field read in place, over msg cut into
+ * three slices, against protobuf-c on the flat bytes. */
+static void decode_in_place(const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t n)
+{
+    grpc_slice s[3];
+    size_t cut[4] = {0, n / 3, n - n / 3, n};
+    for (int i = 0; i < 3; i++)
+        s[i] = grpc_slice_from_copied_buffer((const char *)msg + cut[i], cut[i + 1] - cut[i]);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(s, 3);
+    for (int i = 0; i < 3; i++)
+        grpc_slice_unref(s[i]);
+    ProtobufCMessage *m = NULL, *ref = protobuf_c_message_unpack(d, NULL, n, msg);
+    char why[SAT_ERR_LEN];
+    int rc = rpc_msg_decode(bb, d, 1, NULL, &m, why);
+    grpc_byte_buffer_destroy(bb);
+    if ((rc == 0) != (ref != NULL))
+        fuzz_fail("%s: rpc_msg_decode %s what protobuf-c %s (%s)", d->name,
+                  rc == 0 ? "accepts" : "refuses", ref ? "accepts" : "refuses", why);
+    if (rc != 0 && m)
+        fuzz_fail("a failed decode returned a message");
+    if (m && ref && !same_packing(m, ref))
+        fuzz_fail("%s: rpc_msg_decode and protobuf-c decode different messages", d->name);
+    if (rc != 0)
+        fuzz_check_err(why, rc);
+    rpc_msg_free(m);
+    if (ref)
+        protobuf_c_message_free_unpacked(ref, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int checked;
@@ -98,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     const struct fuzz_rpc_row *row = &requests[data[0] % NREQUESTS];
+    decode_in_place(row->desc, data + 1, size - 1);
     grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data + 1, size - 1);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);

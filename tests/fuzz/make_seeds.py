@@ -110,6 +110,8 @@ put("rpc", "12-report-metrics", b"\x0c" + field(1, "w-1") + field(2, "job-1") + 
 put("rpc", "14-pull", b"\x0e" + field(1, "job-1") + field(2, 1) + field(3, 5) + field(5, 1))
 put("rpc", "15-push", b"\x0f" + field(1, "job-1") + field(4, 5)
     + field(5, struct.pack("<4f", 0.1, 0.2, -0.3, 4)) + field(6, 128))
+put("rpc", "15-push-fields-twice", b"\x0f" + field(5, b"\x01\x02\x03\x04") + field(1, "job-1")
+    + field(7, struct.pack("<2f", 1, 2)) + field(5, struct.pack("<2f", 0.5, -1)) + field(6, 64))
 put("rpc", "16-health", b"\x10" + field(1, "saturn.v1.Client"))
 
 # ---- route: method, space, path

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# bench_ps.sh - parameter-server figures (issue 4), printed as "name value":
+# bench_ps.sh - parameter-server figures, printed as "name value":
 #  1. preresnet20 W4A4 on Fashion-MNIST: time per step in pull, compute and
 #     push, and images/s of 2 workers x 1 thread against 1 worker x 1
-#     thread (target >= 1.7x);
-#  2. Pull and Push in MB/s against loopback TCP measured in the same run
-#     (target >= half): preresnet20's 1 MB shard through saturnd, and a
-#     16 MiB shard (no zoo model has one) through the same RPC layer;
+#     thread (target >= 1.85x);
+#  2. Pull and Push in MB/s against loopback TCP measured in the same run:
+#     preresnet20's 1 MB shard through saturnd, and a 16 MiB shard (no zoo
+#     model has one) through the same RPC layer (target >= 0.8 of TCP);
 #  3. saturnd's peak RSS while it runs a preresnet20 job, against
 #     4 x parameter bytes + data set + 64 MB.
 #   meson test -C build --benchmark ps --verbose
-# BENCH_STEPS (default 24) sets the steps of each preresnet20 job.
+# BENCH_STEPS (default 24) sets the steps of each preresnet20 job;
+# BENCH_ROUNDS (default 2) how many times the 1-worker and the 2-worker
+# jobs run, interleaved. The speedup compares the best round of each side,
+# so that a burst of other load on this shared machine hits one round, not
+# one side; every round's figures are printed (names of rounds after the
+# first end in _rN).
 set -u
 T=$(mktemp -d "${TMPDIR:-/tmp}/saturn-bench.XXXXXX")
 PIDS=()
@@ -25,6 +30,7 @@ cleanup() {
 trap cleanup EXIT
 unset SATURN_ADDR SATURN_TOKEN_FILE
 STEPS=${BENCH_STEPS:-24}
+ROUNDS=${BENCH_ROUNDS:-2}
 
 start_saturnd() { # DIR [flags]: sets ADDR, TOKEN, DPID
     local dir=$1
@@ -51,8 +57,9 @@ wait_end() { # JOB
 echo "# machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 1 + 3: preresnet20 W4A4, 1 worker x 1 thread, then 2 workers x 1 thread
-run_job() { # WORKERS -> prints figures; peak RSS of its saturnd
-    local n=$1 dir=$T/r$1
+run_job() { # WORKERS ROUND -> prints figures; best images/s and peak RSS of its saturnd
+    local n=$1 r=$2 dir=$T/r$1-$2 sfx=""
+    [ "$r" = 1 ] || sfx=_r$r
     start_saturnd "$dir" --lease-ms 30000
     local wp=()
     for ((i = 0; i < n; i++)); do
@@ -83,23 +90,32 @@ run_job() { # WORKERS -> prints figures; peak RSS of its saturnd
     push=$(jq '.metrics.push_s * 1000 | floor' "$dir/status.json")
     hwm=$(awk '/VmHWM/{print $2}' /proc/"$DPID"/status)
     params=$(grep -oE '[0-9]+ parameters' "$dir/saturnd.log" | head -n 1 | cut -d' ' -f1)
-    echo "preresnet20_w4a4_workers${n}_state $(jq -r .state "$dir/status.json")"
-    echo "preresnet20_w4a4_workers${n}_wall_s $((SECONDS - t0))"
-    echo "preresnet20_w4a4_workers${n}_images_per_s ${ips:-0}"
-    echo "preresnet20_w4a4_workers${n}_step_ms_pull $pull"
-    echo "preresnet20_w4a4_workers${n}_step_ms_compute $comp"
-    echo "preresnet20_w4a4_workers${n}_step_ms_push $push"
-    echo "saturnd_workers${n}_peak_rss_MB $((hwm / 1024))"
-    echo "preresnet20_params $params"
-    eval "IPS$n=${ips:-0}; HWM$n=$hwm; PARAMS=$params"
+    echo "preresnet20_w4a4_workers${n}_state$sfx $(jq -r .state "$dir/status.json")"
+    echo "preresnet20_w4a4_workers${n}_wall_s$sfx $((SECONDS - t0))"
+    echo "preresnet20_w4a4_workers${n}_images_per_s$sfx ${ips:-0}"
+    echo "preresnet20_w4a4_workers${n}_step_ms_pull$sfx $pull"
+    echo "preresnet20_w4a4_workers${n}_step_ms_compute$sfx $comp"
+    echo "preresnet20_w4a4_workers${n}_step_ms_push$sfx $push"
+    echo "saturnd_workers${n}_peak_rss_MB$sfx $((hwm / 1024))"
+    [ "$r" = 1 ] && echo "preresnet20_params $params"
+    local best=IPS$n old=HWM$n
+    if [ "$(jq -n "${ips:-0} > ${!best:-0}")" = true ]; then eval "$best=${ips:-0}"; fi
+    [ "$hwm" -gt "${!old:-0}" ] && eval "$old=$hwm"
+    PARAMS=$params
     for p in "${wp[@]}" "$DPID"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${wp[@]}" "$DPID"; do
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     done
 }
-run_job 1
-run_job 2
-echo "speedup_2x1_vs_1x1 $(jq -n "$IPS2 / $IPS1 * 100 | floor / 100") (target >= 1.7)"
+IPS1=0 IPS2=0 HWM1=0 HWM2=0
+for ((round = 1; round <= ROUNDS; round++)); do
+    run_job 1 "$round"
+    run_job 2 "$round"
+done
+echo "preresnet20_w4a4_workers1_images_per_s_best $IPS1"
+echo "preresnet20_w4a4_workers2_images_per_s_best $IPS2"
+SPEEDUP=$(jq -n "$IPS2 / $IPS1 * 100 | floor / 100")
+echo "speedup_2x1_vs_1x1 $SPEEDUP (best of $ROUNDS rounds each; target >= 1.85)"
 DATA_MB=$(jq -n '(70000 * 785) / 1048576 | floor') # Fashion-MNIST as saturnd holds it
 HWM_MB=$((HWM2 > HWM1 ? HWM2 / 1024 : HWM1 / 1024))
 TARGET_MB=$(jq -n "(4 * $PARAMS * 4) / 1048576 + $DATA_MB + 64 | floor")
@@ -125,5 +141,5 @@ for k in pull_MBps push_MBps push_dup_MBps; do
 done
 for k in rpc_pull_MBps rpc_push_MBps; do
     v=$(awk "/^$k/{print \$2}" "$T/rpc.txt")
-    echo "${k}_16MB_vs_tcp $(jq -n "$v / $TCP * 100 | floor / 100") (target >= 0.5)"
+    echo "${k}_16MB_vs_tcp $(jq -n "$v / $TCP * 100 | floor / 100") (target >= 0.8)"
 done

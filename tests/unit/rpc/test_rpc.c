@@ -7,8 +7,9 @@
  * timer, server streaming, the stream queue cap, error statuses, client
  * deadlines and the server's cancel callback, bearer-token auth (missing,
  * wrong, right, exempt method), unregistered methods, bytes that are not a
- * message, oversized messages; finally a stop with a stream still open,
- * after which the loop must close with no handle left.
+ * message (and why), oversized messages, a long bytes field sent from the
+ * caller's memory and landed where each side chose; finally a stop with a
+ * stream still open, after which the loop must close with no handle left.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct ts {
     int flood_sent; /* messages queued by Flood before the cap */
     int stopped;    /* rpc_server_stop's callback ran */
     pthread_mutex_t lock;
+    float landed[4096]; /* where the gradient of a Push for job "land" goes */
 };
 
 static void h_echo(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
@@ -137,7 +139,37 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *u
     rpc_reply(call, &resp.base);
 }
 
+/* rpc_server_opts.land: the gradient of a Push for job "land" goes to
+ * s->landed as it is decoded. */
+static void land_push(struct rpc_land *land, const ProtobufCMessage *req, void *ud)
+{
+    struct ts *s = ud;
+    const Saturn__V1__PushRequest *p = (const Saturn__V1__PushRequest *)req;
+    if (req->descriptor != &saturn__v1__push_request__descriptor || strcmp(p->job_id, "land") != 0)
+        return;
+    land->field = 5;
+    land->dst = s->landed;
+    land->len = sizeof s->landed;
+}
+
+/* Answers a Push with its gradient as a PullResponse's values, version 1
+ * when the gradient had landed in s->landed. */
+static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+    struct ts *s = ud;
+    const Saturn__V1__PushRequest *req = (const Saturn__V1__PushRequest *)msg;
+    Saturn__V1__PullResponse resp = SATURN__V1__PULL_RESPONSE__INIT;
+    resp.version = rpc_call_landed(call);
+    resp.values = req->gradient;
+    if (rpc_call_landed(call)) {
+        resp.values.data = (uint8_t *)s->landed;
+        resp.values.len = sizeof s->landed;
+    }
+    rpc_reply(call, &resp.base);
+}
+
 static const struct rpc_method methods[] = {
+    {"/t.T/Push", &saturn__v1__push_request__descriptor, h_push, 0, RPC_R_ANY},
     {"/t.T/Echo", &saturn__v1__get_job_request__descriptor, h_echo, 0, RPC_R_ANY},
     {"/t.T/Deferred", &saturn__v1__get_job_request__descriptor, h_deferred, 0, RPC_R_ANY},
     {"/t.T/Stream", &saturn__v1__watch_job_request__descriptor, h_stream, RPC_STREAM, RPC_R_ANY},
@@ -281,6 +313,54 @@ static void check_pack(void)
 
 /* ==== checks through the wire ============================================== */
 
+/* A long bytes field both ways: sent from the caller's memory, landed by
+ * the server's land function, echoed back and landed in the client's. */
+static void check_land(struct ts *s, struct rpc_client *c)
+{
+    static float grad[4096], back[4096];
+    for (size_t i = 0; i < 4096; i++)
+        grad[i] = (float)i * 0.25f;
+    static const char *const jobs[2] = {"land", "other"};
+    for (int k = 0; k < 2; k++) {
+        Saturn__V1__PushRequest req = SATURN__V1__PUSH_REQUEST__INIT;
+        req.job_id = (char *)jobs[k];
+        req.step = 7;
+        req.gradient.data = (uint8_t *)grad;
+        req.gradient.len = sizeof grad;
+        memset(back, 0, sizeof back);
+        struct rpc_land land = {.field = 2, .dst = back, .len = sizeof back};
+        struct rpc_status st;
+        ProtobufCMessage *m = NULL;
+        CHECK_EQ_INT(rpc_unary_into(c, "/t.T/Push", &req.base,
+                                    &saturn__v1__pull_response__descriptor, &land, &m, 5000, &st),
+                     0);
+        const Saturn__V1__PullResponse *r = (const Saturn__V1__PullResponse *)m;
+        CHECK(r != NULL);
+        if (!r)
+            continue;
+        CHECK_EQ_INT(r->version, k == 0); /* landed on the server for job "land" only */
+        CHECK(land.landed && r->values.len == 0);
+        CHECK(memcmp(back, grad, sizeof grad) == 0);
+        CHECK(k == 1 || memcmp(s->landed, grad, sizeof grad) == 0);
+        rpc_msg_free(m);
+    }
+    /* A length other than the land's: the values stay in the message. */
+    Saturn__V1__PushRequest req = SATURN__V1__PUSH_REQUEST__INIT;
+    req.job_id = "other";
+    req.gradient.data = (uint8_t *)grad;
+    req.gradient.len = sizeof grad;
+    struct rpc_land land = {.field = 2, .dst = back, .len = sizeof back - 4};
+    struct rpc_status st;
+    ProtobufCMessage *m = NULL;
+    CHECK_EQ_INT(rpc_unary_into(c, "/t.T/Push", &req.base, &saturn__v1__pull_response__descriptor,
+                                &land, &m, 5000, &st),
+                 0);
+    const Saturn__V1__PullResponse *r = (const Saturn__V1__PullResponse *)m;
+    CHECK(!land.landed && r && r->values.len == sizeof grad &&
+          memcmp(r->values.data, grad, sizeof grad) == 0);
+    rpc_msg_free(m);
+}
+
 static void check_wire(struct ts *s)
 {
     struct rpc_status st;
@@ -288,6 +368,7 @@ static void check_wire(struct ts *s)
     struct rpc_client *c = client(s, TOKEN, 0);
 
     CHECK_EQ_INT(call_get(c, "/t.T/Echo", "job-1", 5000, id, sizeof id, &st), GRPC_STATUS_OK);
+    check_land(s, c);
     CHECK(strcmp(id, "job-1") == 0);
     CHECK_EQ_INT(call_get(c, "/t.T/Deferred", "x", 5000, id, sizeof id, &st), GRPC_STATUS_OK);
     CHECK(strcmp(id, "deferred") == 0);
@@ -349,6 +430,11 @@ static void check_wire(struct ts *s)
     CHECK_EQ_INT(rpc_unary_raw(c, "/t.T/Echo", "\xff\xff\xff\xff", 4, 5000, &st), SAT_EINVAL);
     CHECK_EQ_INT(st.code, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_STR_CONTAINS(st.details, "saturn.v1.GetJobRequest");
+    CHECK_STR_CONTAINS(st.details, "overlong field tag"); /* the reason, not just the verdict */
+    /* A Push whose gradient claims more bytes than the message has. */
+    CHECK_EQ_INT(rpc_unary_raw(c, "/t.T/Push", "\x2a\xe4\x00\x01\x02", 5, 5000, &st), SAT_EINVAL);
+    CHECK_EQ_INT(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_STR_CONTAINS(st.details, "runs past the end");
     char *big = sat_malloc(MAX_MSG * 2);
     CHECK(big != NULL);
     memset(big, 'j', MAX_MSG * 2 - 1);
@@ -430,6 +516,7 @@ int main(void)
         .methods = methods,
         .nmethods = sizeof methods / sizeof methods[0],
         .ud = &s,
+        .land = land_push,
     };
     int rc = rpc_server_start(&s.srv, &s.loop, &o, &s.port, err);
     CHECK_EQ_INT(rc, 0);
