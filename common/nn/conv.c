@@ -470,6 +470,8 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     struct conv_shape ts;
     const int kt = s->oc * s->kh * s->kw;
     int direct = 0; /* the input gradient by the direct kernel, after the chunks */
+    const int dw_direct = conv_use_direct(s) && conv_direct_dw_ok(s);
+    const enum conv_direct_isa isa = conv_impl_isa(conv_get_impl());
     if (transposed && dinp) {
         conv_transposed_shape(&ts, s);
         direct = conv_use_direct(&ts);
@@ -489,16 +491,23 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
         float *cols = scratch + per_thread * (size_t)nn_thread_id();
         const float *b;
         int ldb;
-        if (pointwise) {
-            b = inp + (size_t)b0 * ohw;
-            ldb = p;
+        if (dw_direct) {
+            /* dw_j in the direct kernel's packed order, summed image by image */
+            memset(dwpart + (size_t)j * wl, 0, wl * sizeof(float));
+            for (int im = b0; im < b1; im++)
+                conv_direct_dw_image(dwpart + (size_t)j * wl, dout, inp, s, im, cols, isa);
         } else {
-            im2col(cols, inp, s, b0, b1);
-            b = cols;
-            ldb = pc;
+            if (pointwise) {
+                b = inp + (size_t)b0 * ohw;
+                ldb = p;
+            } else {
+                im2col(cols, inp, s, b0, b1);
+                b = cols;
+                ldb = pc;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, pc, 1.0f, dchunk, p, b,
+                        ldb, 0.0f, dwpart + (size_t)j * wl, k);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, pc, 1.0f, dchunk, p, b,
-                    ldb, 0.0f, dwpart + (size_t)j * wl, k);
         if (!dinp || direct)
             continue;
         if (pointwise) {
@@ -522,9 +531,10 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
     /* dw += sum_j dw_j, in chunk order (parallel over the elements of dw). */
 #pragma omp parallel for schedule(static) num_threads(conv_threads(s))
     for (size_t i = 0; i < wl; i++) {
+        const size_t at = dw_direct ? conv_direct_packed_index(s, (int)(i / k), (int)(i % k)) : i;
         float acc = dw[i];
         for (int j = 0; j < chunks; j++)
-            acc += dwpart[(size_t)j * wl + i];
+            acc += dwpart[(size_t)j * wl + at];
         dw[i] = acc;
     }
 }

@@ -88,7 +88,24 @@ size_t conv_direct_thread_floats(const struct conv_shape *s)
 {
     struct cd_geom g;
     cd_geom_init(&g, s);
-    return (size_t)s->ic * g.ph * g.pw + (size_t)CD_TMAX * 2 * CD_LANES;
+    /* the padded image, then the tile or the weight gradient's dout^T */
+    size_t tail = (size_t)s->oh * s->ow * s->oc;
+    if (tail < (size_t)CD_TMAX * 2 * CD_LANES)
+        tail = (size_t)CD_TMAX * 2 * CD_LANES;
+    return (size_t)s->ic * g.ph * g.pw + tail;
+}
+
+int conv_direct_dw_ok(const struct conv_shape *s)
+{
+    return conv_direct_ok(s) && s->kh == 3 && s->kw == 3;
+}
+
+size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    const int ov = g.v * CD_LANES, k = s->ic * s->kh * s->kw;
+    return ((size_t)(o / ov) * k + i) * ov + o % ov;
 }
 
 /* wp (OC/(16V), IC, KH, KW, 16V) from w (OC, IC, KH, KW). */
@@ -273,6 +290,136 @@ void conv_direct_image(float *restrict out, const float *restrict inp, const flo
                 cd_scatter(out, tile, s, ov, grp, b, y, x0, nv, accum);
             }
         }
+    }
+}
+
+/* ==== Weight gradient ===================================================== */
+
+/* dwp (IC, 9, 16V) += for each input channel c and tap (ki, kj) the sum over
+ * the image's pixels (y, x), in that order from 0, of
+ * dt[y][x][:] * x[c][y + ki][x + kj]: 9*V accumulators per channel, one
+ * vector load of dt and 9 broadcasts per pixel. dt (OH*OW, OC) is dout^T at
+ * the group's first channel, x the padded image. */
+CD_INLINE void cd_dw_generic(float *restrict dwp, const float *restrict dt, int oc,
+                             const float *restrict x, int ic, int oh, int ow, size_t plane,
+                             int pw, const int v)
+{
+    const int ov = v * CD_LANES;
+    for (int c = 0; c < ic; c++) {
+        float acc[9 * 2 * CD_LANES];
+        for (int i = 0; i < 9 * ov; i++)
+            acc[i] = 0.0f;
+        for (int y = 0; y < oh; y++) {
+            const float *xr = x + c * plane + (size_t)y * pw, *d = dt + (size_t)y * ow * oc;
+            for (int px = 0; px < ow; px++, d += oc)
+                for (int tap = 0; tap < 9; tap++) {
+                    const float xv = xr[(tap / 3) * pw + tap % 3 + px];
+                    for (int l = 0; l < ov; l++)
+                        acc[tap * ov + l] = fmaf(d[l], xv, acc[tap * ov + l]);
+                }
+        }
+        for (int i = 0; i < 9 * ov; i++)
+            dwp[(size_t)c * 9 * ov + i] += acc[i];
+    }
+}
+
+#if CD_HAVE_AVX512
+CD_AVX512 CD_INLINE void cd_dw_avx512(float *restrict dwp, const float *restrict dt, int oc,
+                                      const float *restrict x, int ic, int oh, int ow,
+                                      size_t plane, int pw, const int v)
+{
+    for (int c = 0; c < ic; c++) {
+        __m512 acc[9 * 2];
+#pragma GCC unroll 18
+        for (int i = 0; i < 9 * v; i++)
+            acc[i] = _mm512_setzero_ps();
+        for (int y = 0; y < oh; y++) {
+            const float *xr = x + c * plane + (size_t)y * pw, *d = dt + (size_t)y * ow * oc;
+            for (int px = 0; px < ow; px++, d += oc) {
+                const __m512 d0 = _mm512_loadu_ps(d);
+                const __m512 d1 = v > 1 ? _mm512_loadu_ps(d + CD_LANES) : d0;
+#pragma GCC unroll 9
+                for (int tap = 0; tap < 9; tap++) {
+                    const __m512 b = _mm512_set1_ps(xr[(tap / 3) * pw + tap % 3 + px]);
+                    acc[tap] = _mm512_fmadd_ps(d0, b, acc[tap]);
+                    if (v > 1)
+                        acc[9 + tap] = _mm512_fmadd_ps(d1, b, acc[9 + tap]);
+                }
+            }
+        }
+        float *dc = dwp + (size_t)c * 9 * v * CD_LANES;
+#pragma GCC unroll 9
+        for (int tap = 0; tap < 9; tap++) {
+            float *d0 = dc + tap * v * CD_LANES;
+            _mm512_storeu_ps(d0, _mm512_add_ps(_mm512_loadu_ps(d0), acc[tap]));
+            if (v > 1)
+                _mm512_storeu_ps(d0 + CD_LANES,
+                                 _mm512_add_ps(_mm512_loadu_ps(d0 + CD_LANES), acc[9 + tap]));
+        }
+    }
+}
+
+CD_AVX512 static void cd_dw_avx512_v(float *dwp, const float *dt, const float *x,
+                                     const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    if (g->v == 2)
+        cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
+    else
+        cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+}
+
+CD_AVX2 static void cd_dw_avx2_v(float *dwp, const float *dt, const float *x,
+                                 const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    if (g->v == 2)
+        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
+    else
+        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+}
+#endif
+
+CD_NO_PCOM static void cd_dw_generic_v(float *dwp, const float *dt, const float *x,
+                                       const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    if (g->v == 2)
+        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
+    else
+        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+}
+
+void conv_direct_dw_image(float *restrict dwp, const float *restrict dout,
+                          const float *restrict inp, const struct conv_shape *s, int b,
+                          float *restrict buf, enum conv_direct_isa isa)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    const int ov = g.v * CD_LANES;
+    const size_t ohw = (size_t)s->oh * s->ow, wgroup = (size_t)s->ic * 9 * ov;
+    float *xp = buf, *dt = buf + (size_t)s->ic * g.ph * g.pw;
+    cd_pad(xp, inp, s, &g, b);
+    /* dt (OH*OW, OC) = image b of dout, transposed */
+    for (int o = 0; o < s->oc; o++) {
+        const float *d = dout + ((size_t)o * s->n + b) * ohw;
+        for (size_t p = 0; p < ohw; p++)
+            dt[p * s->oc + o] = d[p];
+    }
+    for (int grp = 0; grp < s->oc / ov; grp++) {
+        float *dg = dwp + grp * wgroup;
+        const float *tg = dt + grp * ov;
+#if CD_HAVE_AVX512
+        if (isa == CONV_DIRECT_AVX512) {
+            cd_dw_avx512_v(dg, tg, xp, s, &g);
+            continue;
+        }
+        if (isa == CONV_DIRECT_AVX2) {
+            cd_dw_avx2_v(dg, tg, xp, s, &g);
+            continue;
+        }
+#endif
+        cd_dw_generic_v(dg, tg, xp, s, &g);
     }
 }
 

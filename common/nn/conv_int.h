@@ -49,4 +49,14 @@ int conv_direct_isa_available(enum conv_direct_isa isa);
 void conv_direct_image(float *out, const float *inp, const float *wp, const struct conv_shape *s,
                        int b, float *buf, int accum, enum conv_direct_isa isa);
 
+/* 1 when the direct kernel also takes s's weight gradient (3x3 kernels). */
+int conv_direct_dw_ok(const struct conv_shape *s);
+/* Where weight (o, i), i = (c*KH + ki)*KW + kj, sits in the packed order. */
+size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i);
+/* dwp (OC*IC*9, packed order) += the weight gradient of image b: per weight
+ * the sum over the image's pixels in row-major order, from 0, of fused
+ * multiply-adds of dout (OC, N, OH, OW) and inp (IC, N, IH, IW). */
+void conv_direct_dw_image(float *dwp, const float *dout, const float *inp,
+                          const struct conv_shape *s, int b, float *buf, enum conv_direct_isa isa);
+
 #endif

@@ -81,7 +81,8 @@ void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, 
  *    numerics fast on machines without AVX-512).
  * The three direct versions give bit-identical results on every machine.
  * Returns 0, or SAT_EINVAL (nothing changed) for a version this CPU cannot
- * run. Not while a model runs. The weight gradient is always im2col + sgemm. */
+ * run. Not while a model runs. The direct kernel computes the weight
+ * gradient too for 3x3 kernels; other kernels' come from im2col + sgemm. */
 enum conv_impl { CONV_IMPL_AUTO, CONV_IMPL_GEMM, CONV_IMPL_DIRECT, CONV_IMPL_AVX2, CONV_IMPL_AVX512 };
 int conv_set_impl(enum conv_impl impl);
 /* What AUTO (or the environment) resolved to, or the last conv_set_impl. */
