@@ -1,6 +1,7 @@
-/* conv.c - dense convolutions of layers.h: im2col over the whole batch plus
- * one cblas_sgemm, and the plain-loop oracles that the tests hold both the
- * dense and the depthwise kernels (dwconv.c) against.
+/* conv.c - dense convolutions of layers.h: im2col over chunks of the batch
+ * plus cblas_sgemm, or the direct kernel of conv_direct.c where it fits and
+ * the CPU runs it fast (conv_set_impl), and the plain-loop oracles that the
+ * tests hold the dense and the depthwise kernels (dwconv.c) against.
  *
  * Layout reminder (layers.h): activations are CNHW, so one input channel of
  * the batch is a slab of N planes of (IH, IW), and the GEMM's output matrix

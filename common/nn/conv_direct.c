@@ -1,7 +1,8 @@
-/* conv_direct.c - the direct stride-1 dense convolution that conv.c runs
- * instead of im2col + sgemm where it fits (conv_direct_ok), one image at a
- * time, for the forward and, as the transposed convolution, for the input
- * gradient.
+/* conv_direct.c - the direct dense convolution that conv.c runs instead of
+ * im2col + sgemm where it fits (conv_direct_ok: stride 1 or 2, OC a
+ * multiple of 16, not 1x1), one image at a time: the forward; for stride 1
+ * the input gradient, as the transposed convolution; and for 3x3 kernels
+ * the weight gradient.
  *
  * Why: the 16- to 64-channel 3x3 layers of the small zoo models make GEMMs
  * with M = OC = 16..64, where im2col and OpenBLAS's packing of the (K, P)
@@ -12,21 +13,29 @@
  * channels (V = 1 or 2), held as V*T vectors of 16 lanes, one lane per
  * output channel. For each input channel c and tap (ki, kj), the tile adds
  * w[oc][c][ki][kj] (16*V weights, one vector load from the packed weights)
- * times x[c][y + ki][x + kj] (one broadcast per pixel). The tile is then
- * written out transposed, as rows of the CNHW output.
+ * times x[c][y*st + ki][x*st + kj] (one broadcast per pixel). The tile is
+ * then written out transposed, as rows of the CNHW output.
+ *
+ * The weight gradient of one image: dout transposed to (OH*OW, OC), then
+ * per input channel 9*V vectors, one per tap, each summing
+ * dout[:][y][x] * x[c][y*st + ki][x*st + kj] over the pixels in row-major
+ * order.
  *
  * Numerics: every output element is acc = fma(w, x, acc) from acc = 0 over
- * (c, ki, kj) in that order, each step one IEEE fused multiply-add (exactly
- * rounded, so the same bits whatever computes it). The AVX-512 kernel, the
+ * (c, ki, kj) in that order, and every weight gradient of an image is the
+ * same over pixels, each step one IEEE fused multiply-add (exactly rounded,
+ * so the same bits whatever computes it). The AVX-512 kernel, the
  * same portable C compiled for AVX2+FMA, and the portable C with libm's
  * fmaf give bit-identical results on every machine; they differ from the
  * im2col path by float rounding only (another summation order, and fused
- * steps). Each output element is computed by one thread, so nothing
- * depends on the thread count.
+ * steps). Each output element, and each image's weight gradient, is
+ * computed by one thread, so nothing depends on the thread count (conv.c
+ * sums the images' weight gradients in its fixed chunks, as for the GEMM).
  *
  * Shapes: inp (IC, N, IH, IW), w (OC, IC, KH, KW), out (OC, N, OH, OW);
  * packed weights wp (OC/(16V), IC, KH, KW, 16V); the per-thread buffer holds
- * the padded image xp (IC, PH, PW) and the tile (T, 16V).
+ * the padded image xp (IC, PH, PW), then the tile (T, 16V) or dout^T
+ * (OH*OW, OC).
  */
 #include "nn/conv_int.h"
 #include "nn/layers.h"
@@ -63,6 +72,7 @@ struct cd_geom {
     int t;      /* pixels per tile: 7 or 14 */
     int ntx;    /* tiles per output row */
     int ph, pw; /* padded image: IH + 2*pad rows, at least IW + 2*pad columns */
+    int key;    /* which unrolled tile: (V, T) 0 = (1, 7), 1 = (1, 14), 2 = (2, 7); times 2, + stride 2 */
 };
 
 static void cd_geom_init(struct cd_geom *g, const struct conv_shape *s)
@@ -73,15 +83,19 @@ static void cd_geom_init(struct cd_geom *g, const struct conv_shape *s)
     g->t = g->v == 1 && (s->ow % 14 == 0 || s->ow % 7 != 0) && s->ow > 7 ? 14 : 7;
     g->ntx = (s->ow + g->t - 1) / g->t;
     g->ph = s->ih + 2 * s->pad;
-    const int wide = (g->ntx - 1) * g->t + g->t + s->kw - 1; /* the last tile's reach */
+    const int wide = (g->ntx * g->t - 1) * s->stride + s->kw; /* the last tile's reach */
     g->pw = s->iw + 2 * s->pad > wide ? s->iw + 2 * s->pad : wide;
+    g->key = (g->v == 2 ? 2 : g->t == 14 ? 1 : 0) * 2 + (s->stride == 2); /* V = 2 has T = 7 only */
 }
 
 int conv_direct_ok(const struct conv_shape *s)
 {
-    return s->groups == 1 && s->stride == 1 && s->oc % CD_LANES == 0 &&
-           !(s->kh == 1 && s->kw == 1 && s->pad == 0) && s->kh <= 7 && s->kw <= 7 &&
-           s->oh == s->ih + 2 * s->pad - s->kh + 1;
+    /* 1x1 kernels stay GEMMs: with one tap per channel the tile's transposed
+     * store costs more than the multiply (measured: a 1x1 stride-2 16->32
+     * layer took 1.09 ms against im2col + sgemm's 0.63). */
+    return s->groups == 1 && (s->stride == 1 || s->stride == 2) && s->oc % CD_LANES == 0 &&
+           s->kh * s->kw > 1 && s->kh <= 7 && s->kw <= 7 &&
+           s->oh == (s->ih + 2 * s->pad - s->kh) / s->stride + 1;
 }
 
 size_t conv_direct_thread_floats(const struct conv_shape *s)
@@ -97,7 +111,9 @@ size_t conv_direct_thread_floats(const struct conv_shape *s)
 
 int conv_direct_dw_ok(const struct conv_shape *s)
 {
-    return conv_direct_ok(s) && s->kh == 3 && s->kw == 3;
+    /* With very few input channels, transposing dout costs more than the
+     * GEMM's im2col (the 1-channel first layers: 1.38 ms against 1.09). */
+    return conv_direct_ok(s) && s->kh == 3 && s->kw == 3 && s->ic >= 8;
 }
 
 size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i)
@@ -122,12 +138,12 @@ void conv_direct_pack(float *restrict wp, const float *restrict w, const struct 
 
 /* ==== Tiles =============================================================== */
 
-/* tile (T, 16V) = sum over c, ki, kj of wp[c][ki][kj][:] * x[c][ki][kj + t],
+/* tile (T, 16V) = sum over c, ki, kj of wp[c][ki][kj][:] * x[c][ki][kj + t*st],
  * x the padded image at the tile's first pixel (plane floats per channel,
- * rows of pw floats). V and T are constants after inlining. */
+ * rows of pw floats). V, T and the stride st are constants after inlining. */
 CD_INLINE void cd_tile_generic(float *restrict tile, const float *restrict x,
                                const float *restrict wp, int ic, int kh, int kw, size_t plane,
-                               int pw, const int v, const int t)
+                               int pw, const int v, const int t, const int st)
 {
     const int ov = v * CD_LANES;
     float acc[CD_TMAX * 2 * CD_LANES];
@@ -138,7 +154,7 @@ CD_INLINE void cd_tile_generic(float *restrict tile, const float *restrict x,
             const float *xr = x + c * plane + (size_t)ki * pw;
             for (int kj = 0; kj < kw; kj++, wp += ov) {
                 for (int p = 0; p < t; p++) {
-                    const float xv = xr[kj + p];
+                    const float xv = xr[kj + p * st];
                     for (int l = 0; l < ov; l++)
                         acc[p * ov + l] = fmaf(wp[l], xv, acc[p * ov + l]);
                 }
@@ -152,7 +168,8 @@ CD_INLINE void cd_tile_generic(float *restrict tile, const float *restrict x,
 /* The same sums, lane for lane, with the tile in V*T zmm registers. */
 CD_AVX512 CD_INLINE void cd_tile_avx512(float *restrict tile, const float *restrict x,
                                         const float *restrict wp, int ic, int kh, int kw,
-                                        size_t plane, int pw, const int v, const int t)
+                                        size_t plane, int pw, const int v, const int t,
+                                        const int st)
 {
     __m512 acc[2 * CD_TMAX];
 #pragma GCC unroll 28
@@ -166,7 +183,7 @@ CD_AVX512 CD_INLINE void cd_tile_avx512(float *restrict tile, const float *restr
                 const __m512 w1 = v > 1 ? _mm512_loadu_ps(wp + CD_LANES) : w0;
 #pragma GCC unroll 14
                 for (int p = 0; p < t; p++) {
-                    const __m512 b = _mm512_set1_ps(xr[kj + p]);
+                    const __m512 b = _mm512_set1_ps(xr[kj + p * st]);
                     acc[p] = _mm512_fmadd_ps(w0, b, acc[p]);
                     if (v > 1)
                         acc[t + p] = _mm512_fmadd_ps(w1, b, acc[t + p]);
@@ -222,10 +239,13 @@ CD_AVX512 static void cd_tile_avx512_vt(float *tile, const float *x, const float
                                         const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->v == 2 ? 2 : g->t == 14 ? 1 : 0) { /* V = 2 has T = 7 only */
-    case 0: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7); return;
-    case 1: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14); return;
-    default: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7); return;
+    switch (g->key) {
+    case 0: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
     }
 }
 #endif
@@ -234,10 +254,13 @@ CD_NO_PCOM static void cd_tile_generic_vt(float *tile, const float *x, const flo
                                           const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->v == 2 ? 2 : g->t == 14 ? 1 : 0) { /* V = 2 has T = 7 only */
-    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7); return;
-    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14); return;
-    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7); return;
+    switch (g->key) {
+    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
     }
 }
 
@@ -247,10 +270,13 @@ CD_AVX2 static void cd_tile_avx2_vt(float *tile, const float *x, const float *wp
                                     const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->v == 2 ? 2 : g->t == 14 ? 1 : 0) { /* V = 2 has T = 7 only */
-    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7); return;
-    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14); return;
-    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7); return;
+    switch (g->key) {
+    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
     }
 }
 #endif
@@ -286,7 +312,8 @@ void conv_direct_image(float *restrict out, const float *restrict inp, const flo
         for (int y = 0; y < s->oh; y++) {
             for (int tx = 0; tx < g.ntx; tx++) {
                 const int x0 = tx * g.t, nv = s->ow - x0 < g.t ? s->ow - x0 : g.t;
-                cd_tile(tile, xp + (size_t)y * g.pw + x0, wp + grp * wgroup, s, &g, isa);
+                cd_tile(tile, xp + (size_t)y * s->stride * g.pw + (size_t)x0 * s->stride,
+                        wp + grp * wgroup, s, &g, isa);
                 cd_scatter(out, tile, s, ov, grp, b, y, x0, nv, accum);
             }
         }
@@ -302,7 +329,7 @@ void conv_direct_image(float *restrict out, const float *restrict inp, const flo
  * the group's first channel, x the padded image. */
 CD_INLINE void cd_dw_generic(float *restrict dwp, const float *restrict dt, int oc,
                              const float *restrict x, int ic, int oh, int ow, size_t plane,
-                             int pw, const int v)
+                             int pw, const int v, const int st)
 {
     const int ov = v * CD_LANES;
     for (int c = 0; c < ic; c++) {
@@ -310,10 +337,10 @@ CD_INLINE void cd_dw_generic(float *restrict dwp, const float *restrict dt, int 
         for (int i = 0; i < 9 * ov; i++)
             acc[i] = 0.0f;
         for (int y = 0; y < oh; y++) {
-            const float *xr = x + c * plane + (size_t)y * pw, *d = dt + (size_t)y * ow * oc;
+            const float *xr = x + c * plane + (size_t)y * st * pw, *d = dt + (size_t)y * ow * oc;
             for (int px = 0; px < ow; px++, d += oc)
                 for (int tap = 0; tap < 9; tap++) {
-                    const float xv = xr[(tap / 3) * pw + tap % 3 + px];
+                    const float xv = xr[(tap / 3) * pw + tap % 3 + px * st];
                     for (int l = 0; l < ov; l++)
                         acc[tap * ov + l] = fmaf(d[l], xv, acc[tap * ov + l]);
                 }
@@ -326,7 +353,7 @@ CD_INLINE void cd_dw_generic(float *restrict dwp, const float *restrict dt, int 
 #if CD_HAVE_AVX512
 CD_AVX512 CD_INLINE void cd_dw_avx512(float *restrict dwp, const float *restrict dt, int oc,
                                       const float *restrict x, int ic, int oh, int ow,
-                                      size_t plane, int pw, const int v)
+                                      size_t plane, int pw, const int v, const int st)
 {
     for (int c = 0; c < ic; c++) {
         __m512 acc[9 * 2];
@@ -334,13 +361,13 @@ CD_AVX512 CD_INLINE void cd_dw_avx512(float *restrict dwp, const float *restrict
         for (int i = 0; i < 9 * v; i++)
             acc[i] = _mm512_setzero_ps();
         for (int y = 0; y < oh; y++) {
-            const float *xr = x + c * plane + (size_t)y * pw, *d = dt + (size_t)y * ow * oc;
+            const float *xr = x + c * plane + (size_t)y * st * pw, *d = dt + (size_t)y * ow * oc;
             for (int px = 0; px < ow; px++, d += oc) {
                 const __m512 d0 = _mm512_loadu_ps(d);
                 const __m512 d1 = v > 1 ? _mm512_loadu_ps(d + CD_LANES) : d0;
 #pragma GCC unroll 9
                 for (int tap = 0; tap < 9; tap++) {
-                    const __m512 b = _mm512_set1_ps(xr[(tap / 3) * pw + tap % 3 + px]);
+                    const __m512 b = _mm512_set1_ps(xr[(tap / 3) * pw + tap % 3 + px * st]);
                     acc[tap] = _mm512_fmadd_ps(d0, b, acc[tap]);
                     if (v > 1)
                         acc[9 + tap] = _mm512_fmadd_ps(d1, b, acc[9 + tap]);
@@ -363,20 +390,24 @@ CD_AVX512 static void cd_dw_avx512_v(float *dwp, const float *dt, const float *x
                                      const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    if (g->v == 2)
-        cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
-    else
-        cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+    switch ((g->v == 2) * 2 + (s->stride == 2)) {
+    case 0: cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 1); return;
+    case 1: cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 2); return;
+    case 2: cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 1); return;
+    default: cd_dw_avx512(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 2); return;
+    }
 }
 
 CD_AVX2 static void cd_dw_avx2_v(float *dwp, const float *dt, const float *x,
                                  const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    if (g->v == 2)
-        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
-    else
-        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+    switch ((g->v == 2) * 2 + (s->stride == 2)) {
+    case 0: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 1); return;
+    case 1: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 2); return;
+    case 2: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 1); return;
+    default: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 2); return;
+    }
 }
 #endif
 
@@ -384,10 +415,12 @@ CD_NO_PCOM static void cd_dw_generic_v(float *dwp, const float *dt, const float 
                                        const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    if (g->v == 2)
-        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2);
-    else
-        cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1);
+    switch ((g->v == 2) * 2 + (s->stride == 2)) {
+    case 0: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 1); return;
+    case 1: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 1, 2); return;
+    case 2: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 1); return;
+    default: cd_dw_generic(dwp, dt, s->oc, x, s->ic, s->oh, s->ow, plane, g->pw, 2, 2); return;
+    }
 }
 
 void conv_direct_dw_image(float *restrict dwp, const float *restrict dout,

@@ -29,10 +29,10 @@ static inline void conv_range(int on, int in, int k, int stride, int pad, int *l
     *hi = h;
 }
 
-/* ---- The direct stride-1 dense convolution (conv_direct.c) ---- */
+/* ---- The direct dense convolution (conv_direct.c) ---- */
 
-/* 1 when the direct kernel takes s: dense, stride 1, OC a multiple of 16,
- * kernel at most 7x7 and not a plain 1x1 (that is a GEMM on the input). */
+/* 1 when the direct kernel takes s's forward: dense, stride 1 or 2, OC a
+ * multiple of 16, kernel from 2 taps to 7x7 (1x1 kernels stay GEMMs). */
 int conv_direct_ok(const struct conv_shape *s);
 /* Floats of per-thread buffer conv_direct_image needs for s. */
 size_t conv_direct_thread_floats(const struct conv_shape *s);
@@ -49,7 +49,8 @@ int conv_direct_isa_available(enum conv_direct_isa isa);
 void conv_direct_image(float *out, const float *inp, const float *wp, const struct conv_shape *s,
                        int b, float *buf, int accum, enum conv_direct_isa isa);
 
-/* 1 when the direct kernel also takes s's weight gradient (3x3 kernels). */
+/* 1 when the direct kernel also takes s's weight gradient (3x3 kernels,
+ * at least 8 input channels). */
 int conv_direct_dw_ok(const struct conv_shape *s);
 /* Where weight (o, i), i = (c*KH + ki)*KW + kj, sits in the packed order. */
 size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i);

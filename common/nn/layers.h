@@ -69,8 +69,10 @@ void conv_forward(float *out, const float *inp, const float *w, const struct con
  * when dinp is NULL. */
 void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                    const struct conv_shape *s, float *cols, int accum);
-/* Which kernel runs the stride-1 dense convolutions that the direct kernel
- * takes (the forward, and the input gradient as a transposed convolution):
+/* Which kernel runs the dense convolutions that the direct kernel takes
+ * (stride 1 or 2, OC a multiple of 16, not 1x1: the forward; for stride 1
+ * the input gradient, as a transposed convolution; for 3x3 kernels with at
+ * least 8 input channels the weight gradient):
  *  - CONV_IMPL_AUTO: the direct kernel's AVX-512 version on CPUs with
  *    AVX-512F, else im2col + sgemm (the default; SATURN_CONV_IMPL=gemm,
  *    direct, avx2 or avx512 in the environment overrides it at first use);
@@ -81,8 +83,7 @@ void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, 
  *    numerics fast on machines without AVX-512).
  * The three direct versions give bit-identical results on every machine.
  * Returns 0, or SAT_EINVAL (nothing changed) for a version this CPU cannot
- * run. Not while a model runs. The direct kernel computes the weight
- * gradient too for 3x3 kernels; other kernels' come from im2col + sgemm. */
+ * run. Not while a model runs. Everything else is im2col + sgemm. */
 enum conv_impl { CONV_IMPL_AUTO, CONV_IMPL_GEMM, CONV_IMPL_DIRECT, CONV_IMPL_AVX2, CONV_IMPL_AVX512 };
 int conv_set_impl(enum conv_impl impl);
 /* What AUTO (or the environment) resolved to, or the last conv_set_impl. */

@@ -27,17 +27,19 @@ static const struct conv_dims dense_cases[] = {
     {2, 3, 3, 4, 2, 3, 3, 2, 1},     {2, 2, 3, 3, 3, 3, 3, 1, 0},
 };
 
-/* Shapes the direct stride-1 kernel takes (OC a multiple of 16; conv_direct.c):
+/* Shapes the direct kernel takes (OC a multiple of 16; conv_direct.c):
  * 1, 3, 5, 17 input channels, OC 16 / 32 / 48 (one or two 16-channel
- * vectors per tile), 1x1 with padding, 3x3 and 5x5, rows of whole and of
- * partial 7- and 14-pixel tiles, and input gradients that the direct kernel
- * computes too (IC a multiple of 16) or leaves to the GEMM (IC 17). Stride-2
- * rows check that those stay on im2col. */
+ * vectors per tile), 1x1 with padding, 3x3 and 5x5, stride 1 and 2, rows of
+ * whole and of partial 7- and 14-pixel tiles, and input gradients that the
+ * direct kernel computes too (stride 1, IC a multiple of 16) or leaves to
+ * the GEMM (IC 17, stride 2). */
 static const struct conv_dims direct_cases[] = {
     {2, 1, 28, 28, 16, 3, 3, 1, 1}, {2, 3, 9, 9, 16, 3, 3, 1, 1},  {3, 16, 7, 7, 16, 3, 3, 1, 1},
     {2, 16, 14, 14, 32, 3, 3, 1, 1}, {2, 32, 5, 6, 32, 3, 3, 1, 1}, {1, 17, 9, 17, 48, 3, 3, 1, 1},
     {2, 5, 6, 30, 16, 5, 5, 1, 2},  {2, 16, 5, 5, 16, 1, 1, 1, 1},  {2, 16, 8, 8, 32, 3, 3, 1, 0},
     {2, 32, 7, 7, 16, 3, 3, 1, 1},  {2, 16, 9, 9, 32, 3, 3, 2, 1},  {1, 3, 3, 3, 16, 3, 3, 1, 1},
+    {2, 16, 8, 8, 32, 1, 1, 2, 0},  {2, 3, 9, 10, 16, 3, 3, 2, 1},  {1, 5, 11, 9, 16, 5, 5, 2, 2},
+    {1, 17, 7, 7, 48, 3, 3, 2, 1},  {2, 16, 28, 28, 32, 3, 3, 2, 1}, {2, 1, 29, 31, 16, 3, 3, 2, 0},
 };
 
 /* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
@@ -378,10 +380,11 @@ int main(void)
     for (size_t i = 0; i < sizeof(fd_dense) / sizeof(fd_dense[0]); i++)
         test_conv_fd(&fd_dense[i], 1, __LINE__);
     /* the direct kernel (with AUTO on an AVX-512 CPU, else the portable one):
-     * 3x3 forward and input gradient, 5x5 with a 2-pixel pad */
+     * 3x3, 5x5 with a 2-pixel pad, 3x3 stride 2 */
     const struct conv_dims fd_direct[] = {
         {2, 16, 5, 4, 16, 3, 3, 1, 1},
         {1, 3, 6, 5, 16, 5, 5, 1, 2},
+        {2, 2, 6, 5, 16, 3, 3, 2, 1},
     };
     if (conv_get_impl() == CONV_IMPL_GEMM)
         conv_set_impl(CONV_IMPL_DIRECT);
