@@ -9,6 +9,10 @@
 #ifndef SATURN_NN_CONV_INT_H
 #define SATURN_NN_CONV_INT_H
 
+#include <stddef.h>
+
+struct conv_shape;
+
 /* Output positions o in [0, on) whose input position o*stride - pad + k lies
  * in [0, in) form the interval [*lo, *hi) (empty when *lo == *hi). */
 static inline void conv_range(int on, int in, int k, int stride, int pad, int *lo, int *hi)
@@ -24,5 +28,36 @@ static inline void conv_range(int on, int in, int k, int stride, int pad, int *l
     *lo = l;
     *hi = h;
 }
+
+/* ---- The direct dense convolution (conv_direct.c) ---- */
+
+/* 1 when the direct kernel takes s's forward: dense, stride 1 or 2, OC a
+ * multiple of 16, kernel from 2 taps to 7x7 (1x1 kernels stay GEMMs). */
+int conv_direct_ok(const struct conv_shape *s);
+/* Floats of per-thread buffer conv_direct_image needs for s. */
+size_t conv_direct_thread_floats(const struct conv_shape *s);
+/* wp (OC*IC*KH*KW floats, the kernel's packed order) from w (OC, IC, KH, KW). */
+void conv_direct_pack(float *wp, const float *w, const struct conv_shape *s);
+/* The direct kernel's versions; all give bit-identical results. */
+enum conv_direct_isa { CONV_DIRECT_PORTABLE, CONV_DIRECT_AVX2, CONV_DIRECT_AVX512 };
+/* 1 when this CPU runs the given version (the portable one always). */
+int conv_direct_isa_available(enum conv_direct_isa isa);
+/* Image b of out (OC, N, OH, OW) = (accum 0) or += (accum 1) the convolution
+ * of image b of inp (IC, N, IH, IW) with the packed weights wp. buf is the
+ * calling thread's buffer of conv_direct_thread_floats(s); isa one that
+ * conv_direct_isa_available() accepts. */
+void conv_direct_image(float *out, const float *inp, const float *wp, const struct conv_shape *s,
+                       int b, float *buf, int accum, enum conv_direct_isa isa);
+
+/* 1 when the direct kernel also takes s's weight gradient (3x3 kernels,
+ * at least 8 input channels). */
+int conv_direct_dw_ok(const struct conv_shape *s);
+/* Where weight (o, i), i = (c*KH + ki)*KW + kj, sits in the packed order. */
+size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i);
+/* dwp (OC*IC*9, packed order) += the weight gradient of image b: per weight
+ * the sum over the image's pixels in row-major order, from 0, of fused
+ * multiply-adds of dout (OC, N, OH, OW) and inp (IC, N, IH, IW). */
+void conv_direct_dw_image(float *dwp, const float *dout, const float *inp,
+                          const struct conv_shape *s, int b, float *buf, enum conv_direct_isa isa);
 
 #endif

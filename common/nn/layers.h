@@ -69,6 +69,25 @@ void conv_forward(float *out, const float *inp, const float *w, const struct con
  * when dinp is NULL. */
 void conv_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                    const struct conv_shape *s, float *cols, int accum);
+/* Which kernel runs the dense convolutions that the direct kernel takes
+ * (stride 1 or 2, OC a multiple of 16, not 1x1: the forward; for stride 1
+ * the input gradient, as a transposed convolution; for 3x3 kernels with at
+ * least 8 input channels the weight gradient):
+ *  - CONV_IMPL_AUTO: the direct kernel's AVX-512 version on CPUs with
+ *    AVX-512F, else im2col + sgemm (the default; SATURN_CONV_IMPL=gemm,
+ *    direct, avx2 or avx512 in the environment overrides it at first use);
+ *  - CONV_IMPL_GEMM: always im2col + sgemm;
+ *  - CONV_IMPL_DIRECT: the direct kernel's portable C version (libm fmaf);
+ *  - CONV_IMPL_AVX2, CONV_IMPL_AVX512: its vector versions (AVX2 needs FMA
+ *    too; it is slower than im2col + sgemm, kept to run the direct
+ *    numerics fast on machines without AVX-512).
+ * The three direct versions give bit-identical results on every machine.
+ * Returns 0, or SAT_EINVAL (nothing changed) for a version this CPU cannot
+ * run. Not while a model runs. Everything else is im2col + sgemm. */
+enum conv_impl { CONV_IMPL_AUTO, CONV_IMPL_GEMM, CONV_IMPL_DIRECT, CONV_IMPL_AVX2, CONV_IMPL_AVX512 };
+int conv_set_impl(enum conv_impl impl);
+/* What AUTO (or the environment) resolved to, or the last conv_set_impl. */
+enum conv_impl conv_get_impl(void);
 /* Plain-loop oracles for the two above (dense and depthwise). */
 void conv_forward_naive(float *out, const float *inp, const float *w, const struct conv_shape *s);
 void conv_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,

@@ -7,6 +7,7 @@
  * verdict.
  */
 #include "layers_check.h"
+#include "nn/threads.h"
 
 /* ==== Convolution against the oracles ==================================== */
 
@@ -24,6 +25,21 @@ static const struct conv_dims dense_cases[] = {
     {2, 2, 5, 6, 3, 3, 3, 2, 2},     {2, 3, 6, 5, 2, 1, 3, 1, 1},   {2, 2, 10, 11, 3, 3, 3, 3, 1},
     {2, 16, 12, 12, 16, 3, 3, 1, 1}, {4, 1, 28, 28, 8, 3, 3, 1, 1}, {2, 3, 4, 4, 2, 5, 5, 1, 2},
     {2, 3, 3, 4, 2, 3, 3, 2, 1},     {2, 2, 3, 3, 3, 3, 3, 1, 0},
+};
+
+/* Shapes the direct kernel takes (OC a multiple of 16; conv_direct.c):
+ * 1, 3, 5, 17 input channels, OC 16 / 32 / 48 (one or two 16-channel
+ * vectors per tile), 1x1 with padding, 3x3 and 5x5, stride 1 and 2, rows of
+ * whole and of partial 7- and 14-pixel tiles, and input gradients that the
+ * direct kernel computes too (stride 1, IC a multiple of 16) or leaves to
+ * the GEMM (IC 17, stride 2). */
+static const struct conv_dims direct_cases[] = {
+    {2, 1, 28, 28, 16, 3, 3, 1, 1}, {2, 3, 9, 9, 16, 3, 3, 1, 1},  {3, 16, 7, 7, 16, 3, 3, 1, 1},
+    {2, 16, 14, 14, 32, 3, 3, 1, 1}, {2, 32, 5, 6, 32, 3, 3, 1, 1}, {1, 17, 9, 17, 48, 3, 3, 1, 1},
+    {2, 5, 6, 30, 16, 5, 5, 1, 2},  {2, 16, 5, 5, 16, 1, 1, 1, 1},  {2, 16, 8, 8, 32, 3, 3, 1, 0},
+    {2, 32, 7, 7, 16, 3, 3, 1, 1},  {2, 16, 9, 9, 32, 3, 3, 2, 1},  {1, 3, 3, 3, 16, 3, 3, 1, 1},
+    {2, 16, 8, 8, 32, 1, 1, 2, 0},  {2, 3, 9, 10, 16, 3, 3, 2, 1},  {1, 5, 11, 9, 16, 5, 5, 2, 2},
+    {1, 17, 7, 7, 48, 3, 3, 2, 1},  {2, 16, 28, 28, 32, 3, 3, 2, 1}, {2, 1, 29, 31, 16, 3, 3, 2, 0},
 };
 
 /* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
@@ -168,6 +184,109 @@ static void test_conv_shapes(void)
     CHECK_EQ_INT(conv_shape_init(&s, 65536, 64, 256, 256, 64, 3, 3, 1, 1, 1), SAT_EINVAL);
 }
 
+/* ==== The kernel versions against each other ============================== */
+
+static const char *impl_name(enum conv_impl impl)
+{
+    static const char *const names[] = {"auto", "gemm", "direct", "avx2", "avx512"};
+    return names[impl];
+}
+
+/* 1 when a and b hold the same bits; else prints the first difference. */
+static int same_bits(const char *what, const char *which, const float *a, const float *b,
+                     size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+            fprintf(stderr, "%s %s: [%zu] %.9g != %.9g\n", what, which, i, (double)a[i],
+                    (double)b[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Forward and backward of one shape with the current kernel, fresh outputs. */
+static void conv_run(float *out, float *din, float *dw, const float *inp, const float *w,
+                     const float *dout, const struct conv_shape *s, float *cols)
+{
+    conv_forward(out, inp, w, s, cols);
+    conv_backward(din, dw, dout, inp, w, s, cols, 0);
+}
+
+/* The direct versions this CPU runs give bit-identical outputs, input and
+ * weight gradients (the same fused multiply-adds in the same order); they
+ * match im2col + sgemm within float rounding (a different summation order:
+ * the bound of the oracle checks, 1e-6 per term + 1e-4 relative); and the
+ * direct kernels give the same bits with 1 and 3 threads. */
+static void test_conv_impls(const struct conv_dims *d)
+{
+    struct conv_shape s;
+    if (conv_shape_init(&s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad, 1)) {
+        CHECK(!"bad shape");
+        return;
+    }
+    s.threads = 3; /* scratch for up to 3 threads */
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow;
+    const size_t nw = (size_t)d->oc * d->ic * d->kh * d->kw;
+    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout), *cols = fvec(conv_scratch_floats(&s));
+    fill_uniform(inp, nin, -1.0f, 1.0f);
+    fill_uniform(w, nw, -1.0f, 1.0f);
+    fill_uniform(dout, nout, -1.0f, 1.0f);
+    const int saved_threads = nn_threads();
+    const enum conv_impl saved = conv_get_impl();
+    float *out[5], *din[5], *dw[5];
+    char what[160];
+    int ref = -1; /* first direct version run */
+    for (int impl = CONV_IMPL_GEMM; impl <= CONV_IMPL_AVX512; impl++) {
+        out[impl] = fvec(nout), din[impl] = fvec(nin), dw[impl] = fvec(nw);
+        if (conv_set_impl((enum conv_impl)impl) != 0) {
+            out[impl] = NULL; /* this CPU cannot run it */
+            continue;
+        }
+        nn_set_threads(1);
+        conv_run(out[impl], din[impl], dw[impl], inp, w, dout, &s, cols);
+        if (impl == CONV_IMPL_GEMM)
+            continue;
+        /* 3 threads: the same bits */
+        float *o3 = fvec(nout), *di3 = fvec(nin), *dw3 = fvec(nw);
+        nn_set_threads(3);
+        conv_run(o3, di3, dw3, inp, w, dout, &s, cols);
+        snprintf(what, sizeof(what), "%s 1 vs 3 threads n%d ic%d %dx%d oc%d k%d s%d p%d",
+                 impl_name((enum conv_impl)impl), d->n, d->ic, d->ih, d->iw, d->oc, d->kh,
+                 d->stride, d->pad);
+        CHECK(same_bits(what, "out", o3, out[impl], nout));
+        CHECK(same_bits(what, "dinp", di3, din[impl], nin));
+        CHECK(same_bits(what, "dw", dw3, dw[impl], nw));
+        if (ref < 0) {
+            ref = impl;
+            continue;
+        }
+        snprintf(what, sizeof(what), "%s vs %s bits n%d ic%d %dx%d oc%d k%d s%d p%d",
+                 impl_name((enum conv_impl)impl), impl_name((enum conv_impl)ref), d->n, d->ic,
+                 d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
+        CHECK(same_bits(what, "out", out[ref], out[impl], nout));
+        CHECK(same_bits(what, "dinp", din[ref], din[impl], nin));
+        CHECK(same_bits(what, "dw", dw[ref], dw[impl], nw));
+    }
+    nn_set_threads(saved_threads);
+    conv_set_impl(saved);
+    if (ref < 0)
+        return;
+    const double t_fwd = (double)d->ic * d->kh * d->kw, t_din = (double)d->oc * d->kh * d->kw;
+    snprintf(what, sizeof(what), "direct vs gemm fwd n%d ic%d %dx%d oc%d k%d s%d p%d", d->n, d->ic,
+             d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
+    CHECK_ARRAY(what, out[ref], out[CONV_IMPL_GEMM], nout, 1e-6 * t_fwd + 1e-6, 1e-4);
+    snprintf(what, sizeof(what), "direct vs gemm dinp n%d ic%d %dx%d oc%d k%d s%d p%d", d->n,
+             d->ic, d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
+    CHECK_ARRAY(what, din[ref], din[CONV_IMPL_GEMM], nin, 1e-6 * t_din + 1e-6, 1e-4);
+    snprintf(what, sizeof(what), "direct vs gemm dw n%d ic%d %dx%d oc%d k%d s%d p%d", d->n, d->ic,
+             d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
+    CHECK_ARRAY(what, dw[ref], dw[CONV_IMPL_GEMM], nw, 1e-6 * (double)d->n * s.oh * s.ow + 1e-6,
+                1e-4);
+}
+
 /* ==== Finite-difference checks =========================================== */
 
 /* conv (dense or depthwise) */
@@ -232,8 +351,22 @@ int main(void)
     sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
 
     test_conv_shapes();
-    for (size_t i = 0; i < sizeof(dense_cases) / sizeof(dense_cases[0]); i++)
-        test_conv_vs_naive(&dense_cases[i], 1);
+    /* every dense shape against the oracle with each kernel this CPU runs */
+    const enum conv_impl saved = conv_get_impl();
+    for (int impl = CONV_IMPL_GEMM; impl <= CONV_IMPL_AVX512; impl++) {
+        if (conv_set_impl((enum conv_impl)impl) != 0) {
+            printf("test_conv: this CPU does not run the %s kernel; skipped\n",
+                   impl_name((enum conv_impl)impl));
+            continue;
+        }
+        for (size_t i = 0; i < sizeof(dense_cases) / sizeof(dense_cases[0]); i++)
+            test_conv_vs_naive(&dense_cases[i], 1);
+        for (size_t i = 0; i < sizeof(direct_cases) / sizeof(direct_cases[0]); i++)
+            test_conv_vs_naive(&direct_cases[i], 1);
+    }
+    conv_set_impl(saved);
+    for (size_t i = 0; i < sizeof(direct_cases) / sizeof(direct_cases[0]); i++)
+        test_conv_impls(&direct_cases[i]);
     for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
         test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
 
@@ -246,6 +379,18 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof(fd_dense) / sizeof(fd_dense[0]); i++)
         test_conv_fd(&fd_dense[i], 1, __LINE__);
+    /* the direct kernel (with AUTO on an AVX-512 CPU, else the portable one):
+     * 3x3, 5x5 with a 2-pixel pad, 3x3 stride 2 */
+    const struct conv_dims fd_direct[] = {
+        {2, 16, 5, 4, 16, 3, 3, 1, 1},
+        {1, 3, 6, 5, 16, 5, 5, 1, 2},
+        {2, 2, 6, 5, 16, 3, 3, 2, 1},
+    };
+    if (conv_get_impl() == CONV_IMPL_GEMM)
+        conv_set_impl(CONV_IMPL_DIRECT);
+    for (size_t i = 0; i < sizeof(fd_direct) / sizeof(fd_direct[0]); i++)
+        test_conv_fd(&fd_direct[i], 1, __LINE__);
+    conv_set_impl(saved);
     const struct conv_dims fd_dw[] = {
         {2, 3, 5, 6, 3, 3, 3, 1, 1},
         {2, 2, 6, 5, 2, 3, 3, 2, 1},
