@@ -414,6 +414,43 @@ static void conv_forward_direct(float *restrict out, const float *restrict inp,
     conv_direct_run(out, inp, w, s, scratch, per_thread, wp, 0);
 }
 
+/* ==== Integer forward of quantized layers ================================= */
+
+int conv_forward_q_ok(const struct conv_shape *s, int wbits, int abits)
+{
+    return conv_q_ok(s, wbits, abits);
+}
+
+/* The integer kernel's version: the portable one when the portable direct
+ * kernel is forced (tests), VNNI where the AVX-512 direct kernel runs and
+ * the CPU has it, else AVX2 where present. All give the same integers. */
+static enum conv_q_isa conv_q_isa_of(enum conv_impl impl)
+{
+    if (impl == CONV_IMPL_DIRECT)
+        return CONV_Q_PORTABLE;
+    if (impl == CONV_IMPL_AVX512 && conv_q_isa_available(CONV_Q_VNNI))
+        return CONV_Q_VNNI;
+    return conv_q_isa_available(CONV_Q_AVX2) ? CONV_Q_AVX2 : CONV_Q_PORTABLE;
+}
+
+void conv_forward_q(float *restrict out, const float *restrict inp, const float *restrict w,
+                    float sat, int wbits, float alpha, int abits, const struct conv_shape *s,
+                    float *restrict scratch)
+{
+    assert(s->groups == 1 && conv_q_ok(s, wbits, abits));
+    const size_t per_thread = conv_cols_per_thread(s, 0);
+    int8_t *wq = (int8_t *)(void *)(scratch + per_thread * (size_t)conv_scratch_threads(s));
+    const double wa = (double)((1 << wbits) - 1), aa = (double)((1 << abits) - 1);
+    const struct conv_q_scale q = {.scale = (float)((double)sat * alpha / (wa * aa)),
+                                   .ainv = (float)(aa / alpha),
+                                   .aa = (float)aa};
+    const enum conv_q_isa isa = conv_q_isa_of(conv_get_impl());
+    conv_q_pack(wq, w, sat, wbits, s);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(conv_threads(s))
+    for (int b = 0; b < s->n; b++)
+        conv_q_image(out, inp, wq, s, b, scratch + per_thread * (size_t)nn_thread_id(), &q, isa);
+}
+
 /* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
 void conv_forward(float *restrict out, const float *restrict inp, const float *restrict w,
                   const struct conv_shape *s, float *restrict scratch)

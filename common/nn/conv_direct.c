@@ -467,3 +467,260 @@ int conv_direct_isa_available(enum conv_direct_isa isa)
 #endif
     return isa == CONV_DIRECT_PORTABLE;
 }
+
+/* ==== The integer forward of quantized layers ============================= */
+
+/* A W(k)A(j) layer multiplies two grids: its weights are s*(2r - wa)/wa, an
+ * odd code in [-wa, wa] times s/wa (quant.h, wa = 2^k - 1), and the PACT
+ * output it reads is al*q/aa, a code q in [0, aa] times al/aa. So
+ *   out = (s*al/(wa*aa)) * sum (2r - wa)*q,
+ * and the sum is an integer, exact in int32 and in a float (cq_ok bounds it
+ * below 2^24) whatever order adds it. That is the numeric definition here:
+ * the integer sum, converted to float, times the float scale
+ * (float)(s*al/(wa*aa)) computed in double; one rounding, the same on
+ * every machine, for any thread count and any of the versions below.
+ *
+ * The codes are read back from the float tensors (the quantizers wrote
+ * exact grid points, up to a few ulps): rint(weff*wa/s) and rint(y*aa/al)
+ * recover them exactly, since the error is below 1e-4 of a step.
+ *
+ * Layout, as the direct kernel's with four input channels per 32-bit word
+ * (VNNI's vpdpbusd adds four u8*s8 products into each int32 lane):
+ *   xq  padded image codes (IC/4, PH, PW, 4) u8;
+ *   wq  packed weight codes (OC/(16V), IC/4, KH, KW, 16V, 4) s8.
+ * Tiles of T pixels x 16V output channels as in the float kernel. */
+
+int conv_q_ok(const struct conv_shape *s, int wbits, int abits)
+{
+    if (!conv_direct_ok(s) || s->ic % 4 != 0 || wbits < 1 || wbits > 7 || abits < 1 ||
+        abits > 8)
+        return 0;
+    const long long wa = (1LL << wbits) - 1, aa = (1LL << abits) - 1;
+    return (long long)s->ic * s->kh * s->kw * wa * aa < (1LL << 24);
+}
+
+int conv_q_isa_available(enum conv_q_isa isa)
+{
+#if CD_HAVE_AVX512
+    __builtin_cpu_init();
+    if (isa == CONV_Q_VNNI)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+    if (isa == CONV_Q_AVX2)
+        return __builtin_cpu_supports("avx2") != 0;
+#endif
+    return isa == CONV_Q_PORTABLE;
+}
+
+size_t conv_q_thread_floats(const struct conv_shape *s)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    /* the int32 tile, then the image's codes */
+    return (size_t)CD_TMAX * 2 * CD_LANES + ((size_t)s->ic * g.ph * g.pw + 3) / 4;
+}
+
+/* wq (OC*IC*KH*KW bytes, the layout above) from weff (OC, IC, KH, KW):
+ * code rint(weff*wa/s). */
+void conv_q_pack(int8_t *restrict wq, const float *restrict weff, float sat, int wbits,
+                 const struct conv_shape *s)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    const int ov = g.v * CD_LANES, khw = s->kh * s->kw, k = s->ic * khw;
+    const float wa = (float)((1 << wbits) - 1), f = wa / sat;
+    int8_t *d = wq;
+    for (int grp = 0; grp < s->oc / ov; grp++)
+        for (int c4 = 0; c4 < s->ic; c4 += 4)
+            for (int t = 0; t < khw; t++)
+                for (int l = 0; l < ov; l++)
+                    for (int c = c4; c < c4 + 4; c++) {
+                        float r = rintf(weff[(size_t)(grp * ov + l) * k + (size_t)c * khw + t] * f);
+                        r = r > -wa ? r : -wa; /* NaN -> -wa; the quantizer never makes one */
+                        *d++ = (int8_t)(r < wa ? r : wa);
+                    }
+}
+
+/* xq = image b of inp as codes rint(y*aa/al) in [0, aa], zero-padded. */
+static void cq_pad(uint8_t *restrict xq, const float *restrict inp, const struct conv_shape *s,
+                   const struct cd_geom *g, int b, float ainv, float aa)
+{
+    memset(xq, 0, (size_t)s->ic * g->ph * g->pw);
+    for (int c = 0; c < s->ic; c++) {
+        uint8_t *dc = xq + (size_t)(c / 4) * 4 * g->ph * g->pw + c % 4;
+        for (int y = 0; y < s->ih; y++) {
+            const float *src = inp + (((size_t)c * s->n + b) * s->ih + y) * s->iw;
+            uint8_t *d = dc + ((size_t)(y + s->pad) * g->pw + s->pad) * 4;
+            for (int x = 0; x < s->iw; x++) {
+                float r = rintf(src[x] * ainv);
+                r = r > 0.0f ? r : 0.0f; /* NaN -> 0 */
+                d[(size_t)x * 4] = (uint8_t)(r < aa ? r : aa);
+            }
+        }
+    }
+}
+
+/* tile (T, 16V) int32 = sum over c4, ki, kj of the four products
+ * wq[c4][ki][kj][l][0..3] * xq[c4][ki][kj + t*st][0..3]; x is the padded
+ * image's codes at the tile's first pixel (plane words per channel group,
+ * rows of pw words). */
+CD_INLINE void cq_tile_generic(int32_t *restrict tile, const uint8_t *restrict x,
+                               const int8_t *restrict wq, int ic, int kh, int kw, size_t plane,
+                               int pw, const int v, const int t, const int st)
+{
+    const int ov = v * CD_LANES;
+    int32_t acc[CD_TMAX * 2 * CD_LANES];
+    for (int i = 0; i < t * ov; i++)
+        acc[i] = 0;
+    for (int c4 = 0; c4 < ic / 4; c4++) {
+        for (int ki = 0; ki < kh; ki++) {
+            const uint8_t *xr = x + (c4 * plane + (size_t)ki * pw) * 4;
+            for (int kj = 0; kj < kw; kj++, wq += 4 * ov) {
+                for (int p = 0; p < t; p++) {
+                    const uint8_t *xv = xr + (size_t)(kj + p * st) * 4;
+                    const int x0 = xv[0], x1 = xv[1], x2 = xv[2], x3 = xv[3];
+                    for (int l = 0; l < ov; l++)
+                        acc[p * ov + l] += x0 * wq[4 * l] + x1 * wq[4 * l + 1] +
+                                           x2 * wq[4 * l + 2] + x3 * wq[4 * l + 3];
+                }
+            }
+        }
+    }
+    memcpy(tile, acc, (size_t)t * ov * sizeof(int32_t));
+}
+
+#if CD_HAVE_AVX512
+#define CQ_VNNI __attribute__((target("avx512f,avx512vnni"))) CD_NO_PCOM
+#define CQ_AVX2 __attribute__((target("avx2"))) CD_NO_PCOM
+
+/* The same sums with vpdpbusd: one instruction adds a pixel's four
+ * channels' products for 16 output channels. */
+CQ_VNNI CD_INLINE void cq_tile_vnni(int32_t *restrict tile, const uint8_t *restrict x,
+                                    const int8_t *restrict wq, int ic, int kh, int kw,
+                                    size_t plane, int pw, const int v, const int t, const int st)
+{
+    __m512i acc[2 * CD_TMAX];
+#pragma GCC unroll 28
+    for (int i = 0; i < v * t; i++)
+        acc[i] = _mm512_setzero_si512();
+    const int32_t *x32 = (const int32_t *)(const void *)x;
+    for (int c4 = 0; c4 < ic / 4; c4++) {
+        for (int ki = 0; ki < kh; ki++) {
+            const int32_t *xr = x32 + c4 * plane + (size_t)ki * pw;
+            for (int kj = 0; kj < kw; kj++, wq += 4 * v * CD_LANES) {
+                const __m512i w0 = _mm512_loadu_si512((const void *)wq);
+                const __m512i w1 = v > 1 ? _mm512_loadu_si512((const void *)(wq + 64)) : w0;
+#pragma GCC unroll 14
+                for (int p = 0; p < t; p++) {
+                    const __m512i b = _mm512_set1_epi32(xr[kj + p * st]);
+                    acc[p] = _mm512_dpbusd_epi32(acc[p], b, w0);
+                    if (v > 1)
+                        acc[t + p] = _mm512_dpbusd_epi32(acc[t + p], b, w1);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 14
+    for (int p = 0; p < t; p++) {
+        _mm512_storeu_si512((void *)(tile + p * v * CD_LANES), acc[p]);
+        if (v > 1)
+            _mm512_storeu_si512((void *)(tile + p * v * CD_LANES + CD_LANES), acc[t + p]);
+    }
+}
+
+CQ_VNNI static void cq_tile_vnni_vt(int32_t *tile, const uint8_t *x, const int8_t *wq,
+                                    const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    switch (g->key) {
+    case 0: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
+    }
+}
+
+/* The portable tile compiled for AVX2 (the compiler vectorises over l). */
+CQ_AVX2 static void cq_tile_avx2_vt(int32_t *tile, const uint8_t *x, const int8_t *wq,
+                                    const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    switch (g->key) {
+    case 0: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
+    }
+}
+#endif
+
+CD_NO_PCOM static void cq_tile_generic_vt(int32_t *tile, const uint8_t *x, const int8_t *wq,
+                                          const struct conv_shape *s, const struct cd_geom *g)
+{
+    const size_t plane = (size_t)g->ph * g->pw;
+    switch (g->key) {
+    case 0: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
+    case 1: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
+    case 2: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
+    case 3: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
+    case 4: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
+    default: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
+    }
+}
+
+static void cq_tile(int32_t *tile, const uint8_t *x, const int8_t *wq, const struct conv_shape *s,
+                    const struct cd_geom *g, enum conv_q_isa isa)
+{
+#if CD_HAVE_AVX512
+    if (isa == CONV_Q_VNNI) {
+        cq_tile_vnni_vt(tile, x, wq, s, g);
+        return;
+    }
+    if (isa == CONV_Q_AVX2) {
+        cq_tile_avx2_vt(tile, x, wq, s, g);
+        return;
+    }
+#endif
+    (void)isa;
+    cq_tile_generic_vt(tile, x, wq, s, g);
+}
+
+/* out rows (16V channels of group grp, image b, row y, pixels x0..x0+nv) =
+ * scale * the int32 tile (T, 16V), transposed. */
+static void cq_scatter(float *restrict out, const int32_t *restrict tile,
+                       const struct conv_shape *s, int ov, int grp, int b, int y, int x0, int nv,
+                       float scale)
+{
+    const size_t ohw = (size_t)s->oh * s->ow;
+    for (int l = 0; l < ov; l++) {
+        float *d = out + ((size_t)(grp * ov + l) * s->n + b) * ohw + (size_t)y * s->ow + x0;
+        for (int p = 0; p < nv; p++)
+            d[p] = (float)tile[p * ov + l] * scale;
+    }
+}
+
+void conv_q_image(float *restrict out, const float *restrict inp, const int8_t *restrict wq,
+                  const struct conv_shape *s, int b, float *restrict buf,
+                  const struct conv_q_scale *q, enum conv_q_isa isa)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    const int ov = g.v * CD_LANES;
+    const size_t wgroup = (size_t)s->ic * s->kh * s->kw * ov;
+    int32_t *tile = (int32_t *)(void *)buf;
+    uint8_t *xq = (uint8_t *)(buf + (size_t)CD_TMAX * 2 * CD_LANES);
+    cq_pad(xq, inp, s, &g, b, q->ainv, q->aa);
+    for (int grp = 0; grp < s->oc / ov; grp++) {
+        for (int y = 0; y < s->oh; y++) {
+            for (int tx = 0; tx < g.ntx; tx++) {
+                const int x0 = tx * g.t, nv = s->ow - x0 < g.t ? s->ow - x0 : g.t;
+                cq_tile(tile, xq + ((size_t)y * s->stride * g.pw + (size_t)x0 * s->stride) * 4,
+                        wq + grp * wgroup, s, &g, isa);
+                cq_scatter(out, tile, s, ov, grp, b, y, x0, nv, q->scale);
+            }
+        }
+    }
+}

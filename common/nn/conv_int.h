@@ -10,6 +10,7 @@
 #define SATURN_NN_CONV_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct conv_shape;
 
@@ -59,5 +60,30 @@ size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i);
  * multiply-adds of dout (OC, N, OH, OW) and inp (IC, N, IH, IW). */
 void conv_direct_dw_image(float *dwp, const float *dout, const float *inp,
                           const struct conv_shape *s, int b, float *buf, enum conv_direct_isa isa);
+
+/* ---- The integer forward of quantized layers (conv_direct.c) ---- */
+
+/* 1 when the integer kernel takes the forward of s with wbits-bit weights
+ * and abits-bit activation codes: conv_direct_ok, IC a multiple of 4, the
+ * codes fit u8 / s8 (abits <= 8, wbits <= 7) and every sum is below 2^24. */
+int conv_q_ok(const struct conv_shape *s, int wbits, int abits);
+/* Its versions; all give the same integers, so the same bits. */
+enum conv_q_isa { CONV_Q_PORTABLE, CONV_Q_AVX2, CONV_Q_VNNI };
+int conv_q_isa_available(enum conv_q_isa isa);
+/* Floats of per-thread buffer conv_q_image needs (at most
+ * conv_direct_thread_floats(s)). */
+size_t conv_q_thread_floats(const struct conv_shape *s);
+/* wq (OC*IC*KH*KW bytes, packed) = the weight codes rint(weff*wa/sat),
+ * wa = 2^wbits - 1. */
+void conv_q_pack(int8_t *wq, const float *weff, float sat, int wbits, const struct conv_shape *s);
+/* What turns codes into values: scale = (float)(sat*al/(wa*aa)) for the
+ * output; activation code = rint(y*ainv), ainv = aa/al, clamped to [0, aa]. */
+struct conv_q_scale {
+    float scale, ainv, aa;
+};
+/* Image b of out (OC, N, OH, OW) = scale * the integer convolution of the
+ * codes of image b of inp (IC, N, IH, IW) with wq. */
+void conv_q_image(float *out, const float *inp, const int8_t *wq, const struct conv_shape *s,
+                  int b, float *buf, const struct conv_q_scale *q, enum conv_q_isa isa);
 
 #endif

@@ -64,6 +64,17 @@ size_t conv_scratch_floats_nodinp(const struct conv_shape *s);
  * Dense only; im2col into `cols` then one cblas_sgemm. */
 void conv_forward(float *out, const float *inp, const float *w, const struct conv_shape *s,
                   float *cols);
+/* The forward of a quantized layer on integer codes: w holds the quantized
+ * weights sat*(2r - wa)/wa of a wbits-bit quantizer (quant.h) and inp the
+ * output of a PACT quantizer of abits bits and clip value alpha (al, not
+ * raw), or a max-pool of it; out = (float)(sat*al/(wa*aa)) * the exact
+ * integer convolution of the codes. The same bits on every machine and for
+ * any thread count; conv_forward's up to float rounding. Only for shapes
+ * conv_forward_q_ok accepts (dense 3x3-like, OC a multiple of 16, IC of 4,
+ * wbits <= 7, abits <= 8). `scratch` as for conv_forward. */
+int conv_forward_q_ok(const struct conv_shape *s, int wbits, int abits);
+void conv_forward_q(float *out, const float *inp, const float *w, float sat, int wbits,
+                    float alpha, int abits, const struct conv_shape *s, float *scratch);
 /* dw (OC, IC, KH, KW) += dout (x) inp; dinp (IC, N, IH, IW) = or += w^T (x) dout (col2im).
  * `cols` is scratch of conv_scratch_floats(s), or of conv_scratch_floats_nodinp(s)
  * when dinp is NULL. */

@@ -156,6 +156,7 @@ static void plan_fusion(struct model *m)
             readers[m->nodes[i].in2]++;
         m->nodes[i].fused_bn = -1;
         m->nodes[i].in_act = -1;
+        m->nodes[i].qin_act = -1;
     }
     for (int i = 0; i + 1 < m->nn; i++) {
         struct node *bn = &m->nodes[i], *act = &m->nodes[i + 1];
@@ -181,6 +182,21 @@ static void plan_fusion(struct model *m)
         act->into_dw = 1;
         dw->in_act = i;
         m->t[act->out].virt = 1;
+    }
+    /* A quantized dense conv reading a PACT output, or a max-pool of one
+     * (the max of grid points is one), runs its forward on the codes. */
+    for (int i = 0; i < m->nn; i++) {
+        struct node *cv = &m->nodes[i];
+        if (cv->kind != N_CONV || cv->cs.groups != 1 || wquant_is_identity(&cv->wq) ||
+            cv->wq.bits >= 32)
+            continue;
+        int p = m->t[cv->in].producer;
+        while (p >= 0 && m->nodes[p].kind == N_MAXPOOL)
+            p = m->t[m->nodes[p].in].producer;
+        if (p < 0 || m->nodes[p].kind != N_ACT || m->nodes[p].act != ACT_PACT ||
+            m->nodes[p].into_dw || !conv_forward_q_ok(&cv->cs, cv->wq.bits, m->nodes[p].bits))
+            continue;
+        cv->qin_act = p;
     }
 }
 
@@ -417,12 +433,17 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
             struct act_view av;
             if (nd->in_act >= 0)
                 act_view_of(m, &m->nodes[nd->in_act], &av);
-            if (nd->cs.groups == 1)
+            if (nd->qin_act >= 0) {
+                const struct node *a = &m->nodes[nd->qin_act];
+                conv_forward_q(to->val, ti->val, w, nd->s, nd->wq.bits,
+                               pact_alpha(m->p[m->pe[a->ap].offset]), a->bits, &nd->cs, m->cols);
+            } else if (nd->cs.groups == 1) {
                 conv_forward(to->val, ti->val, w, &nd->cs, m->cols);
-            else if (nd->in_act >= 0)
+            } else if (nd->in_act >= 0) {
                 dwconv_forward_act(to->val, &av, w, &nd->cs);
-            else
+            } else {
                 dwconv_forward(to->val, ti->val, w, &nd->cs);
+            }
             break;
         }
         case N_FC: {

@@ -46,6 +46,8 @@ struct node {
     int in_act;         /* depthwise: the ACT node whose output it reads through a view, -1 */
     float *weff, *dfac; /* (len of weight); weff == latent when identity */
     float s;            /* SAT factor of the last forward */
+    int qin_act; /* dense: the PACT node whose codes its input carries (directly or
+                  * through max-pools) when the forward runs on integer codes, -1 */
 
     /* N_BN */
     int gp, betap, rmean, rvar; /* param entries / buffer entries */

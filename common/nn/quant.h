@@ -61,6 +61,13 @@ void wquant_backward(float *dw, const float *dweff, const float *dfac, size_t le
  * [0, a], so Q = 2*code/a - 1 = (2*code - a)/a. Returns M. */
 float wquant_codes(int *codes, const float *w, size_t len, int bits);
 
+/* The clip value al of a raw alpha parameter: max(|alpha_raw|, 1e-6). */
+static inline float pact_alpha(float alpha_raw)
+{
+    float a = alpha_raw < 0.0f ? -alpha_raw : alpha_raw;
+    return a > QUANT_ALPHA_EPS ? a : QUANT_ALPHA_EPS;
+}
+
 /* PACT forward over len elements; y may alias x only if the caller keeps x
  * elsewhere (backward needs the pre-quantization x). */
 void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bits);

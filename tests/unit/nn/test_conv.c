@@ -7,6 +7,7 @@
  * verdict.
  */
 #include "layers_check.h"
+#include "nn/quant.h"
 #include "nn/threads.h"
 
 /* ==== Convolution against the oracles ==================================== */
@@ -287,6 +288,108 @@ static void test_conv_impls(const struct conv_dims *d)
                 1e-4);
 }
 
+/* ==== The integer forward of quantized layers ============================= */
+
+/* conv_forward_q against an oracle that never reads the float tensors'
+ * values back: the weight codes from wquant_codes on the latent weights,
+ * the activation codes rint(aa*clip(x, 0, al)/al) from PACT's input, the
+ * integer sum in 64 bits by plain loops, times the scale of layers.h. Exact:
+ * every version (portable, AVX2, VNNI) and 1 or 3 threads give these bits.
+ * Against the float convolution of the quantized tensors it agrees within
+ * float rounding (1e-6 per term + 1e-5 relative). */
+static void test_conv_q(const struct conv_dims *d, int wbits, int abits, int sat)
+{
+    struct conv_shape s;
+    if (conv_shape_init(&s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad, 1)) {
+        CHECK(!"bad shape");
+        return;
+    }
+    s.threads = 3;
+    CHECK(conv_forward_q_ok(&s, wbits, abits));
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow;
+    const size_t k = (size_t)d->ic * d->kh * d->kw, nw = (size_t)d->oc * k;
+    float *x = fvec(nin), *y = fvec(nin), *wl = fvec(nw), *weff = fvec(nw), *dfac = fvec(nw);
+    float *cols = fvec(conv_scratch_floats(&s)), *ref = fvec(nout), *fl = fvec(nout);
+    const float alpha_raw = -2.5f; /* a negative raw alpha: al = 2.5 */
+    const float al = pact_alpha(alpha_raw);
+    fill_uniform(x, nin, -1.0f, 3.5f); /* below 0, inside, above al */
+    x[0] = 0.0f, x[1] = al, x[nin - 1] = al * 0.5f;
+    fill_uniform(wl, nw, -0.4f, 0.4f);
+    pact_forward(y, x, nin, alpha_raw, abits);
+    const struct wquant wq = {.bits = wbits, .sat = sat, .fan = (int)k};
+    const float sf = wquant_forward(weff, dfac, wl, nw, &wq, NULL);
+    int *wc = tmalloc(nw * sizeof(int));
+    wquant_codes(wc, wl, nw, wbits);
+    const int wa = (1 << wbits) - 1, aa = (1 << abits) - 1;
+    const float scale = (float)((double)sf * al / ((double)wa * aa));
+    for (int b = 0; b < d->n; b++)
+        for (int o = 0; o < d->oc; o++)
+            for (int oy = 0; oy < s.oh; oy++)
+                for (int ox = 0; ox < s.ow; ox++) {
+                    long long sum = 0;
+                    for (int c = 0; c < d->ic; c++)
+                        for (int ki = 0; ki < d->kh; ki++)
+                            for (int kj = 0; kj < d->kw; kj++) {
+                                int iy = oy * d->stride - d->pad + ki;
+                                int ix = ox * d->stride - d->pad + kj;
+                                if (iy < 0 || iy >= d->ih || ix < 0 || ix >= d->iw)
+                                    continue;
+                                float v = x[(((size_t)c * d->n + b) * d->ih + iy) * d->iw + ix];
+                                v = v > 0.0f ? (v < al ? v : al) : 0.0f;
+                                long long q = (long long)rint((double)aa * (double)(v / al));
+                                int r = wc[(size_t)o * k + ((size_t)c * d->kh + ki) * d->kw + kj];
+                                sum += (long long)(2 * r - wa) * q;
+                            }
+                    ref[(((size_t)o * d->n + b) * s.oh + oy) * s.ow + ox] = (float)sum * scale;
+                }
+    conv_forward_naive(fl, y, weff, &s);
+    const int saved_threads = nn_threads();
+    const enum conv_impl saved = conv_get_impl();
+    char what[160];
+    for (int impl = CONV_IMPL_GEMM; impl <= CONV_IMPL_AVX512; impl++) {
+        if (conv_set_impl((enum conv_impl)impl) != 0)
+            continue;
+        for (int th = 1; th <= 3; th += 2) {
+            float *out = fvec(nout);
+            fill_const(out, nout, NAN); /* every element written */
+            nn_set_threads(th);
+            conv_forward_q(out, y, weff, sf, wbits, al, abits, &s, cols);
+            snprintf(what, sizeof(what), "q W%dA%d sat%d %s %d threads n%d ic%d %dx%d oc%d k%d s%d p%d",
+                     wbits, abits, sat, impl_name((enum conv_impl)impl), th, d->n, d->ic, d->ih,
+                     d->iw, d->oc, d->kh, d->stride, d->pad);
+            CHECK(same_bits(what, "out", out, ref, nout));
+        }
+    }
+    nn_set_threads(saved_threads);
+    conv_set_impl(saved);
+    snprintf(what, sizeof(what), "q W%dA%d vs float n%d ic%d oc%d k%d s%d", wbits, abits, d->n,
+             d->ic, d->oc, d->kh, d->stride);
+    CHECK_ARRAY(what, ref, fl, nout, 1e-6 * (double)k + 1e-6, 1e-5);
+    free_all(); /* nothing allocated before is used after */
+}
+
+static void test_conv_q_shapes(void)
+{
+    /* the integer forward takes what the direct kernel takes with IC % 4 == 0
+     * and sums below 2^24; nothing else */
+    struct conv_shape s;
+    conv_shape_init(&s, 2, 16, 8, 8, 16, 3, 3, 1, 1, 1);
+    CHECK(conv_forward_q_ok(&s, 4, 4));
+    CHECK(conv_forward_q_ok(&s, 7, 8));
+    CHECK(!conv_forward_q_ok(&s, 8, 8));  /* weight codes past s8 */
+    CHECK(!conv_forward_q_ok(&s, 4, 9));  /* activation codes past u8 */
+    CHECK(!conv_forward_q_ok(&s, 32, 4)); /* float weights */
+    conv_shape_init(&s, 2, 6, 8, 8, 16, 3, 3, 1, 1, 1);
+    CHECK(!conv_forward_q_ok(&s, 4, 4)); /* IC not a multiple of 4 */
+    conv_shape_init(&s, 2, 16, 8, 8, 8, 3, 3, 1, 1, 1);
+    CHECK(!conv_forward_q_ok(&s, 4, 4)); /* OC not a multiple of 16 */
+    conv_shape_init(&s, 2, 16, 8, 8, 16, 1, 1, 1, 0, 1);
+    CHECK(!conv_forward_q_ok(&s, 4, 4)); /* 1x1 */
+    conv_shape_init(&s, 2, 1024, 8, 8, 16, 3, 3, 1, 1, 1);
+    CHECK(!conv_forward_q_ok(&s, 7, 8)); /* 9216*127*255 >= 2^24 */
+}
+
 /* ==== Finite-difference checks =========================================== */
 
 /* conv (dense or depthwise) */
@@ -369,6 +472,18 @@ int main(void)
         test_conv_impls(&direct_cases[i]);
     for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
         test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
+
+    /* the integer forward: 4 to 32 channels in, 16/32/48 out, 3x3 and 5x5,
+     * stride 1 and 2, whole and partial tiles, W2A2 to W7A8, SAT on and off */
+    test_conv_q_shapes();
+    const struct conv_dims q_cases[] = {
+        {2, 16, 28, 28, 16, 3, 3, 1, 1}, {2, 4, 9, 9, 16, 3, 3, 1, 1}, {3, 16, 7, 7, 32, 3, 3, 1, 1},
+        {2, 32, 14, 14, 64, 3, 3, 2, 1}, {1, 8, 11, 9, 48, 5, 5, 2, 2}, {2, 16, 9, 17, 32, 3, 3, 1, 0},
+    };
+    const int q_bits[][3] = {{4, 4, 1}, {2, 2, 1}, {3, 3, 0}, {7, 8, 1}, {4, 2, 0}, {2, 8, 1}};
+    for (size_t i = 0; i < sizeof(q_cases) / sizeof(q_cases[0]); i++)
+        for (size_t j = 0; j < sizeof(q_bits) / sizeof(q_bits[0]); j++)
+            test_conv_q(&q_cases[i], q_bits[j][0], q_bits[j][1], q_bits[j][2]);
 
     /* finite differences: dense 3x3 s2 p1, pointwise, 1x1 s2, 5x5 p2; depthwise s1 and s2 */
     const struct conv_dims fd_dense[] = {
