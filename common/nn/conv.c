@@ -361,8 +361,11 @@ static size_t conv_cols_per_thread(const struct conv_shape *s, int with_dinp)
         conv_transposed_shape(&ts, s);
         dbwd = conv_direct_ok(&ts) ? conv_direct_thread_floats(&ts) : 0;
     }
+    /* and the integer forward's, where it may run */
+    size_t qfwd = conv_direct_ok(s) && s->ic % 4 == 0 ? conv_q_thread_floats(s) : 0;
     size_t m = fwd > bwd ? fwd : bwd;
     m = m > dfwd ? m : dfwd;
+    m = m > qfwd ? m : qfwd;
     return m > dbwd ? m : dbwd;
 }
 

@@ -490,12 +490,18 @@ int conv_direct_isa_available(enum conv_direct_isa isa)
  *   wq  packed weight codes (OC/(16V), IC/4, KH, KW, 16V, 4) s8.
  * Tiles of T pixels x 16V output channels as in the float kernel. */
 
+static int cq_flat_ok(const struct conv_shape *s);
+static size_t cq_flat_thread_floats(const struct conv_shape *s);
+
 int conv_q_ok(const struct conv_shape *s, int wbits, int abits)
 {
     if (!conv_direct_ok(s) || s->ic % 4 != 0 || wbits < 1 || wbits > 7 || abits < 1 ||
         abits > 8)
         return 0;
     const long long wa = (1LL << wbits) - 1, aa = (1LL << abits) - 1;
+    /* AVX2's vpmaddubsw adds two products in int16 (saturating) */
+    if (2 * wa * aa > 32767)
+        return 0;
     return (long long)s->ic * s->kh * s->kw * wa * aa < (1LL << 24);
 }
 
@@ -515,8 +521,10 @@ size_t conv_q_thread_floats(const struct conv_shape *s)
 {
     struct cd_geom g;
     cd_geom_init(&g, s);
-    /* the int32 tile, then the image's codes */
-    return (size_t)CD_TMAX * 2 * CD_LANES + ((size_t)s->ic * g.ph * g.pw + 3) / 4;
+    /* the int32 tile, then the image's codes; or the stride-1 VNNI kernel's */
+    const size_t tile = (size_t)CD_TMAX * 2 * CD_LANES + ((size_t)s->ic * g.ph * g.pw + 3) / 4;
+    const size_t flat = cq_flat_ok(s) ? cq_flat_thread_floats(s) : 0;
+    return tile > flat ? tile : flat;
 }
 
 /* wq (OC*IC*KH*KW bytes, the layout above) from weff (OC, IC, KH, KW):
@@ -702,10 +710,219 @@ static void cq_scatter(float *restrict out, const int32_t *restrict tile,
     }
 }
 
+/* ---- The VNNI kernel of stride-1 layers: pixels in the lanes ----
+ *
+ * Rows of 7 to 28 pixels fill 16-lane tiles badly and the tiles above end
+ * in a transposed store; for stride 1 the VNNI kernel turns it around. The
+ * padded image, rows of PW = IW + 2*pad words, is read as one flat array:
+ * output (y, x) reads word (y + ki)*PW + x + kj, so 16 consecutive flat
+ * positions i = y*PW + x need one unaligned load per tap, for all 16
+ * output channels of a group, and the accumulators hold 16 channels x 16
+ * positions. Positions with x >= OW (the pad columns) are computed and
+ * dropped: on 28-wide maps 2 lanes in 30, on 7-wide ones 2 in 9. Each row
+ * of each channel then goes out with one contiguous copy. */
+
+/* Words per channel group of the flat padded image: the image, then zeros
+ * for the last vector's reach past it. */
+static size_t cq_flat_plane(const struct conv_shape *s)
+{
+    const size_t pw = (size_t)s->iw + 2 * s->pad, ph = (size_t)s->ih + 2 * s->pad;
+    return ph * pw + CD_LANES + (size_t)s->kw;
+}
+
+/* Flat output positions, rounded up to whole vectors. */
+static size_t cq_flat_out(const struct conv_shape *s)
+{
+    const size_t pw = (size_t)s->iw + 2 * s->pad, n = (size_t)s->oh * pw;
+    return (n + CD_LANES - 1) / CD_LANES * CD_LANES;
+}
+
+static int cq_flat_ok(const struct conv_shape *s)
+{
+    return s->stride == 1 && s->ow == s->iw + 2 * s->pad - s->kw + 1;
+}
+
+static size_t cq_flat_thread_floats(const struct conv_shape *s)
+{
+    /* the output block (16 channels, flat), then the codes */
+    return CD_LANES * cq_flat_out(s) + (size_t)s->ic / 4 * cq_flat_plane(s);
+}
+
+#if CD_HAVE_AVX512
+#define CQ_VNNI_BW __attribute__((target("avx512f,avx512bw,avx512vnni"))) CD_NO_PCOM
+
+/* xq (IC/4, flat plane) = the codes of image b, four channels a word: for
+ * 16 pixels of a row of four channels, rint(min(max(y*ainv, 0), aa)) as
+ * int32 (cvtps2dq rounds half to even, as rintf; NaN goes to 0 through the
+ * max, as in cq_pad), packed c0 | c1 << 8 | c2 << 16 | c3 << 24. */
+CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, const float *restrict inp,
+                                          const struct conv_shape *s, int b, float ainv,
+                                          float aa)
+{
+    const size_t plane = cq_flat_plane(s), ohw_in = (size_t)s->ih * s->iw;
+    const int pw = s->iw + 2 * s->pad;
+    memset(xq, 0, (size_t)s->ic / 4 * plane * sizeof(int32_t));
+    const __m512 vinv = _mm512_set1_ps(ainv), vaa = _mm512_set1_ps(aa), zero = _mm512_setzero_ps();
+    for (int c4 = 0; c4 < s->ic / 4; c4++) {
+        const float *src[4];
+        for (int j = 0; j < 4; j++)
+            src[j] = inp + ((size_t)(c4 * 4 + j) * s->n + b) * ohw_in;
+        for (int y = 0; y < s->ih; y++) {
+            int32_t *d = xq + c4 * plane + (size_t)(y + s->pad) * pw + s->pad;
+            for (int x = 0; x < s->iw; x += CD_LANES) {
+                const int nv = s->iw - x < CD_LANES ? s->iw - x : CD_LANES;
+                const __mmask16 m = (__mmask16)((1u << nv) - 1);
+                __m512i w = _mm512_setzero_si512();
+                for (int j = 0; j < 4; j++) {
+                    __m512 v = _mm512_maskz_loadu_ps(m, src[j] + (size_t)y * s->iw + x);
+                    v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, vinv), zero), vaa);
+                    w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_cvtps_epi32(v), 8 * j));
+                }
+                _mm512_mask_storeu_epi32(d + x, m, w);
+            }
+        }
+    }
+}
+
+/* ob (16, flat) = the integer sums of 16 output channels at every flat
+ * position: channels sub..sub+15 of a packed group of ov (16 or 32),
+ * wq (IC/4, KH, KW, ov, 4). */
+CQ_VNNI static void cq_flat_vnni(int32_t *restrict ob, const int32_t *restrict xq,
+                                 const int8_t *restrict wq, int ov, int sub,
+                                 const struct conv_shape *s)
+{
+    const size_t plane = cq_flat_plane(s), nflat = cq_flat_out(s);
+    const int pw = s->iw + 2 * s->pad;
+    const int32_t *w32 = (const int32_t *)(const void *)wq + sub;
+    for (size_t i0 = 0; i0 < nflat; i0 += CD_LANES) {
+        __m512i acc[CD_LANES];
+#pragma GCC unroll 16
+        for (int o = 0; o < CD_LANES; o++)
+            acc[o] = _mm512_setzero_si512();
+        const int32_t *wk = w32;
+        for (int c4 = 0; c4 < s->ic / 4; c4++) {
+            for (int ki = 0; ki < s->kh; ki++) {
+                const int32_t *xr = xq + c4 * plane + (size_t)ki * pw + i0;
+                for (int kj = 0; kj < s->kw; kj++, wk += ov) {
+                    const __m512i a = _mm512_loadu_si512((const void *)(xr + kj));
+#pragma GCC unroll 16
+                    for (int o = 0; o < CD_LANES; o++)
+                        acc[o] = _mm512_dpbusd_epi32(acc[o], a, _mm512_set1_epi32(wk[o]));
+                }
+            }
+        }
+#pragma GCC unroll 16
+        for (int o = 0; o < CD_LANES; o++)
+            _mm512_storeu_si512((void *)(ob + (size_t)o * nflat + i0), acc[o]);
+    }
+}
+
+/* The AVX2 version of cq_flat_vnni: 8 positions a vector, 8 channels at a
+ * time. vpmaddubsw adds the products of channels (0, 1) and (2, 3) into
+ * int16 (exact: conv_q_ok keeps 2*wa*aa below 2^15), vpmaddwd by ones adds
+ * the two pairs into int32. */
+CQ_AVX2 static void cq_flat_avx2(int32_t *restrict ob, const int32_t *restrict xq,
+                                 const int8_t *restrict wq, int ov, int sub,
+                                 const struct conv_shape *s)
+{
+    const size_t plane = cq_flat_plane(s), nflat = cq_flat_out(s);
+    const int pw = s->iw + 2 * s->pad;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int o0 = 0; o0 < CD_LANES; o0 += 8) {
+        const int32_t *w32 = (const int32_t *)(const void *)wq + sub + o0;
+        for (size_t i0 = 0; i0 < nflat; i0 += 8) {
+            __m256i acc[8];
+#pragma GCC unroll 8
+            for (int o = 0; o < 8; o++)
+                acc[o] = _mm256_setzero_si256();
+            const int32_t *wk = w32;
+            for (int c4 = 0; c4 < s->ic / 4; c4++) {
+                for (int ki = 0; ki < s->kh; ki++) {
+                    const int32_t *xr = xq + c4 * plane + (size_t)ki * pw + i0;
+                    for (int kj = 0; kj < s->kw; kj++, wk += ov) {
+                        const __m256i a = _mm256_loadu_si256((const void *)(xr + kj));
+#pragma GCC unroll 8
+                        for (int o = 0; o < 8; o++) {
+                            const __m256i p = _mm256_maddubs_epi16(a, _mm256_set1_epi32(wk[o]));
+                            acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(p, ones));
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 8
+            for (int o = 0; o < 8; o++)
+                _mm256_storeu_si256((void *)(ob + (size_t)(o0 + o) * nflat + i0), acc[o]);
+        }
+    }
+}
+#endif
+
+/* xq (IC/4, flat plane) = the codes of image b as in cq_pad, laid out flat:
+ * the same words as cq_pad_flat_avx512. */
+static void cq_pad_flat(int32_t *restrict xq, const float *restrict inp,
+                        const struct conv_shape *s, int b, float ainv, float aa)
+{
+    const size_t plane = cq_flat_plane(s), hw = (size_t)s->ih * s->iw;
+    const int pw = s->iw + 2 * s->pad;
+    memset(xq, 0, (size_t)s->ic / 4 * plane * sizeof(int32_t));
+    for (int c = 0; c < s->ic; c++) {
+        const float *src = inp + ((size_t)c * s->n + b) * hw;
+        for (int y = 0; y < s->ih; y++) {
+            int32_t *d = xq + c / 4 * plane + (size_t)(y + s->pad) * pw + s->pad;
+            for (int x = 0; x < s->iw; x++) {
+                float r = rintf(src[(size_t)y * s->iw + x] * ainv);
+                r = r > 0.0f ? r : 0.0f; /* NaN -> 0 */
+                d[x] |= (int32_t)(r < aa ? r : aa) << (8 * (c % 4));
+            }
+        }
+    }
+}
+
+#if CD_HAVE_AVX512
+/* Stride 1 on VNNI or AVX2: per 16-channel group the flat sums, then each
+ * row out. */
+static void cq_image_flat(float *restrict out, const float *restrict inp,
+                          const int8_t *restrict wq, const struct conv_shape *s, int b,
+                          float *restrict buf, const struct conv_q_scale *q, int vnni)
+{
+    struct cd_geom g;
+    cd_geom_init(&g, s);
+    const int ov = g.v * CD_LANES; /* the packing's group */
+    const size_t nflat = cq_flat_out(s), ohw = (size_t)s->oh * s->ow;
+    const size_t wgroup = (size_t)s->ic * s->kh * s->kw * ov;
+    const int pw = s->iw + 2 * s->pad;
+    int32_t *ob = (int32_t *)(void *)buf, *xq = ob + CD_LANES * nflat;
+    if (vnni)
+        cq_pad_flat_avx512(xq, inp, s, b, q->ainv, q->aa);
+    else
+        cq_pad_flat(xq, inp, s, b, q->ainv, q->aa);
+    for (int g16 = 0; g16 < s->oc / CD_LANES; g16++) {
+        const int oc0 = g16 * CD_LANES;
+        if (vnni)
+            cq_flat_vnni(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s);
+        else
+            cq_flat_avx2(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s);
+        for (int o = 0; o < CD_LANES; o++) {
+            float *d = out + ((size_t)(oc0 + o) * s->n + b) * ohw;
+            const int32_t *r = ob + (size_t)o * nflat;
+            for (int y = 0; y < s->oh; y++)
+                for (int x = 0; x < s->ow; x++)
+                    d[(size_t)y * s->ow + x] = (float)r[(size_t)y * pw + x] * q->scale;
+        }
+    }
+}
+#endif
+
 void conv_q_image(float *restrict out, const float *restrict inp, const int8_t *restrict wq,
                   const struct conv_shape *s, int b, float *restrict buf,
                   const struct conv_q_scale *q, enum conv_q_isa isa)
 {
+#if CD_HAVE_AVX512
+    if (isa != CONV_Q_PORTABLE && cq_flat_ok(s)) {
+        cq_image_flat(out, inp, wq, s, b, buf, q, isa == CONV_Q_VNNI);
+        return;
+    }
+#endif
     struct cd_geom g;
     cd_geom_init(&g, s);
     const int ov = g.v * CD_LANES;

@@ -65,7 +65,8 @@ void conv_direct_dw_image(float *dwp, const float *dout, const float *inp,
 
 /* 1 when the integer kernel takes the forward of s with wbits-bit weights
  * and abits-bit activation codes: conv_direct_ok, IC a multiple of 4, the
- * codes fit u8 / s8 (abits <= 8, wbits <= 7) and every sum is below 2^24. */
+ * codes fit u8 / s8 (abits <= 8, wbits <= 7), two products fit int16
+ * (2*wa*aa < 2^15, for AVX2) and every sum is below 2^24. */
 int conv_q_ok(const struct conv_shape *s, int wbits, int abits);
 /* Its versions; all give the same integers, so the same bits. */
 enum conv_q_isa { CONV_Q_PORTABLE, CONV_Q_AVX2, CONV_Q_VNNI };

@@ -71,7 +71,8 @@ void conv_forward(float *out, const float *inp, const float *w, const struct con
  * integer convolution of the codes. The same bits on every machine and for
  * any thread count; conv_forward's up to float rounding. Only for shapes
  * conv_forward_q_ok accepts (dense 3x3-like, OC a multiple of 16, IC of 4,
- * wbits <= 7, abits <= 8). `scratch` as for conv_forward. */
+ * 2*(2^wbits - 1)*(2^abits - 1) < 2^15, e.g. W4A4 or W6A8). `scratch` as
+ * for conv_forward. */
 int conv_forward_q_ok(const struct conv_shape *s, int wbits, int abits);
 void conv_forward_q(float *out, const float *inp, const float *w, float sat, int wbits,
                     float alpha, int abits, const struct conv_shape *s, float *scratch);
