@@ -345,8 +345,10 @@ static void conv_transposed_shape(struct conv_shape *t, const struct conv_shape 
  * the input gradient also the transposed convolution's. */
 static size_t conv_cols_per_thread(const struct conv_shape *s, int with_dinp)
 {
+    /* the integer forward's buffers, where it may run (conv_q_ok's shapes) */
+    size_t qfwd = conv_q_ok(s, 1, 1) ? conv_q_thread_floats(s) : 0;
     if (conv_is_pointwise(s))
-        return 0;
+        return qfwd;
     size_t nb = (size_t)conv_chunk_images(s);
     size_t fwd = (size_t)s->ic * s->kh * s->kw * nb * s->oh * s->ow;
     size_t bwd = with_dinp && conv_transposed_ok(s)
@@ -361,8 +363,6 @@ static size_t conv_cols_per_thread(const struct conv_shape *s, int with_dinp)
         conv_transposed_shape(&ts, s);
         dbwd = conv_direct_ok(&ts) ? conv_direct_thread_floats(&ts) : 0;
     }
-    /* and the integer forward's, where it may run */
-    size_t qfwd = conv_direct_ok(s) && s->ic % 4 == 0 ? conv_q_thread_floats(s) : 0;
     size_t m = fwd > bwd ? fwd : bwd;
     m = m > dfwd ? m : dfwd;
     m = m > qfwd ? m : qfwd;

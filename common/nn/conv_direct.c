@@ -495,8 +495,12 @@ static size_t cq_flat_thread_floats(const struct conv_shape *s);
 
 int conv_q_ok(const struct conv_shape *s, int wbits, int abits)
 {
-    if (!conv_direct_ok(s) || s->ic % 4 != 0 || wbits < 1 || wbits > 7 || abits < 1 ||
-        abits > 8)
+    /* the direct kernel's shapes, 1x1 included: with four channels a word
+     * and, for stride 1, no transposed store, those gain too */
+    if (s->groups != 1 || (s->stride != 1 && s->stride != 2) || s->oc % CD_LANES != 0 ||
+        s->ic % 4 != 0 || s->kh > 7 || s->kw > 7 ||
+        s->oh != (s->ih + 2 * s->pad - s->kh) / s->stride + 1 || wbits < 1 || wbits > 7 ||
+        abits < 1 || abits > 8)
         return 0;
     const long long wa = (1LL << wbits) - 1, aa = (1LL << abits) - 1;
     /* AVX2's vpmaddubsw adds two products in int16 (saturating) */

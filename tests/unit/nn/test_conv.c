@@ -386,7 +386,9 @@ static void test_conv_q_shapes(void)
     conv_shape_init(&s, 2, 16, 8, 8, 8, 3, 3, 1, 1, 1);
     CHECK(!conv_forward_q_ok(&s, 4, 4)); /* OC not a multiple of 16 */
     conv_shape_init(&s, 2, 16, 8, 8, 16, 1, 1, 1, 0, 1);
-    CHECK(!conv_forward_q_ok(&s, 4, 4)); /* 1x1 */
+    CHECK(conv_forward_q_ok(&s, 4, 4)); /* 1x1 too */
+    conv_shape_init(&s, 2, 16, 8, 8, 16, 3, 3, 3, 1, 1);
+    CHECK(!conv_forward_q_ok(&s, 4, 4)); /* stride 3 */
     conv_shape_init(&s, 2, 1024, 8, 8, 16, 3, 3, 1, 1, 1);
     CHECK(!conv_forward_q_ok(&s, 6, 8)); /* 9216*63*255 >= 2^24 */
 }
@@ -474,12 +476,14 @@ int main(void)
     for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
         test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
 
-    /* the integer forward: 4 to 32 channels in, 16/32/48 out, 3x3 and 5x5,
+    /* the integer forward: 4 to 96 channels in, 16/32/48 out, 1x1 (stride 1,
+     * 2, padded), 3x3 and 5x5,
      * stride 1 and 2, whole and partial tiles, W2A2 to W6A8, SAT on and off */
     test_conv_q_shapes();
     const struct conv_dims q_cases[] = {
         {2, 16, 28, 28, 16, 3, 3, 1, 1}, {2, 4, 9, 9, 16, 3, 3, 1, 1}, {3, 16, 7, 7, 32, 3, 3, 1, 1},
         {2, 32, 14, 14, 64, 3, 3, 2, 1}, {1, 8, 11, 9, 48, 5, 5, 2, 2}, {2, 16, 9, 17, 32, 3, 3, 1, 0},
+        {2, 96, 14, 14, 32, 1, 1, 1, 0}, {2, 16, 15, 15, 32, 1, 1, 2, 0}, {1, 12, 5, 5, 16, 1, 1, 1, 1},
     };
     const int q_bits[][3] = {{4, 4, 1}, {2, 2, 1}, {3, 3, 0}, {6, 8, 1}, {4, 2, 0}, {2, 8, 1}};
     for (size_t i = 0; i < sizeof(q_cases) / sizeof(q_cases[0]); i++)
