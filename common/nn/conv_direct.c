@@ -876,7 +876,7 @@ static void cq_pad_flat(int32_t *restrict xq, const float *restrict inp,
             for (int x = 0; x < s->iw; x++) {
                 float r = rintf(src[(size_t)y * s->iw + x] * ainv);
                 r = r > 0.0f ? r : 0.0f; /* NaN -> 0 */
-                d[x] |= (int32_t)(r < aa ? r : aa) << (8 * (c % 4));
+                d[x] |= (int32_t)((uint32_t)(r < aa ? r : aa) << (8 * (c % 4)));
             }
         }
     }
