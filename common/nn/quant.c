@@ -254,18 +254,29 @@ enum pact_dx { PACT_DX_NONE, PACT_DX_SET, PACT_DX_ADD };
 /* One run of n elements: t (n) = dy * dalpha per element; dx (n) receives
  * pd = dy * (0 < x < al) per mode. With bn, the inputs are BN values
  * (x - mu) * sc + sh of one channel's run x (n), as in pact_fwd_view_body.
- * mode and bn are constants in every expansion, so each expansion is one
- * straight loop. */
+ * mode, bn and cg are constants in every expansion, so each expansion is
+ * one straight loop.
+ *
+ * Plain PACT (cg 0) skips the rounding error and its two divisions: main
+ * computed it and multiplied it by 0, which gives +-0 where this gives +0,
+ * and t = g * (+-0) then differs at most in the sign of a zero (or is the
+ * same NaN when g is not finite). Adding a zero of either sign leaves every
+ * lane unchanged, since a lane starts at +0 and can never become -0, so the
+ * alpha gradient keeps its bits; tests/unit/quant checks it against the
+ * oracle. */
 PACT_INLINE void pact_bwd_run(float *restrict t, float *restrict dx, const float *restrict dy,
                               const float *restrict x, size_t n, int bn, float mu, float sc,
-                              float sh, float al, float a, float cgf, enum pact_dx mode)
+                              float sh, float al, float a, int cg, enum pact_dx mode)
 {
     for (size_t l = 0; l < n; l++) {
         const float xi = bn ? (x[l] - mu) * sc + sh : x[l];
         const float g = dy[l];
-        float u = xi / al;
-        float rerr = (rintf(a * u) / a - u) * cgf;
-        float mid = xi > 0.0f ? rerr : 0.0f;
+        float mid = 0.0f;
+        if (cg) {
+            float u = xi / al;
+            float rerr = rintf(a * u) / a - u;
+            mid = xi > 0.0f ? rerr : 0.0f;
+        }
         float ga = xi >= al ? 1.0f : mid;
         t[l] = g * ga;
         float gp = xi < al ? g : 0.0f;
@@ -287,7 +298,7 @@ PACT_INLINE void pact_bwd_run(float *restrict t, float *restrict dx, const float
  * flat index base on. */
 PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
                                  const float *restrict x, const struct bn_view *v, size_t base,
-                                 size_t len, float al, float a, float cgf, enum pact_dx mode,
+                                 size_t len, float al, float a, int cg, enum pact_dx mode,
                                  int bn, pact_lanes_fn lanes_sum)
 {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -304,12 +315,12 @@ PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
                 ce = ce < end ? ce : end;
                 pact_bwd_run(t + (o - i0), mode == PACT_DX_NONE ? NULL : dx + o, dy + o,
                              v->x + i, ce - i, 1, v->mu[c], v->scale[c], v->shift[c], al, a,
-                             cgf, mode);
+                             cg, mode);
                 i = ce;
             }
         } else {
             pact_bwd_run(t, mode == PACT_DX_NONE ? NULL : dx + i0, dy + i0, x + i0, n, 0, 0.0f,
-                         0.0f, 0.0f, al, a, cgf, mode);
+                         0.0f, 0.0f, al, a, cg, mode);
         }
         const size_t n8 = (n + 7) & ~(size_t)7;
         for (size_t l = n; l < n8; l++)
@@ -320,26 +331,34 @@ PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
            ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-/* pact_bwd_body with its run-time switches (dx mode, view or not) turned
- * into constants: six straight expansions. */
+/* pact_bwd_body with its run-time switches (view or not, CG-PACT or PACT,
+ * dx mode) turned into constants: twelve straight expansions. */
+PACT_INLINE double pact_bwd_mode(float *dx, const float *dy, const float *x,
+                                 const struct bn_view *v, size_t base, size_t len, float al,
+                                 float a, int cg, enum pact_dx mode, pact_lanes_fn lanes_sum)
+{
+    if (mode == PACT_DX_NONE)
+        return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_NONE, v != NULL,
+                             lanes_sum);
+    if (mode == PACT_DX_SET)
+        return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_SET, v != NULL,
+                             lanes_sum);
+    return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_ADD, v != NULL, lanes_sum);
+}
+
 PACT_INLINE double pact_bwd_select(float *dx, const float *dy, const float *x,
                                    const struct bn_view *v, size_t base, size_t len, float al,
                                    float a, int cg, int accum, pact_lanes_fn lanes_sum)
 {
-    const float cgf = cg ? 1.0f : 0.0f;
     const enum pact_dx mode = !dx ? PACT_DX_NONE : accum ? PACT_DX_ADD : PACT_DX_SET;
     if (v) {
-        if (mode == PACT_DX_NONE)
-            return pact_bwd_body(dx, dy, NULL, v, base, len, al, a, cgf, PACT_DX_NONE, 1, lanes_sum);
-        if (mode == PACT_DX_SET)
-            return pact_bwd_body(dx, dy, NULL, v, base, len, al, a, cgf, PACT_DX_SET, 1, lanes_sum);
-        return pact_bwd_body(dx, dy, NULL, v, base, len, al, a, cgf, PACT_DX_ADD, 1, lanes_sum);
+        if (cg)
+            return pact_bwd_mode(dx, dy, NULL, v, base, len, al, a, 1, mode, lanes_sum);
+        return pact_bwd_mode(dx, dy, NULL, v, base, len, al, a, 0, mode, lanes_sum);
     }
-    if (mode == PACT_DX_NONE)
-        return pact_bwd_body(dx, dy, x, NULL, base, len, al, a, cgf, PACT_DX_NONE, 0, lanes_sum);
-    if (mode == PACT_DX_SET)
-        return pact_bwd_body(dx, dy, x, NULL, base, len, al, a, cgf, PACT_DX_SET, 0, lanes_sum);
-    return pact_bwd_body(dx, dy, x, NULL, base, len, al, a, cgf, PACT_DX_ADD, 0, lanes_sum);
+    if (cg)
+        return pact_bwd_mode(dx, dy, x, NULL, base, len, al, a, 1, mode, lanes_sum);
+    return pact_bwd_mode(dx, dy, x, NULL, base, len, al, a, 0, mode, lanes_sum);
 }
 
 /* ---- One set of kernels per ISA level ------------------------------------ */
