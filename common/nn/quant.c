@@ -172,7 +172,7 @@ static __attribute__((noinline)) void pact_lanes_sum_base(double l[8], const flo
 }
 
 PACT_AVX2 static __attribute__((noinline)) void pact_lanes_sum_avx2(double l[8], const float *t,
-                                                                     size_t n8)
+                                                                    size_t n8)
 {
     __m256d l0 = _mm256_loadu_pd(l), l4 = _mm256_loadu_pd(l + 4); /* lanes 0..3, 4..7 */
     for (size_t j = 0; j < n8; j += 8) {
@@ -184,8 +184,8 @@ PACT_AVX2 static __attribute__((noinline)) void pact_lanes_sum_avx2(double l[8],
     _mm256_storeu_pd(l + 4, l4);
 }
 
-PACT_AVX512 static __attribute__((noinline)) void pact_lanes_sum_avx512(double l[8],
-                                                                         const float *t, size_t n8)
+PACT_AVX512 static __attribute__((noinline)) void pact_lanes_sum_avx512(double l[8], const float *t,
+                                                                        size_t n8)
 {
     __m512d acc = _mm512_loadu_pd(l); /* lanes 0..7 */
     size_t j = 0;
@@ -229,8 +229,8 @@ PACT_INLINE void pact_fwd_body(float *restrict y, const float *restrict x, size_
 /* y (n) = PACT of the view's values at flat indices [i0, i0 + n), one run
  * per channel. Each value is (x - mu) * scale + shift, the float operations
  * of bn_affine (bn_view.h), computed where it is used: no staging buffer. */
-PACT_INLINE void pact_fwd_view_body(float *restrict y, const struct bn_view *v, size_t i0,
-                                    size_t n, float al, float a)
+PACT_INLINE void pact_fwd_view_body(float *restrict y, const struct bn_view *v, size_t i0, size_t n,
+                                    float al, float a)
 {
     const size_t end = i0 + n;
     size_t i = i0;
@@ -298,8 +298,8 @@ PACT_INLINE void pact_bwd_run(float *restrict t, float *restrict dx, const float
  * flat index base on. */
 PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
                                  const float *restrict x, const struct bn_view *v, size_t base,
-                                 size_t len, float al, float a, int cg, enum pact_dx mode,
-                                 int bn, pact_lanes_fn lanes_sum)
+                                 size_t len, float al, float a, int cg, enum pact_dx mode, int bn,
+                                 pact_lanes_fn lanes_sum)
 {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float t[PACT_CHUNK];
@@ -313,9 +313,8 @@ PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
                 const size_t c = i / v->m, o = i - base;
                 size_t ce = (c + 1) * v->m;
                 ce = ce < end ? ce : end;
-                pact_bwd_run(t + (o - i0), mode == PACT_DX_NONE ? NULL : dx + o, dy + o,
-                             v->x + i, ce - i, 1, v->mu[c], v->scale[c], v->shift[c], al, a,
-                             cg, mode);
+                pact_bwd_run(t + (o - i0), mode == PACT_DX_NONE ? NULL : dx + o, dy + o, v->x + i,
+                             ce - i, 1, v->mu[c], v->scale[c], v->shift[c], al, a, cg, mode);
                 i = ce;
             }
         } else {
@@ -341,8 +340,7 @@ PACT_INLINE double pact_bwd_mode(float *dx, const float *dy, const float *x,
         return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_NONE, v != NULL,
                              lanes_sum);
     if (mode == PACT_DX_SET)
-        return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_SET, v != NULL,
-                             lanes_sum);
+        return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_SET, v != NULL, lanes_sum);
     return pact_bwd_body(dx, dy, x, v, base, len, al, a, cg, PACT_DX_ADD, v != NULL, lanes_sum);
 }
 
@@ -369,8 +367,8 @@ PACT_INLINE double pact_bwd_select(float *dx, const float *dy, const float *x,
 struct pact_kernels {
     void (*fwd)(float *y, const float *x, size_t n, float al, float a);
     void (*fwd_view)(float *y, const struct bn_view *v, size_t i0, size_t n, float al, float a);
-    double (*bwd)(float *dx, const float *dy, const float *x, const struct bn_view *v,
-                  size_t base, size_t len, float al, float a, int cg, int accum);
+    double (*bwd)(float *dx, const float *dy, const float *x, const struct bn_view *v, size_t base,
+                  size_t len, float al, float a, int cg, int accum);
 };
 
 static void pact_fwd_base(float *y, const float *x, size_t n, float al, float a)
@@ -414,8 +412,8 @@ PACT_AVX512 static void pact_fwd_avx512(float *y, const float *x, size_t n, floa
     pact_fwd_body(y, x, n, al, a);
 }
 
-PACT_AVX512 static void pact_fwd_view_avx512(float *y, const struct bn_view *v, size_t i0,
-                                             size_t n, float al, float a)
+PACT_AVX512 static void pact_fwd_view_avx512(float *y, const struct bn_view *v, size_t i0, size_t n,
+                                             float al, float a)
 {
     pact_fwd_view_body(y, v, i0, n, al, a);
 }
@@ -552,8 +550,8 @@ static double pact_backward_blocks(float *dx, const float *dy, const float *x,
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
-        part[b] = k->bwd(dx ? dx + lo : NULL, dy + lo, x ? x + lo : NULL, v, lo, hi - lo, al, a,
-                         cg, accum);
+        part[b] = k->bwd(dx ? dx + lo : NULL, dy + lo, x ? x + lo : NULL, v, lo, hi - lo, al, a, cg,
+                         accum);
     }
     double total = 0.0;
     for (size_t b = 0; b < nb; b++)
@@ -567,8 +565,8 @@ double pact_backward(float *dx, const float *dy, const float *x, size_t len, flo
     return pact_backward_blocks(dx, dy, x, NULL, len, alpha_raw, bits, cg, accum);
 }
 
-double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c,
-                        float alpha_raw, int bits, int cg, int accum)
+double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c, float alpha_raw,
+                        int bits, int cg, int accum)
 {
     return pact_backward_blocks(dx, dy, NULL, v, (size_t)c * v->m, alpha_raw, bits, cg, accum);
 }

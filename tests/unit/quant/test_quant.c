@@ -304,16 +304,36 @@ static void pact_inputs(float *x, size_t len, struct sat_rng *r, float al, float
     for (size_t i = 0; i < len; i++) {
         const float k = (float)sat_rng_below(r, (uint32_t)a + 1);
         switch (sat_rng_below(r, 12)) {
-        case 0: x[i] = k * al / a; break;
-        case 1: x[i] = (k + 0.5f) * al / a; break;
-        case 2: x[i] = al; break;
-        case 3: x[i] = nextafterf(al, sat_rng_below(r, 2) ? INFINITY : 0.0f); break;
-        case 4: x[i] = sat_rng_below(r, 2) ? 0.0f : -0.0f; break;
-        case 5: x[i] = -(float)(3.0 * sat_rng_uniform(r)); break;
-        case 6: x[i] = al * (float)(1.0 + 4.0 * sat_rng_uniform(r)); break;
-        case 7: x[i] = sat_rng_below(r, 4) ? NAN : sat_rng_below(r, 2) ? INFINITY : -INFINITY; break;
-        case 8: x[i] = (float)sat_rng_below(r, 100) * FLT_TRUE_MIN; break;
-        default: x[i] = (float)(3.0 * sat_rng_normal(r) + 1.0); break;
+        case 0:
+            x[i] = k * al / a;
+            break;
+        case 1:
+            x[i] = (k + 0.5f) * al / a;
+            break;
+        case 2:
+            x[i] = al;
+            break;
+        case 3:
+            x[i] = nextafterf(al, sat_rng_below(r, 2) ? INFINITY : 0.0f);
+            break;
+        case 4:
+            x[i] = sat_rng_below(r, 2) ? 0.0f : -0.0f;
+            break;
+        case 5:
+            x[i] = -(float)(3.0 * sat_rng_uniform(r));
+            break;
+        case 6:
+            x[i] = al * (float)(1.0 + 4.0 * sat_rng_uniform(r));
+            break;
+        case 7:
+            x[i] = sat_rng_below(r, 4) ? NAN : sat_rng_below(r, 2) ? INFINITY : -INFINITY;
+            break;
+        case 8:
+            x[i] = (float)sat_rng_below(r, 100) * FLT_TRUE_MIN;
+            break;
+        default:
+            x[i] = (float)(3.0 * sat_rng_normal(r) + 1.0);
+            break;
         }
     }
 }
