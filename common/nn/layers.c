@@ -306,16 +306,19 @@ void bn_view_values(float *out, const struct bn_view *v, int c)
     }
 }
 
+/* PACT reads the view itself (pact_apply_bn, no staging); ReLU stages
+ * chunks of BN_VIEW_CHUNK values on the stack. */
 void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n)
 {
+    if (a->bits != 0) {
+        pact_apply_bn(dst, &a->bn, i0, n, a->alpha_raw, a->bits);
+        return;
+    }
     float xs[BN_VIEW_CHUNK];
     for (size_t j = 0; j < n; j += BN_VIEW_CHUNK) {
         const size_t k = n - j < BN_VIEW_CHUNK ? n - j : BN_VIEW_CHUNK;
         bn_view_fill(xs, &a->bn, i0 + j, k);
-        if (a->bits == 0)
-            relu_forward_range(dst + j, xs, k);
-        else
-            pact_apply(dst + j, xs, k, a->alpha_raw, a->bits);
+        relu_forward_range(dst + j, xs, k);
     }
 }
 

@@ -77,10 +77,31 @@ double pact_backward(float *dx, const float *dy, const float *x, size_t len, flo
                      int bits, int cg, int accum);
 /* pact_forward on a short run, single-threaded (for views). */
 void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits);
+/* y (n) = pact_apply of a BatchNorm view's values (layers.h) at flat indices
+ * [i0, i0 + n), bit-identical to it on the stored BN output; single-threaded. */
+void pact_apply_bn(float *y, const struct bn_view *v, size_t i0, size_t n, float alpha_raw,
+                   int bits);
 /* The two above reading x (C, M) through a BatchNorm view (layers.h): the
  * same results, bit for bit, as on the stored BN output. */
 void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits);
 double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c,
                         float alpha_raw, int bits, int cg, int accum);
+
+/* The PACT kernels are compiled once per ISA level and chosen at run time.
+ * Every level gives the same bits (element-wise IEEE operations, no
+ * contraction, the same summation order); they differ in vector width only. */
+enum pact_isa {
+    PACT_ISA_AUTO = -1, /* SATURN_ACT_ISA=base|avx2|avx512 if available, else the widest */
+    PACT_ISA_BASE,      /* the project's -march (x86-64-v2: SSE4.2) */
+    PACT_ISA_AVX2,
+    PACT_ISA_AVX512, /* AVX-512F */
+};
+/* 1 when this CPU (and build) can run level isa. */
+int pact_isa_available(enum pact_isa isa);
+/* Selects the level for all later PACT calls (process-wide; tests and
+ * benchmarks). Returns 0, or SAT_EINVAL when the level is not available. */
+int pact_set_isa(enum pact_isa isa);
+/* The level in use (resolved as PACT_ISA_AUTO on first use). */
+enum pact_isa pact_get_isa(void);
 
 #endif

@@ -6,6 +6,7 @@
  * 1e-5 relative of the double-precision closed form.
  */
 #include "check.h"
+#include "nn/layers.h"
 #include "nn/quant.h"
 #include "util/rng.h"
 
@@ -225,6 +226,230 @@ static void test_pact_grads(void)
     CHECK(all_finite(y, N) && all_finite(dx, N) && isfinite(g));
 }
 
+/* ---- ISA levels against a scalar oracle ----------------------------------
+ * The PACT kernels are compiled per ISA level (quant.h, enum pact_isa) and
+ * must all give the bits of the spec's scalar formulas, evaluated in the
+ * documented order: blocks of 16384 elements, element i of a block into
+ * double lane i % 8, lanes added pairwise, blocks added in order, times
+ * sign(alpha_raw). The oracle below is that, written plainly. */
+
+#define ORACLE_BLK 16384
+
+static float oracle_pact(float v, float al, float a)
+{
+    float xc = v > 0.0f ? v : 0.0f;
+    xc = xc < al ? xc : al;
+    float u = xc / al;
+    return al * (rintf(a * u) / a);
+}
+
+/* dx (len) = or += dy * (0 < x < al) (dx may be NULL); returns the alpha_raw gradient. */
+static double oracle_pact_backward(float *dx, const float *dy, const float *x, size_t len,
+                                   float alpha_raw, int bits, int cg, int accum)
+{
+    const float al = fmaxf(fabsf(alpha_raw), QUANT_ALPHA_EPS);
+    const float a = (float)((1 << bits) - 1);
+    double total = 0.0;
+    for (size_t lo = 0; lo < len; lo += ORACLE_BLK) {
+        const size_t hi = lo + ORACLE_BLK < len ? lo + ORACLE_BLK : len;
+        double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t i = lo; i < hi; i++) {
+            const float xi = x[i], g = dy[i];
+            float ga;
+            if (xi >= al)
+                ga = 1.0f;
+            else if (xi > 0.0f && cg) {
+                const float u = xi / al;
+                ga = rintf(a * u) / a - u;
+            } else
+                ga = 0.0f;
+            lane[(i - lo) % 8] += (double)(g * ga);
+            const float pd = xi > 0.0f && xi < al ? g : 0.0f;
+            if (dx)
+                dx[i] = accum ? dx[i] + pd : pd;
+        }
+        total += ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                 ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+    return alpha_raw < 0.0f ? -total : total;
+}
+
+/* Same bits, or both NaN (a NaN's payload may depend on operand order). */
+static int same_f(float a, float b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0 || (isnan(a) && isnan(b));
+}
+
+static int same_d(double a, double b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0 || (isnan(a) && isnan(b));
+}
+
+static int same_all(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!same_f(a[i], b[i])) {
+            fprintf(stderr, "  element %zu: %a vs %a\n", i, (double)a[i], (double)b[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* x (len): a mix of the cases the kernels branch on, for alpha al and a
+ * levels: the grid points k*al/a and the midpoints between them (ties of
+ * rint), al itself and its neighbours, 0, -0, negatives, values above al,
+ * NaN, infinities, subnormals, and plain random values. */
+static void pact_inputs(float *x, size_t len, struct sat_rng *r, float al, float a)
+{
+    for (size_t i = 0; i < len; i++) {
+        const float k = (float)sat_rng_below(r, (uint32_t)a + 1);
+        switch (sat_rng_below(r, 12)) {
+        case 0:
+            x[i] = k * al / a;
+            break;
+        case 1:
+            x[i] = (k + 0.5f) * al / a;
+            break;
+        case 2:
+            x[i] = al;
+            break;
+        case 3:
+            x[i] = nextafterf(al, sat_rng_below(r, 2) ? INFINITY : 0.0f);
+            break;
+        case 4:
+            x[i] = sat_rng_below(r, 2) ? 0.0f : -0.0f;
+            break;
+        case 5:
+            x[i] = -(float)(3.0 * sat_rng_uniform(r));
+            break;
+        case 6:
+            x[i] = al * (float)(1.0 + 4.0 * sat_rng_uniform(r));
+            break;
+        case 7:
+            x[i] = sat_rng_below(r, 4) ? NAN : sat_rng_below(r, 2) ? INFINITY : -INFINITY;
+            break;
+        case 8:
+            x[i] = (float)sat_rng_below(r, 100) * FLT_TRUE_MIN;
+            break;
+        default:
+            x[i] = (float)(3.0 * sat_rng_normal(r) + 1.0);
+            break;
+        }
+    }
+}
+
+/* Every entry point at the current level against the oracle, on len
+ * elements; the view entry points on a view of c channels of m (identity
+ * scale on a shifted copy, so that the view's values are known exactly). */
+static void check_pact_level(enum pact_isa isa, size_t len, int with_nan_dy)
+{
+    CHECK_EQ_INT(pact_set_isa(isa), 0);
+    CHECK_EQ_INT(pact_get_isa(), isa);
+    struct sat_rng r;
+    sat_rng_init(&r, sat_rng_key(31, len, (uint64_t)with_nan_dy, 0));
+    float *x = malloc(len * sizeof(float)), *dy = malloc(len * sizeof(float));
+    float *y = malloc(len * sizeof(float)), *y0 = malloc(len * sizeof(float));
+    float *dx = malloc(len * sizeof(float)), *dx0 = malloc(len * sizeof(float));
+    const float alphas[] = {2.5f, -1.75f, 1e-9f};
+    const int bitss[] = {2, 4, 8};
+    for (size_t ai = 0; ai < sizeof(alphas) / sizeof(alphas[0]); ai++) {
+        for (size_t bi = 0; bi < sizeof(bitss) / sizeof(bitss[0]); bi++) {
+            const float alpha = alphas[ai], al = fmaxf(fabsf(alpha), QUANT_ALPHA_EPS);
+            const int bits = bitss[bi];
+            pact_inputs(x, len, &r, al, (float)((1 << bits) - 1));
+            for (size_t i = 0; i < len; i++) {
+                dy[i] = (float)sat_rng_normal(&r);
+                if (with_nan_dy && sat_rng_below(&r, 997) == 0)
+                    dy[i] = sat_rng_below(&r, 2) ? NAN : INFINITY;
+            }
+            /* forward, plain and short-run */
+            for (size_t i = 0; i < len; i++)
+                y0[i] = oracle_pact(x[i], al, (float)((1 << bits) - 1));
+            pact_forward(y, x, len, alpha, bits);
+            CHECK(same_all(y, y0, len));
+            const size_t o = len > 3 ? 3 : 0; /* a run that starts off the blocks */
+            memset(y, 0, len * sizeof(float));
+            pact_apply(y + o, x + o, len - o, alpha, bits);
+            CHECK(same_all(y + o, y0 + o, len - o));
+            /* backward: dx set, added, absent; CG-PACT and PACT */
+            for (int cg = 0; cg <= 1; cg++) {
+                for (int mode = 0; mode < 3; mode++) {
+                    for (size_t i = 0; i < len; i++)
+                        dx[i] = dx0[i] = (float)i * 0.25f;
+                    float *d = mode == 2 ? NULL : dx, *d0 = mode == 2 ? NULL : dx0;
+                    const double g0 = oracle_pact_backward(d0, dy, x, len, alpha, bits, cg, mode);
+                    const double g = pact_backward(d, dy, x, len, alpha, bits, cg, mode);
+                    if (!same_d(g, g0))
+                        fprintf(stderr, "  isa %d len %zu bits %d cg %d mode %d: %a vs %a\n",
+                                (int)isa, len, bits, cg, mode, g, g0);
+                    CHECK(same_d(g, g0));
+                    CHECK(same_all(dx, dx0, len));
+                }
+            }
+            /* Through a BN view of c channels of 37: the oracle runs on the
+             * view's values as bn_view_values stores them (the stored BN
+             * output the view stands for); runs start inside a channel. */
+            const size_t m = 37, c = len / m, vlen = c * m;
+            float mu[64], scale[64], shift[64];
+            for (size_t ch = 0; ch < c && ch < 64; ch++) {
+                mu[ch] = (float)(0.1 * sat_rng_normal(&r));
+                scale[ch] = (float)(0.5 + sat_rng_uniform(&r));
+                shift[ch] = (float)(sat_rng_normal(&r));
+            }
+            if (c == 0 || c > 64)
+                continue;
+            struct bn_view v = {.x = x, .mu = mu, .scale = scale, .shift = shift, .m = m};
+            float *xv = malloc(vlen * sizeof(float));
+            bn_view_values(xv, &v, (int)c);
+            for (size_t i = 0; i < vlen; i++)
+                y0[i] = oracle_pact(xv[i], al, (float)((1 << bits) - 1));
+            pact_forward_bn(y, &v, (int)c, alpha, bits);
+            CHECK(same_all(y, y0, vlen));
+            memset(y, 0, len * sizeof(float));
+            pact_apply_bn(y + 5, &v, 5, vlen - 5, alpha, bits);
+            CHECK(same_all(y + 5, y0 + 5, vlen - 5));
+            for (int mode = 0; mode < 3; mode++) {
+                for (size_t i = 0; i < vlen; i++)
+                    dx[i] = dx0[i] = -(float)i;
+                float *d = mode == 2 ? NULL : dx, *d0 = mode == 2 ? NULL : dx0;
+                const double g0 = oracle_pact_backward(d0, dy, xv, vlen, alpha, bits, 1, mode);
+                const double g = pact_backward_bn(d, dy, &v, (int)c, alpha, bits, 1, mode);
+                CHECK(same_d(g, g0));
+                CHECK(same_all(dx, dx0, vlen));
+            }
+            free(xv);
+        }
+    }
+    free(x);
+    free(dy);
+    free(y);
+    free(y0);
+    free(dx);
+    free(dx0);
+}
+
+static void test_pact_isa_levels(void)
+{
+    const enum pact_isa levels[] = {PACT_ISA_BASE, PACT_ISA_AVX2, PACT_ISA_AVX512};
+    /* lengths: shorter than a chunk and odd; several chunks with a tail; one
+     * block exactly; three blocks, the last partial */
+    const size_t lens[] = {1, 7, 37 * 7 + 3, 1000, 16384, 37 * 1200 + 11};
+    CHECK_EQ_INT(pact_isa_available(PACT_ISA_BASE), 1);
+    for (size_t li = 0; li < sizeof(levels) / sizeof(levels[0]); li++) {
+        if (!pact_isa_available(levels[li])) {
+            CHECK(pact_set_isa(levels[li]) != 0);
+            fprintf(stderr, "test_quant: ISA level %d not available here, skipped\n",
+                    (int)levels[li]);
+            continue;
+        }
+        for (size_t n = 0; n < sizeof(lens) / sizeof(lens[0]); n++) {
+            check_pact_level(levels[li], lens[n], 0);
+            check_pact_level(levels[li], lens[n], 1);
+        }
+    }
+    CHECK_EQ_INT(pact_set_isa(PACT_ISA_AUTO), 0);
+}
+
 int main(void)
 {
     test_weight_levels();
@@ -232,5 +457,6 @@ int main(void)
     test_weight_guards();
     test_pact_values();
     test_pact_grads();
+    test_pact_isa_levels();
     return check_summary("quant");
 }
