@@ -19,8 +19,15 @@
 
 /* ==== Lane sums ========================================================== */
 
+/* Each sum is written once and compiled per element-wise ISA level (the
+ * level of the PACT kernels, quant.h's pact_get_isa: SSE4.2, AVX2 or
+ * AVX-512F), like quant.c's. The lanes are per-element double operations
+ * in a fixed order (-ffp-contract=off: no fused multiply-add), so every
+ * level gives the same bits; only the vector width changes. */
+#define LANES_INLINE static inline __attribute__((always_inline))
+
 /* sum x[i], in double, eight lanes. */
-static double sum8(const float *restrict x, size_t m)
+LANES_INLINE double sum8_body(const float *restrict x, size_t m)
 {
     double l[8] = {0};
     size_t i = 0;
@@ -33,7 +40,7 @@ static double sum8(const float *restrict x, size_t m)
 }
 
 /* sum (x[i] - mu)^2, in double, eight lanes. */
-static double sumsq8(const float *restrict x, size_t m, double mu)
+LANES_INLINE double sumsq8_body(const float *restrict x, size_t m, double mu)
 {
     double l[8] = {0};
     size_t i = 0;
@@ -50,7 +57,7 @@ static double sumsq8(const float *restrict x, size_t m, double mu)
 }
 
 /* sum g[i] and sum g[i] * (x[i] - mu), in double, eight lanes each. */
-static void sum8_dot(const float *restrict g, const float *restrict x, size_t m, double mu,
+LANES_INLINE void sum8_dot_body(const float *restrict g, const float *restrict x, size_t m, double mu,
                      double *sg, double *sgx)
 {
     double a[8] = {0}, b[8] = {0};
@@ -66,6 +73,70 @@ static void sum8_dot(const float *restrict g, const float *restrict x, size_t m,
     }
     *sg = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     *sgx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LANES_AVX2 __attribute__((target("avx2")))
+#define LANES_AVX512 __attribute__((target("avx512f")))
+LANES_AVX2 static double sum8_avx2(const float *x, size_t m) { return sum8_body(x, m); }
+LANES_AVX512 static double sum8_avx512(const float *x, size_t m) { return sum8_body(x, m); }
+LANES_AVX2 static double sumsq8_avx2(const float *x, size_t m, double mu)
+{
+    return sumsq8_body(x, m, mu);
+}
+LANES_AVX512 static double sumsq8_avx512(const float *x, size_t m, double mu)
+{
+    return sumsq8_body(x, m, mu);
+}
+LANES_AVX2 static void sum8_dot_avx2(const float *g, const float *x, size_t m, double mu,
+                                     double *sg, double *sgx)
+{
+    sum8_dot_body(g, x, m, mu, sg, sgx);
+}
+LANES_AVX512 static void sum8_dot_avx512(const float *g, const float *x, size_t m, double mu,
+                                         double *sg, double *sgx)
+{
+    sum8_dot_body(g, x, m, mu, sg, sgx);
+}
+#define LANES_X86 1
+#else
+#define LANES_X86 0
+#endif
+
+static double sum8(const float *x, size_t m)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512: return sum8_avx512(x, m);
+    case PACT_ISA_AVX2: return sum8_avx2(x, m);
+    default: break;
+    }
+#endif
+    return sum8_body(x, m);
+}
+
+static double sumsq8(const float *x, size_t m, double mu)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512: return sumsq8_avx512(x, m, mu);
+    case PACT_ISA_AVX2: return sumsq8_avx2(x, m, mu);
+    default: break;
+    }
+#endif
+    return sumsq8_body(x, m, mu);
+}
+
+static void sum8_dot(const float *g, const float *x, size_t m, double mu, double *sg, double *sgx)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512: sum8_dot_avx512(g, x, m, mu, sg, sgx); return;
+    case PACT_ISA_AVX2: sum8_dot_avx2(g, x, m, mu, sg, sgx); return;
+    default: break;
+    }
+#endif
+    sum8_dot_body(g, x, m, mu, sg, sgx);
 }
 
 /* ==== Fully connected ==================================================== */

@@ -12,6 +12,7 @@
  * Tolerances are stated next to each check. The exit status is the verdict.
  */
 #include "layers_check.h"
+#include "nn/quant.h"
 
 /* fc with bias */
 struct fc_fd {
@@ -468,6 +469,45 @@ static void test_add(void)
     CHECK(memcmp(a, o, sizeof(o)) == 0);
 }
 
+/* The BN statistics and backward sums are compiled per element-wise ISA
+ * level (pact_set_isa): every level this CPU runs gives the base level's
+ * bits, on slabs of odd lengths (the lanes' tail) and with a NaN in one
+ * channel. */
+static void test_bn_isa(void)
+{
+    const int c = 3;
+    const size_t ms[] = {1, 7, 8, 9, 1001, 100352};
+    const enum pact_isa saved = pact_get_isa();
+    for (size_t k = 0; k < sizeof(ms) / sizeof(ms[0]); k++) {
+        const size_t m = ms[k], n = (size_t)c * m;
+        float *x = fvec(n), *g = fvec(n);
+        fill_uniform(x, n, -0.7f, 1.3f);
+        fill_uniform(g, n, -0.5f, 0.5f);
+        if (m > 8)
+            x[2 * m + 5] = NAN;
+        float ref[8 * 3], got[8 * 3];
+        float *dref = fvec(n), *d = fvec(n);
+        for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
+            if (pact_set_isa((enum pact_isa)isa) != 0)
+                continue;
+            float gm[3] = {1.0f, 0.5f, 2.0f}, bt[3] = {0.1f, -0.2f, 0.0f};
+            float rm[3] = {0.0f, 0.1f, 0.2f}, rv[3] = {1.0f, 0.5f, 2.0f};
+            float mu[3], sc[3], sh[3], mean[3], istd[3], dg[3] = {0}, db[3] = {0};
+            bn_stats_train(mu, sc, sh, mean, istd, x, gm, bt, rm, rv, c, m, 1e-5f, 0.1f);
+            bn_backward(isa == PACT_ISA_BASE ? dref : d, dg, db, g, x, mean, istd, gm, c, m, 0);
+            float *o = isa == PACT_ISA_BASE ? ref : got;
+            memcpy(o, mu, sizeof mu), memcpy(o + 3, sc, sizeof sc), memcpy(o + 6, mean, sizeof mean);
+            memcpy(o + 9, istd, sizeof istd), memcpy(o + 12, rm, sizeof rm);
+            memcpy(o + 15, rv, sizeof rv), memcpy(o + 18, dg, sizeof dg), memcpy(o + 21, db, sizeof db);
+            if (isa == PACT_ISA_BASE)
+                continue;
+            CHECK(memcmp(o, ref, sizeof got) == 0);
+            CHECK(memcmp(d, dref, n * sizeof(float)) == 0);
+        }
+    }
+    pact_set_isa(saved);
+}
+
 int main(void)
 {
     sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
@@ -475,6 +515,7 @@ int main(void)
     test_fc();
     test_bn_fd();
     test_bn_hand();
+    test_bn_isa();
     test_relu();
     test_maxpool();
     test_gap();
