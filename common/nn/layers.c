@@ -408,35 +408,92 @@ void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, 
     }
 }
 
-/* The arguments of relu_forward_bn / relu_backward_bn for their runs. */
-struct relu_bn_ctx {
-    float *out; /* out or dinp */
-    const float *dout;
-    int accum;
-};
-
-static void relu_forward_run(void *ctx, size_t i, const float *xs, size_t n)
+/* ReLU through a BN view, one run per channel inside each block: the value
+ * (x - mu) * scale + shift of bn_affine, then x > 0 ? x : +0 (forward) or
+ * x > 0 ? dout : +0 (backward, set or added), as relu_mask computes them.
+ * Written once and compiled per element-wise ISA level (pact_get_isa),
+ * like the lane sums: plain per-element IEEE operations, so every level
+ * gives the same bits. */
+LANES_INLINE void relu_view_body(float *restrict out, const float *restrict dout,
+                                 const struct bn_view *v, size_t i0, size_t n, int bwd, int accum)
 {
-    const struct relu_bn_ctx *r = ctx;
-    relu_forward_range(r->out + i, xs, n);
+    const size_t end = i0 + n;
+    size_t i = i0;
+    while (i < end) {
+        const size_t c = i / v->m;
+        size_t ce = (c + 1) * v->m;
+        ce = ce < end ? ce : end;
+        const float mu = v->mu[c], sc = v->scale[c], sh = v->shift[c];
+        const float *restrict x = v->x + i;
+        float *restrict o = out + i;
+        const float *restrict g = bwd ? dout + i : NULL;
+        const size_t k = ce - i;
+        if (!bwd) {
+            for (size_t l = 0; l < k; l++) {
+                const float xv = (x[l] - mu) * sc + sh;
+                o[l] = xv > 0.0f ? xv : 0.0f;
+            }
+        } else if (accum) {
+            for (size_t l = 0; l < k; l++) {
+                const float xv = (x[l] - mu) * sc + sh;
+                o[l] += xv > 0.0f ? g[l] : 0.0f;
+            }
+        } else {
+            for (size_t l = 0; l < k; l++) {
+                const float xv = (x[l] - mu) * sc + sh;
+                o[l] = xv > 0.0f ? g[l] : 0.0f;
+            }
+        }
+        i = ce;
+    }
 }
 
-static void relu_backward_run(void *ctx, size_t i, const float *xs, size_t n)
+static void relu_view_base(float *out, const float *dout, const struct bn_view *v, size_t i0,
+                           size_t n, int bwd, int accum)
 {
-    const struct relu_bn_ctx *r = ctx;
-    relu_backward_range(r->out + i, r->dout + i, xs, n, r->accum);
+    relu_view_body(out, dout, v, i0, n, bwd, accum);
+}
+
+#if LANES_X86
+LANES_AVX2 static void relu_view_avx2(float *out, const float *dout, const struct bn_view *v,
+                                      size_t i0, size_t n, int bwd, int accum)
+{
+    relu_view_body(out, dout, v, i0, n, bwd, accum);
+}
+
+LANES_AVX512 static void relu_view_avx512(float *out, const float *dout, const struct bn_view *v,
+                                          size_t i0, size_t n, int bwd, int accum)
+{
+    relu_view_body(out, dout, v, i0, n, bwd, accum);
+}
+#endif
+
+/* Over the view's c*m values in fixed blocks of EW_BLK, in parallel. */
+static void relu_view(float *out, const float *dout, const struct bn_view *v, int c, int bwd,
+                      int accum)
+{
+    void (*fn)(float *, const float *, const struct bn_view *, size_t, size_t, int, int) =
+        relu_view_base;
+#if LANES_X86
+    const enum pact_isa isa = pact_get_isa();
+    fn = isa == PACT_ISA_AVX512 ? relu_view_avx512 : isa == PACT_ISA_AVX2 ? relu_view_avx2 : fn;
+#endif
+    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
+#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
+        fn(out, dout, v, lo, hi - lo, bwd, accum);
+    }
 }
 
 void relu_forward_bn(float *out, const struct bn_view *v, int c)
 {
-    struct relu_bn_ctx r = {.out = out};
-    bn_view_foreach(v, c, EW_BLK, relu_forward_run, &r);
+    relu_view(out, NULL, v, c, 0, 0);
 }
 
 void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum)
 {
-    struct relu_bn_ctx r = {.out = dinp, .dout = dout, .accum = accum};
-    bn_view_foreach(v, c, EW_BLK, relu_backward_run, &r);
+    relu_view(dinp, dout, v, c, 1, accum);
 }
 
 void relu_forward(float *out, const float *inp, size_t len)
