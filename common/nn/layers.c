@@ -269,6 +269,49 @@ void bn_stats_eval(float *mu, float *scale, float *shift, const float *gamma, co
     }
 }
 
+/* d (m) = or += fk * (g - gmean) - kx * (x - fmu): BN's input gradient of
+ * one channel, per element-wise ISA level (the same float operations in
+ * every lane, no contraction: the same bits at every width). */
+LANES_INLINE void bn_dinp_body(float *restrict d, const float *restrict g,
+                               const float *restrict x, size_t m, float fk, float gmean, float kx,
+                               float fmu, int accum)
+{
+    if (accum) {
+        for (size_t i = 0; i < m; i++)
+            d[i] += fk * (g[i] - gmean) - kx * (x[i] - fmu);
+    } else {
+        for (size_t i = 0; i < m; i++)
+            d[i] = fk * (g[i] - gmean) - kx * (x[i] - fmu);
+    }
+}
+
+#if LANES_X86
+LANES_AVX2 static void bn_dinp_avx2(float *d, const float *g, const float *x, size_t m, float fk,
+                                    float gmean, float kx, float fmu, int accum)
+{
+    bn_dinp_body(d, g, x, m, fk, gmean, kx, fmu, accum);
+}
+
+LANES_AVX512 static void bn_dinp_avx512(float *d, const float *g, const float *x, size_t m,
+                                        float fk, float gmean, float kx, float fmu, int accum)
+{
+    bn_dinp_body(d, g, x, m, fk, gmean, kx, fmu, accum);
+}
+#endif
+
+static void bn_dinp(float *d, const float *g, const float *x, size_t m, float fk, float gmean,
+                    float kx, float fmu, int accum)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512: bn_dinp_avx512(d, g, x, m, fk, gmean, kx, fmu, accum); return;
+    case PACT_ISA_AVX2: bn_dinp_avx2(d, g, x, m, fk, gmean, kx, fmu, accum); return;
+    default: break;
+    }
+#endif
+    bn_dinp_body(d, g, x, m, fk, gmean, kx, fmu, accum);
+}
+
 /* With xhat = (x - mean) * invstd, sg = sum dout, sgx = sum dout*(x - mean):
  *   dbeta += sg, dgamma += invstd * sgx,
  *   dinp = gamma*invstd * (dout - sg/m - xhat * invstd*sgx/m)
@@ -296,20 +339,7 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
         const float fk = (float)k;
         const float gmean = (float)(sg / (double)m);
         const float kx = (float)(k * istd * istd * sgx / (double)m);
-        const float fmu = (float)mu;
-        size_t i = 0;
-        if (accum) {
-            for (; i + 4 <= m; i += 4)
-                v4f_store(d + i, v4f_load(d + i) + (fk * (v4f_load(g + i) - gmean) -
-                                                    kx * (v4f_load(x + i) - fmu)));
-            for (; i < m; i++)
-                d[i] += fk * (g[i] - gmean) - kx * (x[i] - fmu);
-        } else {
-            for (; i + 4 <= m; i += 4)
-                v4f_store(d + i, fk * (v4f_load(g + i) - gmean) - kx * (v4f_load(x + i) - fmu));
-            for (; i < m; i++)
-                d[i] = fk * (g[i] - gmean) - kx * (x[i] - fmu);
-        }
+        bn_dinp(d, g, x, m, fk, gmean, kx, (float)mu, accum);
     }
 }
 
