@@ -714,65 +714,106 @@ static void cq_scatter(float *restrict out, const int32_t *restrict tile,
     }
 }
 
-/* ---- The VNNI kernel of stride-1 layers: pixels in the lanes ----
+/* ---- The flat kernels: output positions in the lanes ----
  *
  * Rows of 7 to 28 pixels fill 16-lane tiles badly and the tiles above end
- * in a transposed store; for stride 1 the VNNI kernel turns it around. The
- * padded image, rows of PW = IW + 2*pad words, is read as one flat array:
- * output (y, x) reads word (y + ki)*PW + x + kj, so 16 consecutive flat
- * positions i = y*PW + x need one unaligned load per tap, for all 16
- * output channels of a group, and the accumulators hold 16 channels x 16
- * positions. Positions with x >= OW (the pad columns) are computed and
- * dropped: on 28-wide maps 2 lanes in 30, on 7-wide ones 2 in 9. Each row
- * of each channel then goes out with one contiguous copy. */
+ * in a transposed store; the VNNI and AVX2 kernels turn it around. For
+ * stride 1 the padded image, rows of PW = IW + 2*pad words, is read as one
+ * flat array: output (y, x) reads word (y + ki)*PW + x + kj, so consecutive
+ * flat positions i = y*PW + x need one unaligned load per tap, for all 16
+ * output channels of a group. Positions with x >= OW (the pad columns) are
+ * computed and dropped: on 28-wide maps 2 lanes in 30, on 7-wide ones 2 in 9.
+ *
+ * Stride 2 becomes stride 1 on four phase images: phase (a, b) holds the
+ * padded pixels (2r + a, 2c + b), rows of PW2 = ceil(PW/2) words, and output
+ * (y, x) reads, for tap (ki, kj), phase (ki & 1, kj & 1) at flat position
+ * (y + ki/2)*PW2 + x + kj/2. Each row of each channel then goes out with
+ * one contiguous copy. */
 
-/* Words per channel group of the flat padded image: the image, then zeros
- * for the last vector's reach past it. */
-static size_t cq_flat_plane(const struct conv_shape *s)
+struct cq_flat {
+    int fw;        /* words per row of the flat output grid (and of a phase image) */
+    int pw;        /* words per padded row */
+    size_t pplane; /* words per phase image: the image, then zeros for the last vector's reach */
+    size_t plane;  /* words per channel group: 1 or 4 phase images */
+    size_t nflat;  /* flat output positions, rounded up to whole vectors */
+};
+
+static void cq_flat_init(struct cq_flat *f, const struct conv_shape *s)
 {
-    const size_t pw = (size_t)s->iw + 2 * s->pad, ph = (size_t)s->ih + 2 * s->pad;
-    return ph * pw + CD_LANES + (size_t)s->kw;
+    const int ph = s->ih + 2 * s->pad;
+    f->pw = s->iw + 2 * s->pad;
+    f->fw = s->stride == 1 ? f->pw : (f->pw + 1) / 2;
+    const size_t rows = s->stride == 1 ? (size_t)ph : (size_t)(ph + 1) / 2;
+    f->pplane = rows * f->fw + CD_LANES + (size_t)s->kw;
+    f->plane = f->pplane * (s->stride == 1 ? 1 : 4);
+    const size_t n = (size_t)s->oh * f->fw;
+    f->nflat = (n + CD_LANES - 1) / CD_LANES * CD_LANES;
 }
 
-/* Flat output positions, rounded up to whole vectors. */
-static size_t cq_flat_out(const struct conv_shape *s)
+/* off[ki*KW + kj] = where tap (ki, kj) reads, from flat position 0. */
+static void cq_flat_offsets(int *off, const struct conv_shape *s, const struct cq_flat *f)
 {
-    const size_t pw = (size_t)s->iw + 2 * s->pad, n = (size_t)s->oh * pw;
-    return (n + CD_LANES - 1) / CD_LANES * CD_LANES;
+    for (int ki = 0; ki < s->kh; ki++)
+        for (int kj = 0; kj < s->kw; kj++)
+            off[ki * s->kw + kj] =
+                s->stride == 1 ? ki * f->pw + kj
+                               : (int)(((ki & 1) * 2 + (kj & 1)) * f->pplane) +
+                                     (ki >> 1) * f->fw + (kj >> 1);
 }
 
 static int cq_flat_ok(const struct conv_shape *s)
 {
-    return s->stride == 1 && s->ow == s->iw + 2 * s->pad - s->kw + 1;
+    return s->stride == 1 || s->stride == 2;
 }
 
 static size_t cq_flat_thread_floats(const struct conv_shape *s)
 {
-    /* the output block (16 channels, flat), then the codes */
-    return CD_LANES * cq_flat_out(s) + (size_t)s->ic / 4 * cq_flat_plane(s);
+    struct cq_flat f;
+    cq_flat_init(&f, s);
+    /* the output block (16 channels, flat), a padded row, then the codes */
+    return CD_LANES * f.nflat + (size_t)f.pw + CD_LANES + (size_t)s->ic / 4 * f.plane;
+}
+
+/* Padded row py (pw words, pad columns 0) into channel group xg's flat or
+ * phase images. */
+static void cq_put_row(int32_t *restrict xg, const int32_t *restrict row, int py,
+                       const struct conv_shape *s, const struct cq_flat *f)
+{
+    if (s->stride == 1) {
+        memcpy(xg + (size_t)py * f->pw, row, (size_t)f->pw * sizeof(int32_t));
+        return;
+    }
+    int32_t *d0 = xg + (size_t)((py & 1) * 2) * f->pplane + (size_t)(py >> 1) * f->fw;
+    int32_t *d1 = d0 + f->pplane;
+    for (int c = 0; c + 1 < f->pw; c += 2) {
+        d0[c >> 1] = row[c];
+        d1[c >> 1] = row[c + 1];
+    }
+    if (f->pw & 1)
+        d0[f->pw >> 1] = row[f->pw - 1];
 }
 
 #if CD_HAVE_AVX512
 #define CQ_VNNI_BW __attribute__((target("avx512f,avx512bw,avx512vnni"))) CD_NO_PCOM
 
-/* xq (IC/4, flat plane) = the codes of image b, four channels a word: for
- * 16 pixels of a row of four channels, rint(min(max(y*ainv, 0), aa)) as
- * int32 (cvtps2dq rounds half to even, as rintf; NaN goes to 0 through the
- * max, as in cq_pad), packed c0 | c1 << 8 | c2 << 16 | c3 << 24. */
-CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, const float *restrict inp,
-                                          const struct conv_shape *s, int b, float ainv,
-                                          float aa)
+/* xq (IC/4, plane) = the codes of image b, four channels a word: for 16
+ * pixels of a row of four channels, rint(min(max(y*ainv, 0), aa)) as int32
+ * (cvtps2dq rounds half to even, as rintf; NaN goes to 0 through the max,
+ * as in cq_pad), packed c0 | c1 << 8 | c2 << 16 | c3 << 24. */
+CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, int32_t *restrict row,
+                                          const float *restrict inp, const struct conv_shape *s,
+                                          const struct cq_flat *f, int b, float ainv, float aa)
 {
-    const size_t plane = cq_flat_plane(s), ohw_in = (size_t)s->ih * s->iw;
-    const int pw = s->iw + 2 * s->pad;
-    memset(xq, 0, (size_t)s->ic / 4 * plane * sizeof(int32_t));
+    const size_t ohw_in = (size_t)s->ih * s->iw;
+    memset(xq, 0, (size_t)s->ic / 4 * f->plane * sizeof(int32_t));
+    memset(row, 0, (size_t)f->pw * sizeof(int32_t));
     const __m512 vinv = _mm512_set1_ps(ainv), vaa = _mm512_set1_ps(aa), zero = _mm512_setzero_ps();
     for (int c4 = 0; c4 < s->ic / 4; c4++) {
         const float *src[4];
         for (int j = 0; j < 4; j++)
             src[j] = inp + ((size_t)(c4 * 4 + j) * s->n + b) * ohw_in;
         for (int y = 0; y < s->ih; y++) {
-            int32_t *d = xq + c4 * plane + (size_t)(y + s->pad) * pw + s->pad;
+            int32_t *d = row + s->pad;
             for (int x = 0; x < s->iw; x += CD_LANES) {
                 const int nv = s->iw - x < CD_LANES ? s->iw - x : CD_LANES;
                 const __mmask16 m = (__mmask16)((1u << nv) - 1);
@@ -784,40 +825,39 @@ CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, const float *res
                 }
                 _mm512_mask_storeu_epi32(d + x, m, w);
             }
+            cq_put_row(xq + c4 * f->plane, row, y + s->pad, s, f);
         }
     }
 }
 
-/* ob (16, flat) = the integer sums of 16 output channels at every flat
+/* ob (16, nflat) = the integer sums of 16 output channels at every flat
  * position: channels sub..sub+15 of a packed group of ov (16 or 32),
  * wq (IC/4, KH, KW, ov, 4). */
 CQ_VNNI static void cq_flat_vnni(int32_t *restrict ob, const int32_t *restrict xq,
                                  const int8_t *restrict wq, int ov, int sub,
-                                 const struct conv_shape *s)
+                                 const struct conv_shape *s, const struct cq_flat *f,
+                                 const int *off)
 {
-    const size_t plane = cq_flat_plane(s), nflat = cq_flat_out(s);
-    const int pw = s->iw + 2 * s->pad;
+    const int taps = s->kh * s->kw;
     const int32_t *w32 = (const int32_t *)(const void *)wq + sub;
-    for (size_t i0 = 0; i0 < nflat; i0 += CD_LANES) {
+    for (size_t i0 = 0; i0 < f->nflat; i0 += CD_LANES) {
         __m512i acc[CD_LANES];
 #pragma GCC unroll 16
         for (int o = 0; o < CD_LANES; o++)
             acc[o] = _mm512_setzero_si512();
         const int32_t *wk = w32;
         for (int c4 = 0; c4 < s->ic / 4; c4++) {
-            for (int ki = 0; ki < s->kh; ki++) {
-                const int32_t *xr = xq + c4 * plane + (size_t)ki * pw + i0;
-                for (int kj = 0; kj < s->kw; kj++, wk += ov) {
-                    const __m512i a = _mm512_loadu_si512((const void *)(xr + kj));
+            const int32_t *xc = xq + c4 * f->plane + i0;
+            for (int t = 0; t < taps; t++, wk += ov) {
+                const __m512i a = _mm512_loadu_si512((const void *)(xc + off[t]));
 #pragma GCC unroll 16
-                    for (int o = 0; o < CD_LANES; o++)
-                        acc[o] = _mm512_dpbusd_epi32(acc[o], a, _mm512_set1_epi32(wk[o]));
-                }
+                for (int o = 0; o < CD_LANES; o++)
+                    acc[o] = _mm512_dpbusd_epi32(acc[o], a, _mm512_set1_epi32(wk[o]));
             }
         }
 #pragma GCC unroll 16
         for (int o = 0; o < CD_LANES; o++)
-            _mm512_storeu_si512((void *)(ob + (size_t)o * nflat + i0), acc[o]);
+            _mm512_storeu_si512((void *)(ob + (size_t)o * f->nflat + i0), acc[o]);
     }
 }
 
@@ -827,91 +867,99 @@ CQ_VNNI static void cq_flat_vnni(int32_t *restrict ob, const int32_t *restrict x
  * the two pairs into int32. */
 CQ_AVX2 static void cq_flat_avx2(int32_t *restrict ob, const int32_t *restrict xq,
                                  const int8_t *restrict wq, int ov, int sub,
-                                 const struct conv_shape *s)
+                                 const struct conv_shape *s, const struct cq_flat *f,
+                                 const int *off)
 {
-    const size_t plane = cq_flat_plane(s), nflat = cq_flat_out(s);
-    const int pw = s->iw + 2 * s->pad;
+    const int taps = s->kh * s->kw;
     const __m256i ones = _mm256_set1_epi16(1);
     for (int o0 = 0; o0 < CD_LANES; o0 += 8) {
         const int32_t *w32 = (const int32_t *)(const void *)wq + sub + o0;
-        for (size_t i0 = 0; i0 < nflat; i0 += 8) {
+        for (size_t i0 = 0; i0 < f->nflat; i0 += 8) {
             __m256i acc[8];
 #pragma GCC unroll 8
             for (int o = 0; o < 8; o++)
                 acc[o] = _mm256_setzero_si256();
             const int32_t *wk = w32;
             for (int c4 = 0; c4 < s->ic / 4; c4++) {
-                for (int ki = 0; ki < s->kh; ki++) {
-                    const int32_t *xr = xq + c4 * plane + (size_t)ki * pw + i0;
-                    for (int kj = 0; kj < s->kw; kj++, wk += ov) {
-                        const __m256i a = _mm256_loadu_si256((const void *)(xr + kj));
+                const int32_t *xc = xq + c4 * f->plane + i0;
+                for (int t = 0; t < taps; t++, wk += ov) {
+                    const __m256i a = _mm256_loadu_si256((const void *)(xc + off[t]));
 #pragma GCC unroll 8
-                        for (int o = 0; o < 8; o++) {
-                            const __m256i p = _mm256_maddubs_epi16(a, _mm256_set1_epi32(wk[o]));
-                            acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(p, ones));
-                        }
+                    for (int o = 0; o < 8; o++) {
+                        const __m256i p = _mm256_maddubs_epi16(a, _mm256_set1_epi32(wk[o]));
+                        acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(p, ones));
                     }
                 }
             }
 #pragma GCC unroll 8
             for (int o = 0; o < 8; o++)
-                _mm256_storeu_si256((void *)(ob + (size_t)(o0 + o) * nflat + i0), acc[o]);
+                _mm256_storeu_si256((void *)(ob + (size_t)(o0 + o) * f->nflat + i0), acc[o]);
         }
     }
 }
 #endif
 
-/* xq (IC/4, flat plane) = the codes of image b as in cq_pad, laid out flat:
- * the same words as cq_pad_flat_avx512. */
-static void cq_pad_flat(int32_t *restrict xq, const float *restrict inp,
-                        const struct conv_shape *s, int b, float ainv, float aa)
+/* xq (IC/4, plane) = the codes of image b as in cq_pad, laid out flat: the
+ * same words as cq_pad_flat_avx512. */
+static void cq_pad_flat(int32_t *restrict xq, int32_t *restrict row, const float *restrict inp,
+                        const struct conv_shape *s, const struct cq_flat *f, int b, float ainv,
+                        float aa)
 {
-    const size_t plane = cq_flat_plane(s), hw = (size_t)s->ih * s->iw;
-    const int pw = s->iw + 2 * s->pad;
-    memset(xq, 0, (size_t)s->ic / 4 * plane * sizeof(int32_t));
-    for (int c = 0; c < s->ic; c++) {
-        const float *src = inp + ((size_t)c * s->n + b) * hw;
+    const size_t hw = (size_t)s->ih * s->iw;
+    memset(xq, 0, (size_t)s->ic / 4 * f->plane * sizeof(int32_t));
+    memset(row, 0, (size_t)f->pw * sizeof(int32_t));
+    for (int c4 = 0; c4 < s->ic / 4; c4++) {
         for (int y = 0; y < s->ih; y++) {
-            int32_t *d = xq + c / 4 * plane + (size_t)(y + s->pad) * pw + s->pad;
-            for (int x = 0; x < s->iw; x++) {
-                float r = rintf(src[(size_t)y * s->iw + x] * ainv);
-                r = r > 0.0f ? r : 0.0f; /* NaN -> 0 */
-                d[x] |= (int32_t)((uint32_t)(r < aa ? r : aa) << (8 * (c % 4)));
+            int32_t *d = row + s->pad;
+            for (int x = 0; x < s->iw; x++)
+                d[x] = 0;
+            for (int j = 0; j < 4; j++) {
+                const float *src = inp + ((size_t)(c4 * 4 + j) * s->n + b) * hw + (size_t)y * s->iw;
+                for (int x = 0; x < s->iw; x++) {
+                    float r = rintf(src[x] * ainv);
+                    r = r > 0.0f ? r : 0.0f; /* NaN -> 0 */
+                    d[x] |= (int32_t)((uint32_t)(r < aa ? r : aa) << (8 * j));
+                }
             }
+            cq_put_row(xq + c4 * f->plane, row, y + s->pad, s, f);
         }
     }
 }
 
 #if CD_HAVE_AVX512
-/* Stride 1 on VNNI or AVX2: per 16-channel group the flat sums, then each
- * row out. */
+/* The flat kernels on VNNI or AVX2: per 16-channel group the flat sums,
+ * then each row out. */
 static void cq_image_flat(float *restrict out, const float *restrict inp,
                           const int8_t *restrict wq, const struct conv_shape *s, int b,
                           float *restrict buf, const struct conv_q_scale *q, int vnni)
 {
     struct cd_geom g;
+    struct cq_flat f;
     cd_geom_init(&g, s);
+    cq_flat_init(&f, s);
+    int off[49];
+    cq_flat_offsets(off, s, &f);
     const int ov = g.v * CD_LANES; /* the packing's group */
-    const size_t nflat = cq_flat_out(s), ohw = (size_t)s->oh * s->ow;
+    const size_t ohw = (size_t)s->oh * s->ow;
     const size_t wgroup = (size_t)s->ic * s->kh * s->kw * ov;
-    const int pw = s->iw + 2 * s->pad;
-    int32_t *ob = (int32_t *)(void *)buf, *xq = ob + CD_LANES * nflat;
+    int32_t *ob = (int32_t *)(void *)buf, *row = ob + CD_LANES * f.nflat;
+    int32_t *xq = row + f.pw + CD_LANES;
     if (vnni)
-        cq_pad_flat_avx512(xq, inp, s, b, q->ainv, q->aa);
+        cq_pad_flat_avx512(xq, row, inp, s, &f, b, q->ainv, q->aa);
     else
-        cq_pad_flat(xq, inp, s, b, q->ainv, q->aa);
+        cq_pad_flat(xq, row, inp, s, &f, b, q->ainv, q->aa);
     for (int g16 = 0; g16 < s->oc / CD_LANES; g16++) {
         const int oc0 = g16 * CD_LANES;
         if (vnni)
-            cq_flat_vnni(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s);
+            cq_flat_vnni(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
         else
-            cq_flat_avx2(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s);
+            cq_flat_avx2(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
         for (int o = 0; o < CD_LANES; o++) {
             float *d = out + ((size_t)(oc0 + o) * s->n + b) * ohw;
-            const int32_t *r = ob + (size_t)o * nflat;
+            const int32_t *r = ob + (size_t)o * f.nflat;
             for (int y = 0; y < s->oh; y++)
                 for (int x = 0; x < s->ow; x++)
-                    d[(size_t)y * s->ow + x] = (float)r[(size_t)y * pw + x] * q->scale;
+                    d[(size_t)y * s->ow + x] = (float)r[(size_t)y * f.fw + x] * q->scale;
         }
     }
 }
