@@ -11,13 +11,17 @@
 # The bounds (5 points; 10 sanitized) are wider than the acceptance figures
 # (1 and 2 points, for the full 8-epoch spec; measured there: 0.15 and
 # 0.10 / 0.18 points, docs/training.md) because these jobs train on a few
-# thousand images for 2 epochs, where run-to-run noise is larger.
+# thousand images for 2 epochs, where run-to-run noise is larger. asp gets
+# 10 points (15 sanitized): its staleness is unbounded, so after 2 short
+# epochs its accuracy depends on how the two workers were scheduled
+# (measured on a loaded 2-core machine: 0.707, 0.766, 0.795 against bsp's
+# 0.766).
 . "$(dirname "$0")/ps_lib.sh"
 
 if [ "$SAN" = 1 ]; then
-    LIMIT=3072 TEST=1000 EPOCHS=2 BATCH=64 BOUND_W=0.10 BOUND_C=0.10 LIMIT_S=900
+    LIMIT=3072 TEST=1000 EPOCHS=2 BATCH=64 BOUND_W=0.10 BOUND_C=0.10 BOUND_A=0.15 LIMIT_S=900
 else
-    LIMIT=6000 TEST=2000 EPOCHS=2 BATCH=128 BOUND_W=0.05 BOUND_C=0.05 LIMIT_S=400
+    LIMIT=6000 TEST=2000 EPOCHS=2 BATCH=128 BOUND_W=0.05 BOUND_C=0.05 BOUND_A=0.10 LIMIT_S=400
 fi
 start_saturnd "$T/state" --lease-ms 5000
 start_workers 2 1
@@ -59,8 +63,8 @@ check "1 worker vs 2 workers: accuracies within $BOUND_W (${ACC[one]} vs ${ACC[b
     within "${ACC[one]}" "${ACC[bsp]}" $BOUND_W
 check "ssp:2 within $BOUND_C of bsp (${ACC[ssp]} vs ${ACC[bsp]})" \
     within "${ACC[ssp]}" "${ACC[bsp]}" $BOUND_C
-check "asp within $BOUND_C of bsp (${ACC[asp]} vs ${ACC[bsp]})" \
-    within "${ACC[asp]}" "${ACC[bsp]}" $BOUND_C
+check "asp within $BOUND_A of bsp (${ACC[asp]} vs ${ACC[bsp]})" \
+    within "${ACC[asp]}" "${ACC[bsp]}" $BOUND_A
 check "status shows the consistency mode" jq -e '.consistency == "ssp:2"' "$T/ssp.status"
 check "the local run ends" wait_until $LIMIT_S bash -c "! kill -0 $LOCAL"
 LD=$(tail -n 1 "$T/local.json" | jq -r .param_digest)
