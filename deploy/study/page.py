@@ -392,6 +392,33 @@ def _claims(pg):
                 g.append(f"W{b}A{b} {c - p:+.2f}")
         if g:
             lines.append(f"- CG-PACT minus PACT on {m}: " + ", ".join(g) + " points (one seed).")
+    d = []  # sat all minus sat last, cnn-small
+    for b in BITS_CNN:
+        for aq in ("pact", "cgpact"):
+            al, la = pg.accs(f"cnn-small_w{b}a{b}_{aq}_sat-all"), \
+                pg.accs(f"cnn-small_w{b}a{b}_{aq}_sat-last")
+            if al and la:
+                d.append((f"W{b}A{b} {aq}", _mean(al) - _mean(la)))
+    if d:
+        big = [n for n, g in d if abs(g) > tol]
+        lines.append("- SAT on every layer vs the last only, cnn-small: "
+                     + ", ".join(f"{n} {g:+.2f}" for n, g in d) + " points; "
+                     + (f"beyond the noise for {', '.join(big)}." if big else
+                        "all within the noise: rescaling the last layer is what matters here."))
+    cal = []  # calibrate minus fixed, seed 1
+    for m in ("cnn-small",) + BIG:
+        for b in ((2, 3) if m == "cnn-small" else (2,)):
+            for aq in ("pact", "cgpact"):
+                f, c = pg.acc(f"{m}_w{b}a{b}_{aq}_sat-last_s1"), \
+                    pg.acc(f"{m}_w{b}a{b}_{aq}_sat-last_calibrate_s1")
+                if f is not None and c is not None:
+                    cal.append((f"{m} W{b}A{b} {aq}", f, c))
+    if cal:
+        best = max(cal, key=lambda t: t[2] - t[1])
+        lines.append("- `alpha_init: calibrate` vs the fixed alphas (one seed): "
+                     + ", ".join(f"{n} {c - f:+.2f}" for n, f, c in cal) + " points; the "
+                     f"largest gain is {best[0]}: {best[1]:.2f}% fixed, {best[2]:.2f}% "
+                     "calibrated.")
     fi, fo = pg.accs("cnn-small_w4a4_cgpact_sat-last"), \
         pg.accs("cnn-small_w4a4_cgpact_sat-last_fan-out")
     if fi and fo:
