@@ -165,7 +165,8 @@ def _cnn_grid(pg):
          "`abits` as given, first layer 8-bit weights on the raw input, last layer 8-bit",
          "weights; `sat: off` (no rescaling), `last` (the FC, fan-in) or `all`. Mean ± sample",
          "standard deviation over seeds 1 and 2.", "")
-    rows = [["FP32", "-", pg.cell("cnn-small_fp32"), "", ""]]
+    # float weights have no SAT: one value, the other columns do not apply
+    rows = [["FP32", "-", pg.cell("cnn-small_fp32"), "n/a", "n/a"]]
     for b in BITS_CNN:
         for aq in ("pact", "cgpact"):
             rows.append([f"W{b}A{b}", aq] +
@@ -190,11 +191,11 @@ def _big(pg, m):
          "quantizer as given, started from stage one's weights (`init_from` its job),",
          f"lr 0.01 cosine, 2 epochs, alpha 4. The epochs are cut to fit the whole study in a",
          "few hours on this 2-core machine: these are short runs, not converged models.", "")
-    rows = [["FP32 (stage one)", pg.cell(f"{m}_fp32", seeds=(1,)), ""]]
+    rows = [["FP32 (stage one)", pg.cell(f"{m}_fp32", seeds=(1,)), "n/a (no quantizer)"]]
     for b in BITS_BIG:
         rows.append([f"W{b}A{b}", pg.cell(f"{m}_w{b}a{b}_pact_sat-last", seeds=(1,)),
                      pg.cell(f"{m}_w{b}a{b}_cgpact_sat-last", seeds=(1,))])
-    pg.table(["", "PACT", "CG-PACT"], rows)
+    pg.table(["stage", "PACT", "CG-PACT"], rows)
     series = []
     for b in BITS_BIG:
         for aq in ("pact", "cgpact"):
