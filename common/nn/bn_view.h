@@ -24,17 +24,23 @@ static inline void bn_affine(float *y, const float *x, size_t m, float mu, float
         y[i] = (x[i] - mu) * scale + shift;
 }
 
+/* The view's values come in runs of one channel each: the run from flat
+ * index i (before end) is channel *c = i / m, up to the returned index
+ * (the channel's end, or end). Every kernel reading a view walks it so. */
+static inline size_t bn_view_run(const struct bn_view *v, size_t i, size_t end, size_t *c)
+{
+    *c = i / v->m;
+    const size_t ce = (*c + 1) * v->m;
+    return ce < end ? ce : end;
+}
+
 /* dst[j] = the view's value at flat index i0 + j, j < n (channel (i0+j) / m). */
 static inline void bn_view_fill(float *restrict dst, const struct bn_view *v, size_t i0, size_t n)
 {
-    size_t i = i0;
     const size_t end = i0 + n;
-    while (i < end) {
-        const size_t c = i / v->m;
-        size_t ce = (c + 1) * v->m;
-        ce = ce < end ? ce : end;
+    for (size_t i = i0, c, ce; i < end; i = ce) {
+        ce = bn_view_run(v, i, end, &c);
         bn_affine(dst + (i - i0), v->x + i, ce - i, v->mu[c], v->scale[c], v->shift[c]);
-        i = ce;
     }
 }
 

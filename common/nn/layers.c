@@ -448,11 +448,8 @@ LANES_INLINE void relu_view_body(float *restrict out, const float *restrict dout
                                  const struct bn_view *v, size_t i0, size_t n, int bwd, int accum)
 {
     const size_t end = i0 + n;
-    size_t i = i0;
-    while (i < end) {
-        const size_t c = i / v->m;
-        size_t ce = (c + 1) * v->m;
-        ce = ce < end ? ce : end;
+    for (size_t i = i0, c, ce; i < end; i = ce) {
+        ce = bn_view_run(v, i, end, &c);
         const float mu = v->mu[c], sc = v->scale[c], sh = v->shift[c];
         const float *restrict x = v->x + i;
         float *restrict o = out + i;
@@ -474,7 +471,6 @@ LANES_INLINE void relu_view_body(float *restrict out, const float *restrict dout
                 o[l] = xv > 0.0f ? g[l] : 0.0f;
             }
         }
-        i = ce;
     }
 }
 

@@ -233,17 +233,13 @@ PACT_INLINE void pact_fwd_view_body(float *restrict y, const struct bn_view *v, 
                                     float al, float a)
 {
     const size_t end = i0 + n;
-    size_t i = i0;
-    while (i < end) {
-        const size_t c = i / v->m;
-        size_t ce = (c + 1) * v->m;
-        ce = ce < end ? ce : end;
+    for (size_t i = i0, c, ce; i < end; i = ce) {
+        ce = bn_view_run(v, i, end, &c);
         const float mu = v->mu[c], sc = v->scale[c], sh = v->shift[c];
         const float *restrict x = v->x + i;
         float *restrict yc = y + (i - i0);
         for (size_t l = 0; l < ce - i; l++)
             yc[l] = pact_value((x[l] - mu) * sc + sh, al, a);
-        i = ce;
     }
 }
 
@@ -308,14 +304,11 @@ PACT_INLINE double pact_bwd_body(float *restrict dx, const float *restrict dy,
         if (bn) {
             /* One run per channel; o is the offset in the block. */
             const size_t end = base + i0 + n;
-            size_t i = base + i0;
-            while (i < end) {
-                const size_t c = i / v->m, o = i - base;
-                size_t ce = (c + 1) * v->m;
-                ce = ce < end ? ce : end;
+            for (size_t i = base + i0, c, ce; i < end; i = ce) {
+                ce = bn_view_run(v, i, end, &c);
+                const size_t o = i - base;
                 pact_bwd_run(t + (o - i0), mode == PACT_DX_NONE ? NULL : dx + o, dy + o, v->x + i,
                              ce - i, 1, v->mu[c], v->scale[c], v->shift[c], al, a, cg, mode);
-                i = ce;
             }
         } else {
             pact_bwd_run(t, mode == PACT_DX_NONE ? NULL : dx + i0, dy + i0, x + i0, n, 0, 0.0f,
