@@ -61,7 +61,7 @@ size_t conv_direct_packed_index(const struct conv_shape *s, int o, int i);
 void conv_direct_dw_image(float *dwp, const float *dout, const float *inp,
                           const struct conv_shape *s, int b, float *buf, enum conv_direct_isa isa);
 
-/* ---- The integer forward of quantized layers (conv_direct.c) ---- */
+/* ---- The integer forward of quantized layers (conv_q.c) ---- */
 
 /* 1 when the integer kernel takes the forward of s with wbits-bit weights
  * and abits-bit activation codes: conv_direct_ok, IC a multiple of 4, the
