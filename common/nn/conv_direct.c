@@ -196,14 +196,7 @@ CD_AVX512 static void cd_tile_avx512_vt(float *tile, const float *x, const float
                                         const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cd_tile_avx512(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cd_tile_avx512, tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw);
 }
 #endif
 
@@ -211,14 +204,7 @@ CD_NO_PCOM static void cd_tile_generic_vt(float *tile, const float *x, const flo
                                           const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cd_tile_generic, tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw);
 }
 
 #if CD_HAVE_AVX512
@@ -227,14 +213,7 @@ CD_AVX2 static void cd_tile_avx2_vt(float *tile, const float *x, const float *wp
                                     const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cd_tile_generic(tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cd_tile_generic, tile, x, wp, s->ic, s->kh, s->kw, plane, g->pw);
 }
 #endif
 

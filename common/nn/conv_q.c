@@ -185,14 +185,7 @@ CQ_VNNI static void cq_tile_vnni_vt(int32_t *tile, const uint8_t *x, const int8_
                                     const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cq_tile_vnni(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cq_tile_vnni, tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw);
 }
 
 /* The portable tile compiled for AVX2 (the compiler vectorises over l). */
@@ -200,14 +193,7 @@ CQ_AVX2 static void cq_tile_avx2_vt(int32_t *tile, const uint8_t *x, const int8_
                                     const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cq_tile_generic, tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw);
 }
 #endif
 
@@ -215,14 +201,7 @@ CD_NO_PCOM static void cq_tile_generic_vt(int32_t *tile, const uint8_t *x, const
                                           const struct conv_shape *s, const struct cd_geom *g)
 {
     const size_t plane = (size_t)g->ph * g->pw;
-    switch (g->key) {
-    case 0: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 1); return;
-    case 1: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 7, 2); return;
-    case 2: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 1); return;
-    case 3: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 1, 14, 2); return;
-    case 4: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 1); return;
-    default: cq_tile_generic(tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw, 2, 7, 2); return;
-    }
+    CD_BY_KEY(g->key, cq_tile_generic, tile, x, wq, s->ic, s->kh, s->kw, plane, g->pw);
 }
 
 static void cq_tile(int32_t *tile, const uint8_t *x, const int8_t *wq, const struct conv_shape *s,

@@ -52,4 +52,17 @@ static inline void cd_geom_init(struct cd_geom *g, const struct conv_shape *s)
     g->key = (g->v == 2 ? 2 : g->t == 14 ? 1 : 0) * 2 + (s->stride == 2); /* V = 2 has T = 7 only */
 }
 
+/* Calls TILE(args..., V, T, stride) for the (V, T, stride) of a geometry's
+ * key and returns: the switch gives each its own fully unrolled copy of
+ * the tile (the constants fold after inlining). */
+#define CD_BY_KEY(key, TILE, ...)                                                                  \
+    switch (key) {                                                                                 \
+    case 0: TILE(__VA_ARGS__, 1, 7, 1); return;                                                    \
+    case 1: TILE(__VA_ARGS__, 1, 7, 2); return;                                                    \
+    case 2: TILE(__VA_ARGS__, 1, 14, 1); return;                                                   \
+    case 3: TILE(__VA_ARGS__, 1, 14, 2); return;                                                   \
+    case 4: TILE(__VA_ARGS__, 2, 7, 1); return;                                                    \
+    default: TILE(__VA_ARGS__, 2, 7, 2); return;                                                   \
+    }
+
 #endif
