@@ -3,15 +3,19 @@
  * the same models and quantizers in PyTorch), measured in one session.
  *
  * A shared machine's load moves both sides of a ratio only when they run
- * close together, so the two benchmarks alternate: each round runs every
- * Saturn configuration (each in its own child process), then the baseline
- * on the same models, precisions, batch, step count and thread count. Each
- * side's figure is its median step; the table gives, per model and
- * precision, both sides' medians per round and the range of the per-round
- * speed ratios (PyTorch step time / Saturn step time: above 1, Saturn is
- * faster). The baseline runs with Debian's Python and PyTorch
- * (/usr/bin/python3, package python3-torch); without them the mode says how
- * to get them and exits with status 2.
+ * close together, so the two sides are paired model by model: in each
+ * round, for each model, Saturn's FP32 and W4A4 configurations (each in its
+ * own child process) and the baseline on the same model, precisions,
+ * batch, step count and thread count run back to back, Saturn first in odd
+ * rounds and PyTorch first in even ones (so that neither side always runs
+ * on a machine the other has just warmed or loaded). Each side's figure is
+ * its median step; the table gives, per model and precision, both sides'
+ * medians per round, the lowest, median and highest per-round speed ratio
+ * (PyTorch step time / Saturn step time: above 1, Saturn is faster), and
+ * how many rounds reach the engine's target for that row (issue 11). The
+ * baseline runs with Debian's Python and PyTorch (/usr/bin/python3,
+ * package python3-torch); without them the mode says how to get them and
+ * exits with status 2.
  */
 #include "bench.h"
 #include "nn/threads.h"
@@ -20,6 +24,7 @@
 #include <cJSON.h>
 #include <cblas.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,94 +138,138 @@ static int cmp_run_torch(struct cmp *c, const char *script, const char *models, 
     return rc;
 }
 
-/* Runs Saturn's configurations for round r. */
-static int cmp_run_saturn(struct cmp *c, char *self, const char *models, int steps, int batch,
+/* Runs Saturn's two configurations of model arch for round r. */
+static int cmp_run_saturn(struct cmp *c, char *self, const char *arch, int steps, int batch,
                           int threads, int r)
 {
-    char list[256];
-    snprintf(list, sizeof list, "%s", models);
     int rc = 0;
-    for (char *save = NULL, *arch = strtok_r(list, ",", &save); arch;
-         arch = strtok_r(NULL, ",", &save)) {
-        for (int bits = 32; bits >= 4; bits = bits == 32 ? 4 : 0) {
-            struct cmp_row *cr = cmp_row_get(c, arch, bits);
-            char line[2048];
-            if (!cr || run_child(self, arch, bits, steps, batch, threads, line, sizeof line)) {
-                fprintf(stderr, "saturn-bench: %s bits %d failed\n", arch, bits);
-                rc = 1;
-                continue;
-            }
-            cr->sat_ms[r] = jnum(line, "step_ms");
-            double best = jnum(line, "step_best_ms"), rss = jnum(line, "peak_rss_mb");
-            if (cr->best_ms == 0 || best < cr->best_ms) {
-                cr->best_ms = best;
-                cr->gflops_best = jnum(line, "train_gflops_best");
-            }
-            cr->rss_mb = rss > cr->rss_mb ? rss : cr->rss_mb;
-            fprintf(stderr, "round %d: saturn %-12s %-4s median %.1f ms\n", r + 1, arch,
-                    bits == 32 ? "FP32" : "W4A4", cr->sat_ms[r]);
+    for (int bits = 32; bits >= 4; bits = bits == 32 ? 4 : 0) {
+        struct cmp_row *cr = cmp_row_get(c, arch, bits);
+        char line[2048];
+        if (!cr || run_child(self, arch, bits, steps, batch, threads, line, sizeof line)) {
+            fprintf(stderr, "saturn-bench: %s bits %d failed\n", arch, bits);
+            rc = 1;
+            continue;
         }
-        double g = sgemm_gflops(); /* again after each model, as in the main table */
-        c->sgemm = g > c->sgemm ? g : c->sgemm;
+        cr->sat_ms[r] = jnum(line, "step_ms");
+        double best = jnum(line, "step_best_ms"), rss = jnum(line, "peak_rss_mb");
+        if (cr->best_ms == 0 || best < cr->best_ms) {
+            cr->best_ms = best;
+            cr->gflops_best = jnum(line, "train_gflops_best");
+        }
+        cr->rss_mb = rss > cr->rss_mb ? rss : cr->rss_mb;
+        fprintf(stderr, "round %d: saturn %-12s %-4s median %.1f ms\n", r + 1, arch,
+                bits == 32 ? "FP32" : "W4A4", cr->sat_ms[r]);
+    }
+    double g = sgemm_gflops(); /* again after each model, as in the main table */
+    c->sgemm = g > c->sgemm ? g : c->sgemm;
+    return rc;
+}
+
+/* Round r of model arch: both sides back to back, Saturn first when r is
+ * even (round r + 1 odd). */
+static int cmp_run_pair(struct cmp *c, char *self, const char *script, const char *arch,
+                        int steps, int batch, int r)
+{
+    int rc = 0;
+    for (int k = 0; k < 2; k++) {
+        if ((k == 0) == (r % 2 == 0)) {
+            rc |= cmp_run_saturn(c, self, arch, steps, batch, c->threads, r);
+        } else if (cmp_run_torch(c, script, arch, steps, batch, r) != 0) {
+            fprintf(stderr, "saturn-bench: the PyTorch baseline failed on %s in round %d\n", arch,
+                    r + 1);
+            rc = 1;
+        }
     }
     return rc;
 }
 
-/* Lowest, highest and mean per-round ratio a[r] / b[r] over the rounds
- * that have both; returns how many do. */
-static int cmp_range(const double *a, const double *b, int rounds, double *lo, double *hi,
-                     double *mean)
+/* The engine's targets (issue 11): PyTorch step time over Saturn's at
+ * least this. */
+static double cmp_target(const struct cmp_row *cr)
 {
+    bool small = strcmp(cr->model, "cnn-small") == 0;
+    if (cr->bits == 32)
+        return small ? 2.0 : 1.0;
+    return small ? 3.0 : 2.0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lowest, highest, mean and median per-round ratio a[r] / b[r] over the
+ * rounds that have both, and how many of them reach target (0: not
+ * counted); returns how many rounds have both. */
+static int cmp_range(const double *a, const double *b, int rounds, double *lo, double *hi,
+                     double *mean, double *med, double target, int *at)
+{
+    double q[CMP_ROUNDS_MAX];
     int n = 0;
     double sum = 0;
+    *at = 0;
     for (int r = 0; r < rounds; r++) {
         if (a[r] <= 0 || b[r] <= 0)
             continue;
-        double q = a[r] / b[r];
-        *lo = n == 0 || q < *lo ? q : *lo;
-        *hi = n == 0 || q > *hi ? q : *hi;
-        sum += q;
-        n++;
+        q[n] = a[r] / b[r];
+        *lo = n == 0 || q[n] < *lo ? q[n] : *lo;
+        *hi = n == 0 || q[n] > *hi ? q[n] : *hi;
+        *at += target > 0 && q[n] >= target;
+        sum += q[n++];
     }
     *mean = n ? sum / n : 0;
+    qsort(q, (size_t)n, sizeof *q, cmp_dbl);
+    *med = n == 0 ? 0 : n % 2 ? q[n / 2] : (q[n / 2 - 1] + q[n / 2]) / 2;
     return n;
 }
 
 static void cmp_print(const struct cmp *c, int batch, int steps)
 {
-    printf("Saturn vs PyTorch %s, %d threads each, batch %d, %d round(s) (Saturn, then PyTorch),\n"
+    printf("Saturn vs PyTorch %s, %d threads each, batch %d, %d round(s), each model's two\n"
+           "sides back to back (Saturn first in odd rounds, PyTorch first in even ones),\n"
            "median of %d training steps per side and round; OpenBLAS sgemm %.1f GFLOP/s "
            "(%d threads)\n\n",
            c->torch_version[0] ? c->torch_version : "?", c->threads, batch, c->rounds, steps,
            c->sgemm, openblas_get_num_threads());
-    printf("%-12s %-5s %-17s %-17s %-13s %-11s %7s %7s\n", "model", "mode", "Saturn ms",
-           "PyTorch ms", "Sat/PyT speed", "W4/FP32 S|P", "%sgemm", "RSS MB");
+    printf("%-12s %-5s %-17s %-17s %-16s %-9s %-11s %7s %7s\n", "model", "mode", "Saturn ms",
+           "PyTorch ms", "speed lo/med/hi", "target", "W4/FP32 S|P", "%sgemm", "RSS MB");
     for (int i = 0; i < c->nrows; i++) {
         const struct cmp_row *cr = &c->rows[i];
-        char sm[64] = "", tm[64] = "", ratio[32] = "-", w4[32] = "";
+        char sm[64] = "", tm[64] = "", ratio[32] = "-", tgt[16] = "", w4[32] = "";
         for (int r = 0; r < c->rounds; r++) {
             size_t ls = strlen(sm), lt = strlen(tm);
             snprintf(sm + ls, sizeof sm - ls, "%s%.1f", r ? " " : "", cr->sat_ms[r]);
             snprintf(tm + lt, sizeof tm - lt, "%s%.1f", r ? " " : "", cr->torch_ms[r]);
         }
-        double lo = 0, hi = 0, mean = 0;
-        if (cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi, &mean))
-            snprintf(ratio, sizeof ratio, "%.2f-%.2fx", lo, hi);
+        double lo = 0, hi = 0, mean = 0, med = 0, t = cmp_target(cr);
+        int at = 0, n = cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi, &mean, &med, t,
+                                  &at);
+        if (n) {
+            snprintf(ratio, sizeof ratio, "%.2f/%.2f/%.2f", lo, med, hi);
+            snprintf(tgt, sizeof tgt, "%.0fx %d/%d", t, at, n);
+        }
         const struct cmp_row *fp = NULL;
         for (int j = 0; j < c->nrows && cr->bits != 32; j++)
             if (c->rows[j].bits == 32 && strcmp(c->rows[j].model, cr->model) == 0)
                 fp = &c->rows[j];
         if (fp) {
-            double slo = 0, shi = 0, smean = 0, tlo = 0, thi = 0, tmean = 0;
-            cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi, &smean);
-            cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi, &tmean);
+            double slo = 0, shi = 0, smean = 0, smed = 0, tlo = 0, thi = 0, tmean = 0, tmed = 0;
+            int unused;
+            cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi, &smean, &smed, 0, &unused);
+            cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi, &tmean, &tmed, 0,
+                      &unused);
             snprintf(w4, sizeof w4, "%.2f|%.2f", smean, tmean);
         }
-        printf("%-12s %-5s %-17s %-17s %-13s %-11s %6.1f%% %7.1f\n", cr->model,
-               cr->bits == 32 ? "FP32" : "W4A4", sm, tm, ratio, w4,
+        printf("%-12s %-5s %-17s %-17s %-16s %-9s %-11s %6.1f%% %7.1f\n", cr->model,
+               cr->bits == 32 ? "FP32" : "W4A4", sm, tm, ratio, tgt, w4,
                c->sgemm > 0 ? 100 * cr->gflops_best / c->sgemm : 0, cr->rss_mb);
     }
-    printf("\nSat/PyT speed: PyTorch step time over Saturn's, lowest-highest over the rounds.\n"
+    printf("\nspeed: PyTorch step time over Saturn's per round (above 1, Saturn is faster):\n"
+           "lowest, median and highest over the rounds.\n"
+           "target: issue 11's (FP32 1x, W4A4 2x; cnn-small 2x and 3x), and how many rounds\n"
+           "reach it.\n"
            "W4/FP32: the W4A4 step over the FP32 step (mean of the rounds), Saturn|PyTorch.\n"
            "%%sgemm: Saturn's best step in GFLOP/s over the session's best sgemm.\n");
 }
@@ -262,11 +311,11 @@ int bench_compare_pytorch(char *self, const char *models, int steps, int batch, 
     c->sgemm = sgemm_gflops();
     int rc = 0;
     for (int r = 0; r < rounds; r++) {
-        rc |= cmp_run_saturn(c, self, models, steps, batch, c->threads, r);
-        if (cmp_run_torch(c, script, models, steps, batch, r) != 0) {
-            fprintf(stderr, "saturn-bench: the PyTorch baseline failed in round %d\n", r + 1);
-            rc = 1;
-        }
+        char list[256];
+        snprintf(list, sizeof list, "%s", models);
+        for (char *save = NULL, *arch = strtok_r(list, ",", &save); arch;
+             arch = strtok_r(NULL, ",", &save))
+            rc |= cmp_run_pair(c, self, script, arch, steps, batch, r);
     }
     cmp_print(c, batch, steps);
     sat_free(c);

@@ -17,7 +17,7 @@
  *   saturn-bench                 all models, table
  *   saturn-bench --json          one JSON object per line, then a summary
  *   saturn-bench --models preresnet20,cnn-small --steps 10
- *   saturn-bench --compare-pytorch [--rounds 2] [--pytorch-baseline PATH]
+ *   saturn-bench --compare-pytorch [--rounds 3] [--pytorch-baseline PATH]
  *                                side by side with the PyTorch baseline (compare.c)
  *
  * The default baseline script is ../shared/baseline/pytorch/bench_step.py
@@ -210,7 +210,7 @@ double jnum(const char *line, const char *key)
 int main(int argc, char **argv)
 {
     sat_tune_malloc();
-    int json = 0, steps = 8, batch = 128, one_bits = 0, threads = 0, compare = 0, rounds = 2;
+    int json = 0, steps = 8, batch = 128, one_bits = 0, threads = 0, compare = 0, rounds = 3;
     const char *baseline = getenv("SATURN_PYTORCH_BASELINE");
     if (!baseline || !baseline[0])
         baseline = SATURN_SOURCE_ROOT "/../shared/baseline/pytorch/bench_step.py";
