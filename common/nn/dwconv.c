@@ -15,20 +15,35 @@
  * added zero, so both kernels give bit-identical outputs and input
  * gradients: every element sums its taps in (ki, kj) order, starting at 0.
  *
+ * On CPUs with AVX-512F (and the element-wise ISA level at avx512, quant.h's
+ * pact_get_isa) the "same" forward and input gradient run another kernel
+ * of the same numerics: 16 positions of a plane in one register, every tap
+ * added to it in (ki, kj) order under a per-tap bit mask of the positions
+ * where the tap is valid (struct dw_plan), the input gradient gathered
+ * (each input position sums the taps that reach it, in tap order) instead
+ * of scattered. Each element sees the same IEEE multiplies and adds in the
+ * same order as in the four-lane kernel, so the bits are the same.
+ *
  * The *_act twins read the input through an activation view (layers.h):
  * each plane's values are computed into a buffer on the stack just before
  * the plane kernel reads them, so the activation tensor is never stored.
  *
  * Determinism: outputs and input gradients are computed plane by plane in
  * tap order. The weight gradient of a channel is summed over its planes in
- * image order into one double per tap; within a plane, the "same" kernel
- * sums fixed blocks of DW_DOT_BLK positions in four float lanes, the general
- * kernel rows in four float lanes. Nothing depends on the thread count, and
- * the lanes are the v4f of vec.h on every CPU, so nothing depends on the
- * machine's vector width either.
+ * image order into one double per tap. Within a plane, the general kernel
+ * sums rows in four float lanes; the "same" kernel sums blocks of
+ * DW_DOT_BLK positions from the plane's start in sixteen float lanes (lane
+ * l takes the block's valid positions p with p % 16 == l, in order),
+ * reduced as lane l + lane l+8, then + lane l+4, then (0 + 1) + (2 + 3),
+ * each block added in order into a double. The portable code keeps the
+ * sixteen lanes as four four-lane vectors, the AVX-512 code as one
+ * register: the same operations in the same order. Nothing depends on the
+ * thread count or on the machine's vector width.
  */
 #include "nn/layers.h"
 #include "nn/conv_int.h"
+#include "nn/conv_tile.h"
+#include "nn/quant.h"
 #include "nn/threads.h"
 #include "nn/vec.h"
 
@@ -49,7 +64,8 @@ struct dw_masks {
 
 static int dw_is_same(const struct conv_shape *s)
 {
-    return s->stride == 1 && s->oh == s->ih && s->ow == s->iw && s->kw <= DW_KMAX &&
+    return s->stride == 1 && s->oh == s->ih && s->ow == s->iw && s->kh <= DW_KMAX &&
+           s->kw <= DW_KMAX &&
            (size_t)s->oh * s->ow <= DW_PLANE_MAX;
 }
 
@@ -83,6 +99,99 @@ static int dw_span(const struct conv_shape *s, int ki, int kj, int *a, int *e, i
     return 1;
 }
 
+/* The 16-lane "same" kernel's view of a layer: per tap t = ki*KW + kj its
+ * input shift and, per block of 16 positions, bit masks of where it is
+ * valid: fm by output position (i in the tap's span, column in range), bm
+ * by input position j (the output j - shift is one of fm's). */
+#define DW_BLK 16
+#define DW_NBLK (DW_PLANE_MAX / DW_BLK)
+struct dw_plan {
+    int ntaps, nblk, ohw;
+    int pad; /* margin of the portable weight gradient's input copy: max |shift| + 16 */
+    int shift[DW_KMAX * DW_KMAX];
+    uint16_t fm[DW_KMAX * DW_KMAX][DW_NBLK], bm[DW_KMAX * DW_KMAX][DW_NBLK];
+};
+
+static int dw_use_wide(const struct conv_shape *s)
+{
+#if CD_HAVE_AVX512
+    return dw_is_same(s) && pact_get_isa() == PACT_ISA_AVX512;
+#else
+    (void)s;
+    return 0;
+#endif
+}
+
+static void dw_plan_init(struct dw_plan *pl, const struct conv_shape *s, const struct dw_masks *mk)
+{
+    const int ohw = s->oh * s->ow;
+    memset(pl, 0, sizeof *pl);
+    pl->ntaps = s->kh * s->kw;
+    pl->nblk = (ohw + DW_BLK - 1) / DW_BLK;
+    pl->ohw = ohw;
+    for (int t = 0; t < pl->ntaps; t++) {
+        const int kj = t % s->kw;
+        int a, e, shift;
+        if (!dw_span(s, t / s->kw, kj, &a, &e, &shift))
+            continue;
+        pl->shift[t] = shift;
+        const int m = (shift < 0 ? -shift : shift) + DW_BLK;
+        pl->pad = m > pl->pad ? m : pl->pad;
+        for (int i = a; i < e; i++)
+            if (mk->m[kj][i]) {
+                pl->fm[t][i / DW_BLK] |= (uint16_t)(1u << (i % DW_BLK));
+                const int j = i + shift; /* inside the plane (dw_span) */
+                pl->bm[t][j / DW_BLK] |= (uint16_t)(1u << (j % DW_BLK));
+            }
+    }
+}
+
+#if CD_HAVE_AVX512
+/* o (OH, OW) = the taps wc over in, 16 positions at a time. A masked-off
+ * lane loads nothing (no fault), so reads before or past the plane at the
+ * shifted positions are never made. */
+CD_AVX512 static void dw_plane_forward_wide(float *restrict o, const float *restrict in,
+                                            const float *restrict wc, const struct dw_plan *pl)
+{
+    for (int b = 0; b < pl->nblk; b++) {
+        const ptrdiff_t i0 = (ptrdiff_t)b * DW_BLK;
+        __m512 acc = _mm512_setzero_ps();
+        for (int t = 0; t < pl->ntaps; t++) {
+            const __mmask16 k = pl->fm[t][b];
+            if (!k)
+                continue;
+            const __m512 x = _mm512_maskz_loadu_ps(k, in + i0 + pl->shift[t]);
+            acc = _mm512_mask_add_ps(acc, k, acc, _mm512_mul_ps(_mm512_set1_ps(wc[t]), x));
+        }
+        const int left = pl->ohw - (int)i0;
+        _mm512_mask_storeu_ps(o + i0, left >= DW_BLK ? 0xffff : (__mmask16)((1u << left) - 1), acc);
+    }
+}
+
+/* din (IH, IW) = or += the taps' contributions of g (OH, OW), gathered:
+ * input position j sums wc[t] * g[j - shift_t] over the taps t valid
+ * there, in tap order, as the scatter adds them. */
+CD_AVX512 static void dw_plane_backward_wide(float *restrict din, const float *restrict g,
+                                             const float *restrict wc, const struct dw_plan *pl,
+                                             int accum)
+{
+    for (int b = 0; b < pl->nblk; b++) {
+        const ptrdiff_t j0 = (ptrdiff_t)b * DW_BLK;
+        const int left = pl->ohw - (int)j0;
+        const __mmask16 tail = left >= DW_BLK ? 0xffff : (__mmask16)((1u << left) - 1);
+        __m512 acc = accum ? _mm512_maskz_loadu_ps(tail, din + j0) : _mm512_setzero_ps();
+        for (int t = 0; t < pl->ntaps; t++) {
+            const __mmask16 k = pl->bm[t][b];
+            if (!k)
+                continue;
+            const __m512 x = _mm512_maskz_loadu_ps(k, g + j0 - pl->shift[t]);
+            acc = _mm512_mask_add_ps(acc, k, acc, _mm512_mul_ps(_mm512_set1_ps(wc[t]), x));
+        }
+        _mm512_mask_storeu_ps(din + j0, tail, acc);
+    }
+}
+#endif
+
 static inline v4i v4i_load(const int32_t *p)
 {
     v4i v;
@@ -108,28 +217,6 @@ static inline void masked_axpy(float *restrict d, float w, const float *restrict
     for (; i < n; i++)
         if (m[i])
             d[i] += w * x[i];
-}
-
-/* sum of a[i] * b[i] over i < n with m[i] set: blocks of DW_DOT_BLK
- * positions, each summed in four float lanes (tail in lane 0) reduced as
- * (l0 + l1) + (l2 + l3), the blocks added in order into a double. */
-static double masked_dot(const float *restrict a, const float *restrict b,
-                         const int32_t *restrict m, size_t n)
-{
-    const v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
-    double acc = 0.0;
-    for (size_t i0 = 0; i0 < n; i0 += DW_DOT_BLK) {
-        const size_t e = n - i0 < DW_DOT_BLK ? n : i0 + DW_DOT_BLK;
-        v4f l = zero;
-        size_t i = i0;
-        for (; i + 4 <= e; i += 4)
-            l += v4f_select(v4i_load(m + i), v4f_load(a + i) * v4f_load(b + i), zero);
-        for (; i < e; i++)
-            if (m[i])
-                l[0] += a[i] * b[i];
-        acc += (double)((l[0] + l[1]) + (l[2] + l[3]));
-    }
-    return acc;
 }
 
 /* ==== Plane kernels ======================================================== */
@@ -273,17 +360,145 @@ static void dw_plane_wgrad(double *acc, const float *restrict g, const float *re
     }
 }
 
-static void dw_plane_wgrad_same(double *acc, const float *restrict g, const float *restrict in,
-                                const struct conv_shape *s, const struct dw_masks *mk, int t0,
-                                int t1)
+/* The sixteen lanes of one block reduced (see Determinism): l + l+8, then
+ * + l+4, then (0 + 1) + (2 + 3). q[0..3] hold lanes 0-3, 4-7, 8-11, 12-15. */
+static inline float dw_lanes_sum(const v4f q[4])
 {
+    const v4f u = (q[0] + q[2]) + (q[1] + q[3]);
+    return (u[0] + u[1]) + (u[2] + u[3]);
+}
+
+/* Lane masks of a four-bit group: all ones where the bit is set. */
+#define DW_NIB(n) {-((n) & 1), -((n) >> 1 & 1), -((n) >> 2 & 1), -((n) >> 3 & 1)}
+static const v4i dw_nib[16] = {DW_NIB(0),  DW_NIB(1),  DW_NIB(2),  DW_NIB(3),
+                               DW_NIB(4),  DW_NIB(5),  DW_NIB(6),  DW_NIB(7),
+                               DW_NIB(8),  DW_NIB(9),  DW_NIB(10), DW_NIB(11),
+                               DW_NIB(12), DW_NIB(13), DW_NIB(14), DW_NIB(15)};
+
+/* acc[t - t0] += the weight gradient of taps t in [t0, t1) from one "same"
+ * plane: g (OH, OW) against in (IH, IW), blocks of DW_DOT_BLK positions in
+ * sixteen lanes under the taps' masks. A four-lane group whose reads all
+ * lie in the plane runs as vectors (a select keeps the invalid lanes); one
+ * at the plane's edges, lane by lane (only valid positions are read). */
+/* The portable weight gradient reads g and the input from copies with
+ * zeroed margins (pl->pad floats before and after the input), so that
+ * every four-lane group can be loaded whole and the invalid lanes dropped
+ * by a select, without branches. The largest shift of a "same" plane of
+ * at most DW_PLANE_MAX positions is (KH/2)*IW + KW/2 <= 3*1024 + 3, and a
+ * block reads up to 16 past it: DW_WPAD bounds the margin. */
+#define DW_WPAD (3 * DW_PLANE_MAX + 32)
+
+/* acc[t - t0] += the weight gradient of taps t in [t0, t1) from one "same"
+ * plane: g (OH, OW) against in (IH, IW), blocks of DW_DOT_BLK positions in
+ * sixteen lanes under the taps' masks (see Determinism). gb and xb are
+ * scratch: DW_PLANE_MAX + 16 and DW_PLANE_MAX + 2 * DW_WPAD floats. */
+static void dw_plane_wgrad_same(double *acc, const float *restrict g, const float *restrict in,
+                                const struct dw_plan *pl, int t0, int t1, float *restrict gb,
+                                float *restrict xb)
+{
+    const int per = DW_DOT_BLK / DW_BLK, n = pl->ohw, nb = pl->nblk * DW_BLK;
+    memcpy(gb, g, (size_t)n * sizeof(float));
+    memset(gb + n, 0, (size_t)(nb - n) * sizeof(float));
+    memset(xb, 0, (size_t)pl->pad * sizeof(float));
+    memcpy(xb + pl->pad, in, (size_t)n * sizeof(float));
+    memset(xb + pl->pad + n, 0, (size_t)pl->pad * sizeof(float));
     for (int t = t0; t < t1; t++) {
-        const int kj = t % s->kw;
-        int a, e, shift;
-        if (dw_span(s, t / s->kw, kj, &a, &e, &shift))
-            acc[t - t0] += masked_dot(g + a, in + a + shift, mk->m[kj] + a, (size_t)(e - a));
+        const float *x = xb + pl->pad + pl->shift[t];
+        double sum = 0.0;
+        for (int b0 = 0; b0 < pl->nblk; b0 += per) {
+            v4f q0 = {0}, q1 = {0}, q2 = {0}, q3 = {0};
+            for (int b = b0; b < b0 + per && b < pl->nblk; b++) {
+                const unsigned k = pl->fm[t][b];
+                if (!k)
+                    continue;
+                const int i = b * DW_BLK;
+                q0 = v4f_select(dw_nib[k & 15u], q0 + v4f_load(gb + i) * v4f_load(x + i), q0);
+                q1 = v4f_select(dw_nib[k >> 4 & 15u],
+                                q1 + v4f_load(gb + i + 4) * v4f_load(x + i + 4), q1);
+                q2 = v4f_select(dw_nib[k >> 8 & 15u],
+                                q2 + v4f_load(gb + i + 8) * v4f_load(x + i + 8), q2);
+                q3 = v4f_select(dw_nib[k >> 12 & 15u],
+                                q3 + v4f_load(gb + i + 12) * v4f_load(x + i + 12), q3);
+            }
+            const v4f q[4] = {q0, q1, q2, q3};
+            sum += (double)dw_lanes_sum(q);
+        }
+        acc[t - t0] += sum;
     }
 }
+
+#if CD_HAVE_AVX512
+/* The same with the sixteen lanes as two eight-lane AVX2 registers; masked
+ * loads (which never fault on a dropped lane) instead of the copies. */
+CD_AVX2 static void dw_plane_wgrad_avx2(double *acc, const float *restrict g,
+                                        const float *restrict in, const struct dw_plan *pl,
+                                        int t0, int t1)
+{
+    const int per = DW_DOT_BLK / DW_BLK;
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    for (int t = t0; t < t1; t++) {
+        const float *x = in + pl->shift[t];
+        double sum = 0.0;
+        for (int b0 = 0; b0 < pl->nblk; b0 += per) {
+            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+            for (int b = b0; b < b0 + per && b < pl->nblk; b++) {
+                const unsigned k = pl->fm[t][b];
+                if (!k)
+                    continue;
+                const ptrdiff_t i = (ptrdiff_t)b * DW_BLK;
+                const __m256i ml = _mm256_cmpeq_epi32(
+                    _mm256_and_si256(_mm256_set1_epi32((int)(k & 255u)), bits), bits);
+                const __m256i mh = _mm256_cmpeq_epi32(
+                    _mm256_and_si256(_mm256_set1_epi32((int)(k >> 8)), bits), bits);
+                const __m256 pl8 = _mm256_mul_ps(_mm256_maskload_ps(g + i, ml),
+                                                 _mm256_maskload_ps(x + i, ml));
+                const __m256 ph8 = _mm256_mul_ps(_mm256_maskload_ps(g + i + 8, mh),
+                                                 _mm256_maskload_ps(x + i + 8, mh));
+                lo = _mm256_blendv_ps(lo, _mm256_add_ps(lo, pl8), _mm256_castsi256_ps(ml));
+                hi = _mm256_blendv_ps(hi, _mm256_add_ps(hi, ph8), _mm256_castsi256_ps(mh));
+            }
+            const __m256 h = _mm256_add_ps(lo, hi);
+            v4f u;
+            _mm_storeu_ps((float *)&u,
+                          _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+            sum += (double)((u[0] + u[1]) + (u[2] + u[3]));
+        }
+        acc[t - t0] += sum;
+    }
+}
+
+/* The same in one sixteen-lane register per block. */
+CD_AVX512 static void dw_plane_wgrad_wide(double *acc, const float *restrict g,
+                                          const float *restrict in, const struct dw_plan *pl,
+                                          int t0, int t1)
+{
+    const int per = DW_DOT_BLK / DW_BLK;
+    for (int t = t0; t < t1; t++) {
+        const float *x = in + pl->shift[t];
+        double sum = 0.0;
+        for (int b0 = 0; b0 < pl->nblk; b0 += per) {
+            __m512 q = _mm512_setzero_ps();
+            for (int b = b0; b < b0 + per && b < pl->nblk; b++) {
+                const __mmask16 k = pl->fm[t][b];
+                if (!k)
+                    continue;
+                const ptrdiff_t i = (ptrdiff_t)b * DW_BLK;
+                const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + i),
+                                               _mm512_maskz_loadu_ps(k, x + i));
+                q = _mm512_mask_add_ps(q, k, q, p);
+            }
+            const __m256 h = _mm256_add_ps(
+                _mm512_castps512_ps256(q),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(q), 1)));
+            v4f u;
+            _mm_storeu_ps((float *)&u,
+                          _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+            sum += (double)((u[0] + u[1]) + (u[2] + u[3]));
+        }
+        acc[t - t0] += sum;
+    }
+}
+#endif
 
 /* ==== Layer ================================================================ */
 
@@ -303,16 +518,25 @@ static const float *dw_input_plane(const float *inp, const struct act_view *av, 
 static void dw_forward(float *restrict out, const float *inp, const struct act_view *av,
                        const float *restrict w, const struct conv_shape *s)
 {
-    const int n = s->n, planes = s->ic * n, same = dw_is_same(s);
+    const int n = s->n, planes = s->ic * n, same = dw_is_same(s), wide = dw_use_wide(s);
     const size_t ihw = (size_t)s->ih * s->iw, ohw = (size_t)s->oh * s->ow;
     struct dw_masks mk;
+    struct dw_plan pl;
     if (same)
         dw_masks_init(&mk, s);
+    if (wide)
+        dw_plan_init(&pl, s, &mk);
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 1)
     for (int p = 0; p < planes; p++) {
         float buf[DW_PLANE_MAX];
         const float *wc = w + (size_t)(p / n) * s->kh * s->kw;
         const float *in = dw_input_plane(inp, av, (size_t)p, ihw, buf);
+#if CD_HAVE_AVX512
+        if (wide) {
+            dw_plane_forward_wide(out + (size_t)p * ohw, in, wc, &pl);
+            continue;
+        }
+#endif
         if (same)
             dw_plane_forward_same(out + (size_t)p * ohw, in, wc, s, &mk);
         else
@@ -327,24 +551,39 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
                         const float *inp, const struct act_view *av, const float *restrict w,
                         const struct conv_shape *s, int accum)
 {
-    const int n = s->n, khw = s->kh * s->kw, same = dw_is_same(s);
+    const int n = s->n, khw = s->kh * s->kw, same = dw_is_same(s), wide = dw_use_wide(s);
+    const enum pact_isa isa = pact_get_isa();
     const size_t ihw = (size_t)s->ih * s->iw, ohw = (size_t)s->oh * s->ow;
     struct dw_masks mk;
-    if (same)
+    struct dw_plan pl;
+    if (same) {
         dw_masks_init(&mk, s);
+        dw_plan_init(&pl, s, &mk);
+    }
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (s->ic > 1)
     for (int c = 0; c < s->ic; c++) {
         /* taps in groups of DW_TAPS, each group over all the channel's planes */
         double acc[DW_TAPS];
         float buf[DW_PLANE_MAX];
+        float gb[DW_PLANE_MAX + DW_BLK], xb[DW_PLANE_MAX + 2 * DW_WPAD];
         for (int t0 = 0; t0 < khw; t0 += DW_TAPS) {
             const int t1 = khw - t0 < DW_TAPS ? khw : t0 + DW_TAPS;
             memset(acc, 0, sizeof acc);
             for (int b = 0; b < n; b++) {
                 const size_t p = (size_t)c * n + b;
                 const float *in = dw_input_plane(inp, av, p, ihw, buf);
+#if CD_HAVE_AVX512
+                if (wide) {
+                    dw_plane_wgrad_wide(acc, dout + p * ohw, in, &pl, t0, t1);
+                    continue;
+                }
+                if (same && isa == PACT_ISA_AVX2) {
+                    dw_plane_wgrad_avx2(acc, dout + p * ohw, in, &pl, t0, t1);
+                    continue;
+                }
+#endif
                 if (same)
-                    dw_plane_wgrad_same(acc, dout + p * ohw, in, s, &mk, t0, t1);
+                    dw_plane_wgrad_same(acc, dout + p * ohw, in, &pl, t0, t1, gb, xb);
                 else
                     dw_plane_wgrad(acc, dout + p * ohw, in, s, t0, t1);
             }
@@ -358,6 +597,13 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
 #pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 1)
     for (int p = 0; p < planes; p++) {
         const float *wc = w + (size_t)(p / n) * khw;
+#if CD_HAVE_AVX512
+        if (wide) {
+            dw_plane_backward_wide(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, &pl,
+                                   accum);
+            continue;
+        }
+#endif
         if (same)
             dw_plane_backward_same(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, s, &mk,
                                    accum);

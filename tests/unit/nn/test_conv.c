@@ -159,6 +159,53 @@ static void test_conv_vs_naive(const struct conv_dims *d, int groups)
     CHECK(memcmp(din1, din2, nin * sizeof(float)) == 0);
 }
 
+/* The depthwise kernels give the same bits at every element-wise ISA
+ * level: forward, input gradient (accum 0 and 1) and weight gradient. */
+static void test_dw_isa(const struct conv_dims *d)
+{
+    struct conv_shape s;
+    if (conv_shape_init(&s, d->n, d->ic, d->ih, d->iw, d->oc, d->kh, d->kw, d->stride, d->pad,
+                        d->ic) != 0) {
+        CHECK(0);
+        return;
+    }
+    const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
+    const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow, nw = (size_t)d->oc * d->kh * d->kw;
+    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout), *base = fvec(nin);
+    fill_uniform(inp, nin, -1.0f, 1.0f);
+    fill_uniform(w, nw, -1.0f, 1.0f);
+    fill_uniform(dout, nout, -1.0f, 1.0f);
+    fill_uniform(base, nin, -1.0f, 1.0f);
+    /* [level][0: out, 1: din accum 0, 2: din accum 1, 3: dw] */
+    float *r[3][4] = {{NULL}};
+    const enum pact_isa saved = pact_get_isa();
+    for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
+        if (pact_set_isa((enum pact_isa)isa) != 0)
+            continue;
+        float **v = r[isa];
+        v[0] = fvec(nout);
+        v[1] = fvec(nin);
+        v[2] = fvec(nin);
+        v[3] = pgrad(nw);
+        memcpy(v[2], base, nin * sizeof(float));
+        dwconv_forward(v[0], inp, w, &s);
+        dwconv_backward(v[1], v[3], dout, inp, w, &s, 0);
+        dwconv_backward(v[2], v[3], dout, inp, w, &s, 1); /* dw accumulates twice */
+        if (isa == PACT_ISA_BASE)
+            continue;
+        char what[128];
+        snprintf(what, sizeof what, "dwconv level %d vs base n%d ic%d %dx%d k%dx%d s%d p%d", isa,
+                 d->n, d->ic, d->ih, d->iw, d->kh, d->kw, d->stride, d->pad);
+        const size_t len[4] = {nout, nin, nin, nw};
+        for (int k = 0; k < 4; k++)
+            if (memcmp(v[k], r[PACT_ISA_BASE][k], len[k] * sizeof(float)) != 0) {
+                printf("FAIL %s: output %d differs\n", what, k);
+                CHECK(0);
+            }
+    }
+    pact_set_isa(saved);
+}
+
 static void test_conv_shapes(void)
 {
     struct conv_shape s;
@@ -473,8 +520,25 @@ int main(void)
     conv_set_impl(saved);
     for (size_t i = 0; i < sizeof(direct_cases) / sizeof(direct_cases[0]); i++)
         test_conv_impls(&direct_cases[i]);
-    for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++)
-        test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
+    /* depthwise: against the oracle at every element-wise ISA level this
+     * CPU runs (the "same" planes have a 16-lane kernel at avx512 and a
+     * weight gradient of their own at avx2), and the same bits at each */
+    const enum pact_isa isa_saved = pact_get_isa();
+    for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
+        if (pact_set_isa((enum pact_isa)isa) != 0) {
+            printf("test_conv: this CPU does not run element-wise level %d; skipped\n", isa);
+            continue;
+        }
+        for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++) {
+            test_conv_vs_naive(&dw_cases[i], dw_cases[i].ic);
+            free_all(); /* each case's buffers are its own */
+        }
+    }
+    pact_set_isa(isa_saved);
+    for (size_t i = 0; i < sizeof(dw_cases) / sizeof(dw_cases[0]); i++) {
+        test_dw_isa(&dw_cases[i]);
+        free_all();
+    }
 
     /* the integer forward: 4 to 96 channels in, 16/32/48 out, 1x1 (stride 1,
      * 2, padded), 3x3 and 5x5,
