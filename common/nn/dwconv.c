@@ -65,8 +65,7 @@ struct dw_masks {
 static int dw_is_same(const struct conv_shape *s)
 {
     return s->stride == 1 && s->oh == s->ih && s->ow == s->iw && s->kh <= DW_KMAX &&
-           s->kw <= DW_KMAX &&
-           (size_t)s->oh * s->ow <= DW_PLANE_MAX;
+           s->kw <= DW_KMAX && (size_t)s->oh * s->ow <= DW_PLANE_MAX;
 }
 
 static void dw_masks_init(struct dw_masks *mk, const struct conv_shape *s)
@@ -369,11 +368,13 @@ static inline float dw_lanes_sum(const v4f q[4])
 }
 
 /* Lane masks of a four-bit group: all ones where the bit is set. */
-#define DW_NIB(n) {-((n) & 1), -((n) >> 1 & 1), -((n) >> 2 & 1), -((n) >> 3 & 1)}
-static const v4i dw_nib[16] = {DW_NIB(0),  DW_NIB(1),  DW_NIB(2),  DW_NIB(3),
-                               DW_NIB(4),  DW_NIB(5),  DW_NIB(6),  DW_NIB(7),
-                               DW_NIB(8),  DW_NIB(9),  DW_NIB(10), DW_NIB(11),
-                               DW_NIB(12), DW_NIB(13), DW_NIB(14), DW_NIB(15)};
+#define DW_NIB(n)                                                                                  \
+    {                                                                                              \
+        -((n)&1), -((n) >> 1 & 1), -((n) >> 2 & 1), -((n) >> 3 & 1)                                \
+    }
+static const v4i dw_nib[16] = {
+    DW_NIB(0), DW_NIB(1), DW_NIB(2),  DW_NIB(3),  DW_NIB(4),  DW_NIB(5),  DW_NIB(6),  DW_NIB(7),
+    DW_NIB(8), DW_NIB(9), DW_NIB(10), DW_NIB(11), DW_NIB(12), DW_NIB(13), DW_NIB(14), DW_NIB(15)};
 
 /* acc[t - t0] += the weight gradient of taps t in [t0, t1) from one "same"
  * plane: g (OH, OW) against in (IH, IW), blocks of DW_DOT_BLK positions in
@@ -430,9 +431,9 @@ static void dw_plane_wgrad_same(double *acc, const float *restrict g, const floa
 #if CD_HAVE_AVX512
 /* The same with the sixteen lanes as two eight-lane AVX2 registers; masked
  * loads (which never fault on a dropped lane) instead of the copies. */
-CD_AVX2 static void dw_plane_wgrad_avx2(double *acc, const float *restrict g,
-                                        const float *restrict in, const struct dw_plan *pl,
-                                        int t0, int t1)
+__attribute__((target("avx2"))) static void
+dw_plane_wgrad_avx2(double *acc, const float *restrict g, const float *restrict in,
+                    const struct dw_plan *pl, int t0, int t1)
 {
     const int per = DW_DOT_BLK / DW_BLK;
     const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -450,8 +451,8 @@ CD_AVX2 static void dw_plane_wgrad_avx2(double *acc, const float *restrict g,
                     _mm256_and_si256(_mm256_set1_epi32((int)(k & 255u)), bits), bits);
                 const __m256i mh = _mm256_cmpeq_epi32(
                     _mm256_and_si256(_mm256_set1_epi32((int)(k >> 8)), bits), bits);
-                const __m256 pl8 = _mm256_mul_ps(_mm256_maskload_ps(g + i, ml),
-                                                 _mm256_maskload_ps(x + i, ml));
+                const __m256 pl8 =
+                    _mm256_mul_ps(_mm256_maskload_ps(g + i, ml), _mm256_maskload_ps(x + i, ml));
                 const __m256 ph8 = _mm256_mul_ps(_mm256_maskload_ps(g + i + 8, mh),
                                                  _mm256_maskload_ps(x + i + 8, mh));
                 lo = _mm256_blendv_ps(lo, _mm256_add_ps(lo, pl8), _mm256_castsi256_ps(ml));
@@ -483,13 +484,13 @@ CD_AVX512 static void dw_plane_wgrad_wide(double *acc, const float *restrict g,
                 if (!k)
                     continue;
                 const ptrdiff_t i = (ptrdiff_t)b * DW_BLK;
-                const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + i),
-                                               _mm512_maskz_loadu_ps(k, x + i));
+                const __m512 p =
+                    _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + i), _mm512_maskz_loadu_ps(k, x + i));
                 q = _mm512_mask_add_ps(q, k, q, p);
             }
-            const __m256 h = _mm256_add_ps(
-                _mm512_castps512_ps256(q),
-                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(q), 1)));
+            const __m256 h =
+                _mm256_add_ps(_mm512_castps512_ps256(q),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(q), 1)));
             v4f u;
             _mm_storeu_ps((float *)&u,
                           _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
@@ -599,8 +600,7 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
         const float *wc = w + (size_t)(p / n) * khw;
 #if CD_HAVE_AVX512
         if (wide) {
-            dw_plane_backward_wide(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, &pl,
-                                   accum);
+            dw_plane_backward_wide(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, &pl, accum);
             continue;
         }
 #endif

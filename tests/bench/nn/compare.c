@@ -168,8 +168,8 @@ static int cmp_run_saturn(struct cmp *c, char *self, const char *arch, int steps
 
 /* Round r of model arch: both sides back to back, Saturn first when r is
  * even (round r + 1 odd). */
-static int cmp_run_pair(struct cmp *c, char *self, const char *script, const char *arch,
-                        int steps, int batch, int r)
+static int cmp_run_pair(struct cmp *c, char *self, const char *script, const char *arch, int steps,
+                        int batch, int r)
 {
     int rc = 0;
     for (int k = 0; k < 2; k++) {
@@ -233,9 +233,8 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
            "(%d threads)\n\n",
            c->torch_version[0] ? c->torch_version : "?", c->threads, batch, c->rounds, steps,
            c->sgemm, openblas_get_num_threads());
-    printf("%-12s %-5s %-17s %-17s %-16s %-5s %-9s %-11s %7s %7s\n", "model", "mode",
-           "Saturn ms", "PyTorch ms", "speed lo/med/hi", "best", "target", "W4/FP32 S|P", "%sgemm",
-           "RSS MB");
+    printf("%-12s %-5s %-17s %-17s %-16s %-5s %-9s %-11s %7s %7s\n", "model", "mode", "Saturn ms",
+           "PyTorch ms", "speed lo/med/hi", "best", "target", "W4/FP32 S|P", "%sgemm", "RSS MB");
     for (int i = 0; i < c->nrows; i++) {
         const struct cmp_row *cr = &c->rows[i];
         char sm[64] = "", tm[64] = "", ratio[32] = "-", tgt[16] = "", w4[32] = "", bb[16] = "-";
@@ -245,8 +244,8 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
             snprintf(tm + lt, sizeof tm - lt, "%s%.1f", r ? " " : "", cr->torch_ms[r]);
         }
         double lo = 0, hi = 0, mean = 0, med = 0, t = cmp_target(cr);
-        int at = 0, n = cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi, &mean, &med, t,
-                                  &at);
+        int at = 0,
+            n = cmp_range(cr->torch_ms, cr->sat_ms, c->rounds, &lo, &hi, &mean, &med, t, &at);
         if (n) {
             snprintf(ratio, sizeof ratio, "%.2f/%.2f/%.2f", lo, med, hi);
             snprintf(tgt, sizeof tgt, "%.0fx %d/%d", t, at, n);
@@ -268,8 +267,7 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
             double slo = 0, shi = 0, smean = 0, smed = 0, tlo = 0, thi = 0, tmean = 0, tmed = 0;
             int unused;
             cmp_range(cr->sat_ms, fp->sat_ms, c->rounds, &slo, &shi, &smean, &smed, 0, &unused);
-            cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi, &tmean, &tmed, 0,
-                      &unused);
+            cmp_range(cr->torch_ms, fp->torch_ms, c->rounds, &tlo, &thi, &tmean, &tmed, 0, &unused);
             snprintf(w4, sizeof w4, "%.2f|%.2f", smean, tmean);
         }
         printf("%-12s %-5s %-17s %-17s %-16s %-5s %-9s %-11s %6.1f%% %7.1f\n", cr->model,

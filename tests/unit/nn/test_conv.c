@@ -35,12 +35,15 @@ static const struct conv_dims dense_cases[] = {
  * direct kernel computes too (stride 1, IC a multiple of 16) or leaves to
  * the GEMM (IC 17, stride 2). */
 static const struct conv_dims direct_cases[] = {
-    {2, 1, 28, 28, 16, 3, 3, 1, 1}, {2, 3, 9, 9, 16, 3, 3, 1, 1},  {3, 16, 7, 7, 16, 3, 3, 1, 1},
-    {2, 16, 14, 14, 32, 3, 3, 1, 1}, {2, 32, 5, 6, 32, 3, 3, 1, 1}, {1, 17, 9, 17, 48, 3, 3, 1, 1},
-    {2, 5, 6, 30, 16, 5, 5, 1, 2},  {2, 16, 5, 5, 16, 1, 1, 1, 1},  {2, 16, 8, 8, 32, 3, 3, 1, 0},
-    {2, 32, 7, 7, 16, 3, 3, 1, 1},  {2, 16, 9, 9, 32, 3, 3, 2, 1},  {1, 3, 3, 3, 16, 3, 3, 1, 1},
-    {2, 16, 8, 8, 32, 1, 1, 2, 0},  {2, 3, 9, 10, 16, 3, 3, 2, 1},  {1, 5, 11, 9, 16, 5, 5, 2, 2},
-    {1, 17, 7, 7, 48, 3, 3, 2, 1},  {2, 16, 28, 28, 32, 3, 3, 2, 1}, {2, 1, 29, 31, 16, 3, 3, 2, 0},
+    {2, 1, 28, 28, 16, 3, 3, 1, 1},  {2, 3, 9, 9, 16, 3, 3, 1, 1},
+    {3, 16, 7, 7, 16, 3, 3, 1, 1},   {2, 16, 14, 14, 32, 3, 3, 1, 1},
+    {2, 32, 5, 6, 32, 3, 3, 1, 1},   {1, 17, 9, 17, 48, 3, 3, 1, 1},
+    {2, 5, 6, 30, 16, 5, 5, 1, 2},   {2, 16, 5, 5, 16, 1, 1, 1, 1},
+    {2, 16, 8, 8, 32, 3, 3, 1, 0},   {2, 32, 7, 7, 16, 3, 3, 1, 1},
+    {2, 16, 9, 9, 32, 3, 3, 2, 1},   {1, 3, 3, 3, 16, 3, 3, 1, 1},
+    {2, 16, 8, 8, 32, 1, 1, 2, 0},   {2, 3, 9, 10, 16, 3, 3, 2, 1},
+    {1, 5, 11, 9, 16, 5, 5, 2, 2},   {1, 17, 7, 7, 48, 3, 3, 2, 1},
+    {2, 16, 28, 28, 32, 3, 3, 2, 1}, {2, 1, 29, 31, 16, 3, 3, 2, 0},
 };
 
 /* Depthwise convs (groups == ic == oc): stride 1 and 2, pad 0/1/2, k 3/5, a
@@ -278,7 +281,8 @@ static void test_conv_impls(const struct conv_dims *d)
     const size_t nin = (size_t)d->ic * d->n * d->ih * d->iw;
     const size_t nout = (size_t)d->oc * d->n * s.oh * s.ow;
     const size_t nw = (size_t)d->oc * d->ic * d->kh * d->kw;
-    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout), *cols = fvec(conv_scratch_floats(&s));
+    float *inp = fvec(nin), *w = fvec(nw), *dout = fvec(nout),
+          *cols = fvec(conv_scratch_floats(&s));
     fill_uniform(inp, nin, -1.0f, 1.0f);
     fill_uniform(w, nw, -1.0f, 1.0f);
     fill_uniform(dout, nout, -1.0f, 1.0f);
@@ -326,8 +330,8 @@ static void test_conv_impls(const struct conv_dims *d)
     snprintf(what, sizeof(what), "direct vs gemm fwd n%d ic%d %dx%d oc%d k%d s%d p%d", d->n, d->ic,
              d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
     CHECK_ARRAY(what, out[ref], out[CONV_IMPL_GEMM], nout, 1e-6 * t_fwd + 1e-6, 1e-4);
-    snprintf(what, sizeof(what), "direct vs gemm dinp n%d ic%d %dx%d oc%d k%d s%d p%d", d->n,
-             d->ic, d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
+    snprintf(what, sizeof(what), "direct vs gemm dinp n%d ic%d %dx%d oc%d k%d s%d p%d", d->n, d->ic,
+             d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
     CHECK_ARRAY(what, din[ref], din[CONV_IMPL_GEMM], nin, 1e-6 * t_din + 1e-6, 1e-4);
     snprintf(what, sizeof(what), "direct vs gemm dw n%d ic%d %dx%d oc%d k%d s%d p%d", d->n, d->ic,
              d->ih, d->iw, d->oc, d->kh, d->stride, d->pad);
@@ -402,9 +406,10 @@ static void test_conv_q(const struct conv_dims *d, int wbits, int abits, int sat
             fill_const(out, nout, NAN); /* every element written */
             nn_set_threads(th);
             conv_forward_q(out, y, weff, sf, wbits, al, abits, &s, cols);
-            snprintf(what, sizeof(what), "q W%dA%d sat%d %s %d threads n%d ic%d %dx%d oc%d k%d s%d p%d",
-                     wbits, abits, sat, impl_name((enum conv_impl)impl), th, d->n, d->ic, d->ih,
-                     d->iw, d->oc, d->kh, d->stride, d->pad);
+            snprintf(what, sizeof(what),
+                     "q W%dA%d sat%d %s %d threads n%d ic%d %dx%d oc%d k%d s%d p%d", wbits, abits,
+                     sat, impl_name((enum conv_impl)impl), th, d->n, d->ic, d->ih, d->iw, d->oc,
+                     d->kh, d->stride, d->pad);
             CHECK(same_bits(what, "out", out, ref, nout));
         }
     }
@@ -545,9 +550,11 @@ int main(void)
      * stride 1 and 2, whole and partial tiles, W2A2 to W6A8, SAT on and off */
     test_conv_q_shapes();
     const struct conv_dims q_cases[] = {
-        {2, 16, 28, 28, 16, 3, 3, 1, 1}, {2, 4, 9, 9, 16, 3, 3, 1, 1}, {3, 16, 7, 7, 32, 3, 3, 1, 1},
-        {2, 32, 14, 14, 64, 3, 3, 2, 1}, {1, 8, 11, 9, 48, 5, 5, 2, 2}, {2, 16, 9, 17, 32, 3, 3, 1, 0},
-        {2, 96, 14, 14, 32, 1, 1, 1, 0}, {2, 16, 15, 15, 32, 1, 1, 2, 0}, {1, 12, 5, 5, 16, 1, 1, 1, 1},
+        {2, 16, 28, 28, 16, 3, 3, 1, 1}, {2, 4, 9, 9, 16, 3, 3, 1, 1},
+        {3, 16, 7, 7, 32, 3, 3, 1, 1},   {2, 32, 14, 14, 64, 3, 3, 2, 1},
+        {1, 8, 11, 9, 48, 5, 5, 2, 2},   {2, 16, 9, 17, 32, 3, 3, 1, 0},
+        {2, 96, 14, 14, 32, 1, 1, 1, 0}, {2, 16, 15, 15, 32, 1, 1, 2, 0},
+        {1, 12, 5, 5, 16, 1, 1, 1, 1},
     };
     const int q_bits[][3] = {{4, 4, 1}, {2, 2, 1}, {3, 3, 0}, {6, 8, 1}, {4, 2, 0}, {2, 8, 1}};
     for (size_t i = 0; i < sizeof(q_cases) / sizeof(q_cases[0]); i++)
