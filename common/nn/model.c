@@ -690,6 +690,20 @@ float *model_buffers(struct model *m)
     return m->b;
 }
 
+float *model_swap_params(struct model *m, float *p)
+{
+    float *old = m->p;
+    m->p = p;
+    return old;
+}
+
+float *model_swap_buffers(struct model *m, float *b)
+{
+    float *old = m->b;
+    m->b = b;
+    return old;
+}
+
 const struct param_table *model_param_table(const struct model *m)
 {
     return &m->params;

@@ -110,6 +110,13 @@ void model_backward(struct model *m, float loss_scale);
 float *model_params(struct model *m);
 float *model_grads(struct model *m);
 float *model_buffers(struct model *m);
+/* Put p (model_param_table(m)->total floats; b: model_buffer_table(m)->total,
+ * at least 1) in place of the parameter / buffer storage and return the
+ * old storage, which the caller then owns (sat_free). The model reads its
+ * parameters and buffers through these pointers at every use, never
+ * through copies of them. NULL is allowed only before model_free. */
+float *model_swap_params(struct model *m, float *p);
+float *model_swap_buffers(struct model *m, float *b);
 const struct param_table *model_param_table(const struct model *m);
 const struct param_table *model_buffer_table(const struct model *m);
 const struct model_cfg *model_get_cfg(const struct model *m);

@@ -39,6 +39,7 @@
 #ifndef SATURN_RPC_H
 #define SATURN_RPC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -289,6 +290,24 @@ void rpc_call_on_cancel(struct rpc_call *c, void (*cb)(struct rpc_call *c, void 
  * ownership of resp and may free it at once). Returns 0, or SAT_ENOMEM if the
  * response could not be packed (the client then gets INTERNAL). */
 int rpc_reply(struct rpc_call *c, const ProtobufCMessage *resp);
+/* Memory that a message's long bytes fields are sent from in place
+ * (rpc_reply_held; the blocking client calls use it for their requests).
+ * Every slice gRPC holds on it counts one reference in refs; gRPC drops
+ * each from one of its threads once the bytes are written or the call is
+ * gone. When refs reaches 0 that way, release (if set) runs, on that
+ * thread. An owner that keeps a reference of its own in refs gets release
+ * exactly once, when neither it nor any send needs the memory. */
+struct rpc_hold {
+    atomic_int refs;
+    void (*release)(struct rpc_hold *h);
+};
+
+/* rpc_reply that sends each singular bytes field of at least RPC_LIFT_MIN
+ * bytes from the caller's memory instead of a copy: the memory must stay
+ * unchanged while h holds the references this adds (one per such field).
+ * Returns as rpc_reply; on failure no reference was added. */
+int rpc_reply_held(struct rpc_call *c, const ProtobufCMessage *resp, struct rpc_hold *h);
+
 /* Finishes a unary or streaming call with the status mapped from sat_err and
  * a formatted message as the status details. */
 int rpc_reply_err(struct rpc_call *c, int sat_err, const char *fmt, ...)

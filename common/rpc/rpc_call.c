@@ -246,9 +246,10 @@ void rpc_call_on_cancel(struct rpc_call *c, void (*cb)(struct rpc_call *c, void 
     c->cancel_arg = arg;
 }
 
-int rpc_reply(struct rpc_call *c, const ProtobufCMessage *resp)
+/* rpc_reply; with h, the long bytes fields are sent in place (rpc_reply_held). */
+static int reply_with(struct rpc_call *c, const ProtobufCMessage *resp, struct rpc_hold *h)
 {
-    grpc_byte_buffer *bb = rpc_msg_pack(resp);
+    grpc_byte_buffer *bb = h ? rpc__msg_pack_held(resp, RPC_LIFT_MIN, h) : rpc_msg_pack(resp);
     if (!bb) {
         finish(c, GRPC_STATUS_INTERNAL, "out of memory packing the response");
         return SAT_ENOMEM;
@@ -259,6 +260,16 @@ int rpc_reply(struct rpc_call *c, const ProtobufCMessage *resp)
     }
     finish(c, GRPC_STATUS_OK, "");
     return 0;
+}
+
+int rpc_reply(struct rpc_call *c, const ProtobufCMessage *resp)
+{
+    return reply_with(c, resp, NULL);
+}
+
+int rpc_reply_held(struct rpc_call *c, const ProtobufCMessage *resp, struct rpc_hold *h)
+{
+    return reply_with(c, resp, h);
 }
 
 int rpc_reply_status(struct rpc_call *c, grpc_status_code code, const char *details)

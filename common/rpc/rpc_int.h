@@ -152,20 +152,18 @@ extern ProtobufCAllocator rpc__pb_allocator;
 
 /* The references gRPC holds on caller memory that a message is being sent
  * from. Zero-initialize; it must outlive the references. */
-struct rpc_pin {
-    atomic_int refs;
-};
-
 /* Packs m into a new byte buffer like rpc_msg_pack, except that each
  * singular bytes field of at least lift_min bytes is not copied: the
- * buffer points at the field's bytes, holding a reference on pin, so they
- * must stay unchanged until rpc__pin_wait returns. NULL on allocation
- * failure (nothing is pinned then). */
-grpc_byte_buffer *rpc__msg_pack_pinned(const ProtobufCMessage *m, size_t lift_min,
-                                       struct rpc_pin *pin);
-/* Returns once gRPC has dropped every reference on pin, polling cq (the
- * queue of the calls that sent from it) meanwhile. */
-void rpc__pin_wait(struct rpc_pin *pin, grpc_completion_queue *cq);
+ * buffer points at the field's bytes, adding a reference on h per field
+ * (rpc.h, struct rpc_hold), so they must stay unchanged until those
+ * references are dropped. NULL on allocation failure (nothing is held
+ * then). */
+grpc_byte_buffer *rpc__msg_pack_held(const ProtobufCMessage *m, size_t lift_min,
+                                     struct rpc_hold *h);
+/* Returns once gRPC has dropped every reference on h (which has no
+ * release), polling cq (the queue of the calls that sent from it)
+ * meanwhile. */
+void rpc__hold_wait(struct rpc_hold *h, grpc_completion_queue *cq);
 
 /* ---- rpc_call.c ---- */
 

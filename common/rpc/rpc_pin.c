@@ -1,12 +1,13 @@
 /* rpc_pin.c - sending a message whose long bytes fields stay in the
- * caller's memory (see rpc_int.h, struct rpc_pin).
+ * caller's memory (rpc.h, struct rpc_hold).
  *
  * The other fields are packed into one small slice; each long bytes field
  * follows as its own header and a slice that points at the caller's bytes,
  * so the only copy of them is the kernel's. Protobuf readers accept fields
  * in any order, so moving these fields to the end changes nothing for the
- * receiver. Each such slice holds a reference on the pin; the sender waits
- * until gRPC has dropped them all before the memory may change again.
+ * receiver. Each such slice holds a reference on the hold; the sender waits
+ * until gRPC has dropped them all before the memory may change again (or
+ * is told by the hold's release).
  */
 #include "rpc_int.h"
 
@@ -21,10 +22,11 @@
 #define PIN_MAX_FIELDS 4 /* long bytes fields sent in place; more are packed */
 #define PIN_POLL_MS 1    /* how long each wait for gRPC's references polls */
 
-static void pin_release(void *arg)
+static void hold_drop(void *arg)
 {
-    struct rpc_pin *pin = arg;
-    atomic_fetch_sub(&pin->refs, 1);
+    struct rpc_hold *h = arg;
+    if (atomic_fetch_sub(&h->refs, 1) == 1 && h->release)
+        h->release(h);
 }
 
 /* Writes v as a varint at p; returns its length (at most 10). */
@@ -85,8 +87,7 @@ static size_t put_header(uint8_t *p, const ProtobufCFieldDescriptor *fd, size_t 
     return n + put_varint(p + n, len);
 }
 
-grpc_byte_buffer *rpc__msg_pack_pinned(const ProtobufCMessage *m, size_t lift_min,
-                                       struct rpc_pin *pin)
+grpc_byte_buffer *rpc__msg_pack_held(const ProtobufCMessage *m, size_t lift_min, struct rpc_hold *h)
 {
     const ProtobufCFieldDescriptor *f[PIN_MAX_FIELDS];
     int n = pinned_fields(m, lift_min, f);
@@ -106,11 +107,12 @@ grpc_byte_buffer *rpc__msg_pack_pinned(const ProtobufCMessage *m, size_t lift_mi
             s[k++] = grpc_slice_sub(first, 0, len);
             grpc_slice_unref(first);
         } else {
-            uint8_t h[20];
-            s[k++] = grpc_slice_from_copied_buffer((const char *)h, put_header(h, f[i], b->len));
+            uint8_t hdr[20];
+            s[k++] =
+                grpc_slice_from_copied_buffer((const char *)hdr, put_header(hdr, f[i], b->len));
         }
-        atomic_fetch_add(&pin->refs, 1);
-        s[k++] = grpc_slice_new_with_user_data(b->data, b->len, pin_release, pin);
+        atomic_fetch_add(&h->refs, 1);
+        s[k++] = grpc_slice_new_with_user_data(b->data, b->len, hold_drop, h);
     }
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(s, (size_t)k);
     for (int i = 0; i < k; i++)
@@ -118,13 +120,13 @@ grpc_byte_buffer *rpc__msg_pack_pinned(const ProtobufCMessage *m, size_t lift_mi
     return bb;
 }
 
-void rpc__pin_wait(struct rpc_pin *pin, grpc_completion_queue *cq)
+void rpc__hold_wait(struct rpc_hold *h, grpc_completion_queue *cq)
 {
     /* Polling the queue (for a tag that never comes) lets gRPC finish the
      * writes that still hold references. */
-    while (atomic_load(&pin->refs) > 0) {
+    while (atomic_load(&h->refs) > 0) {
         gpr_timespec t = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                       gpr_time_from_millis(PIN_POLL_MS, GPR_TIMESPAN));
-        grpc_completion_queue_pluck(cq, pin, t, NULL);
+        grpc_completion_queue_pluck(cq, h, t, NULL);
     }
 }

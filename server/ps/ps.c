@@ -225,13 +225,18 @@ static void reply_pull(struct ps_job *ps, struct rpc_call *call, uint32_t shard,
     const struct ps_shard *sh = &ps->shards[shard];
     Saturn__V1__PullResponse r = SATURN__V1__PULL_RESPONSE__INIT;
     r.version = ps->staleness == 0 ? sh->clock : sh->version;
-    /* The bytes point into the parameter buffer: rpc_reply packs them now. */
+    /* The bytes are sent from the parameter storage itself (ps_store.c);
+     * without a hold, rpc_reply packs a copy of them now. */
     r.values.data = (uint8_t *)(model_params(ps->model) + sh->off);
     r.values.len = sh->n * sizeof(float);
     if (shard == 0) {
         r.bn_buffers.data = (uint8_t *)model_buffers(ps->model);
         r.bn_buffers.len = ps->bn_count * sizeof(float);
     }
+    struct rpc_hold *hold = ps__store_hold(ps);
+    if (hold)
+        rpc_reply_held(call, &r.base, hold);
+    else
     rpc_reply(call, &r.base);
     struct coord_stats *st = &ps->c->stats;
     st->pull_bytes += r.values.len + r.bn_buffers.len;
@@ -325,6 +330,8 @@ static void bsp_apply(struct ps_job *ps)
     size_t nb = ps->bn_count;
     if (grads_finite(g, 0, ps->param_count) != 0) {
         ps__step_skipped(ps, t, "the summed gradient is not finite");
+    } else if (ps__store_own(ps) != 0) {
+        ps__step_skipped(ps, t, "out of memory copying parameters a Pull reply is sending");
     } else {
         ps__guard_save(ps, 0, ps->param_count, nb > 0);
         sgd_update(model_params(ps->model), g, ps->mom, pt, 0, ps->param_count, &ps->sgd, lr);
@@ -374,6 +381,9 @@ static void async_apply(struct ps_job *ps, struct ps_shard *sh, int shard, uint3
     bool skip = grads_finite(model_grads(ps->model), sh->off, sh->off + sh->n) != 0;
     if (skip) {
         ps__step_skipped(ps, pos, "a pushed gradient is not finite");
+    } else if (ps__store_own(ps) != 0) {
+        skip = true;
+        ps__step_skipped(ps, pos, "out of memory copying parameters a Pull reply is sending");
     } else {
         ps__guard_save(ps, sh->off, sh->off + sh->n, bn_too);
         sgd_update(model_params(ps->model), model_grads(ps->model), ps->mom, pt, sh->off,

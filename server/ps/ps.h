@@ -146,6 +146,8 @@ struct ps_job {
     char load_err[SAT_ERR_LEN];
     struct dataset train, test;
     struct model *model;    /* batch capacity 1; params = the PS's parameters */
+    struct ps_store *store; /* ps_store.c: what Pull replies send from (NULL until the first) */
+    uint64_t store_copies;  /* updates that wrote a fresh copy (a reply still held the storage) */
     float *mom;             /* (param_count) momentum */
     float *guard_p, *guard_m, *guard_bn; /* ps_check.c: values before an update */
     float *bn_slots;        /* (world, bn_count) BN buffers by rank */
@@ -236,8 +238,8 @@ static inline bool ps__idle(const struct ps_job *ps)
 
 /* A pushed gradient (n floats) and BN buffers (nb floats, 0 for none) must
  * be finite, running variances >= 0: else SAT_EINVAL naming the field. */
-int ps__check_push(const struct ps_job *ps, const float *grad, size_t n, const float *bn,
-                   size_t nb, char why[SAT_ERR_LEN]);
+int ps__check_push(const struct ps_job *ps, const float *grad, size_t n, const float *bn, size_t nb,
+                   char why[SAT_ERR_LEN]);
 /* A metrics report must be consistent (correct <= seen; finite,
  * non-negative loss, times and rate): else SAT_EINVAL naming the field. */
 int ps__check_metrics(const Saturn__V1__ReportMetricsRequest *req, char why[SAT_ERR_LEN]);
@@ -252,6 +254,21 @@ bool ps__guard_check(struct ps_job *ps, size_t lo, size_t hi, bool bn);
 /* Counts a step (bsp) or push (ssp/asp) that was not applied and records
  * why in the job's events (the first PS_SKIP_EVENTS of them). */
 void ps__step_skipped(struct ps_job *ps, uint64_t step, const char *why);
+
+/* ---- ps_store.c ---- */
+
+/* Pull replies send the shard's values and the BN buffers straight from
+ * the model's storage (rpc_reply_held) instead of packing a copy of them.
+ * ps__store_hold returns the hold for a reply (NULL when none could be
+ * made: then pack a copy). Before anything writes the parameters or BN
+ * buffers, ps__store_own gives the model a copy of them when a reply is
+ * still being sent from the storage (the old storage is freed with the
+ * last such reply); SAT_ENOMEM if that copy cannot be made (then nothing
+ * may be written). ps__store_free hands the storage over the same way at
+ * teardown, before model_free. */
+struct rpc_hold *ps__store_hold(struct ps_job *ps);
+int ps__store_own(struct ps_job *ps);
+void ps__store_free(struct ps_job *ps);
 
 /* ---- ps_write.c ---- */
 

@@ -195,6 +195,7 @@ void ps__free(struct ps_job *ps)
         ps__wait_finish(ps->waits, SAT_ESTATE, "job is no longer running");
     ps_metrics_free(ps);
     ps_write_free(ps);
+    ps__store_free(ps); /* before model_free: a reply may still send from the storage */
     model_free(ps->model);
     dataset_free(&ps->train);
     dataset_free(&ps->test);

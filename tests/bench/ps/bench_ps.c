@@ -12,8 +12,8 @@
  *   bench_ps rpc MB ITER
  *       the same calls for a shard of MB MiB, which no zoo model has (the
  *       largest, preresnet20, is 1.04 MB): an in-process server on the RPC
- *       layer (its own loop thread) answers Pull by packing the values
- *       straight from a parameter buffer, as ps.c does, and Push by
+ *       layer (its own loop thread) answers Pull by sending the values
+ *       straight from a parameter buffer (rpc_reply_held), as ps.c does, and Push by
  *       decoding the gradient straight into a buffer, as ps.c decodes a
  *       bsp push into its rank's slot; the client's Pull lands the values
  *       in its model, and its Push is sent from the gradient buffer, as a
@@ -254,6 +254,7 @@ static int bench_shard(const char *addr, const char *token_file, const char *spe
 /* ==== a big shard through the RPC layer ==================================== */
 
 struct big {
+    struct rpc_hold hold; /* what Pull replies send from (params) */
     float *params, *grads;
     size_t n;
     uv_loop_t loop;
@@ -268,7 +269,8 @@ static void h_pull(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     Saturn__V1__PullResponse r = SATURN__V1__PULL_RESPONSE__INIT;
     r.values.data = (uint8_t *)b->params;
     r.values.len = b->n * sizeof(float);
-    rpc_reply(call, &r.base);
+    /* The parameters never change here: the hold only counts. */
+    rpc_reply_held(call, &r.base, &b->hold);
 }
 
 /* The gradient lands in the gradient buffer as it is decoded, as a bsp

@@ -8,10 +8,13 @@
  * deadlines and the server's cancel callback, bearer-token auth (missing,
  * wrong, right, exempt method), unregistered methods, bytes that are not a
  * message (and why), oversized messages, a long bytes field sent from the
- * caller's memory and landed where each side chose; finally a stop with a
+ * caller's memory and landed where each side chose, a reply sent from the
+ * server's memory under a hold (rpc_reply_held); finally a stop with a
  * stream still open, after which the loop must close with no handle left.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +44,16 @@ struct ts {
     int stopped;    /* rpc_server_stop's callback ran */
     pthread_mutex_t lock;
     float landed[4096]; /* where the gradient of a Push for job "land" goes */
+    float held[4096];   /* job "held": the reply is sent from here (rpc_reply_held) */
+    struct rpc_hold hold;
+    atomic_int released; /* hold.release runs */
 };
+
+static void on_release(struct rpc_hold *h)
+{
+    struct ts *s = (struct ts *)((char *)h - offsetof(struct ts, hold));
+    atomic_fetch_add(&s->released, 1);
+}
 
 static void h_echo(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 {
@@ -164,6 +176,13 @@ static void h_push(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
     if (rpc_call_landed(call)) {
         resp.values.data = (uint8_t *)s->landed;
         resp.values.len = sizeof s->landed;
+    }
+    if (strcmp(req->job_id, "held") == 0 && req->gradient.len == sizeof s->held) {
+        /* sent from s->held, which stays as it is until the hold drops */
+        memcpy(s->held, req->gradient.data, sizeof s->held);
+        resp.values.data = (uint8_t *)s->held;
+        rpc_reply_held(call, &resp.base, &s->hold);
+        return;
     }
     rpc_reply(call, &resp.base);
 }
@@ -361,6 +380,51 @@ static void check_land(struct ts *s, struct rpc_client *c)
     rpc_msg_free(m);
 }
 
+/* A reply sent from the server's memory (rpc_reply_held): the bytes
+ * arrive whole, the reply's slice held a reference on the hold and dropped
+ * it once written (the only way release runs), and with an owner's
+ * reference in the count release waits for the owner. */
+static void held_call(struct ts *s, struct rpc_client *c, const float *grad, float *back)
+{
+    Saturn__V1__PushRequest req = SATURN__V1__PUSH_REQUEST__INIT;
+    req.job_id = "held";
+    req.gradient.data = (uint8_t *)grad;
+    req.gradient.len = sizeof s->held;
+    struct rpc_land land = {.field = 2, .dst = back, .len = sizeof s->held};
+    struct rpc_status st;
+    ProtobufCMessage *m = NULL;
+    CHECK_EQ_INT(rpc_unary_into(c, "/t.T/Push", &req.base, &saturn__v1__pull_response__descriptor,
+                                &land, &m, 5000, &st),
+                 0);
+    rpc_msg_free(m);
+    CHECK(land.landed && memcmp(back, grad, sizeof s->held) == 0);
+}
+
+static void check_held(struct ts *s, struct rpc_client *c)
+{
+    static float grad[4096], back[4096];
+    for (size_t i = 0; i < 4096; i++)
+        grad[i] = 1.0f - (float)i * 0.5f;
+    s->hold.release = on_release;
+    /* no owner: the reply's reference is the only one */
+    atomic_init(&s->hold.refs, 0);
+    held_call(s, c, grad, back);
+    for (int i = 0; i < 200 && atomic_load(&s->released) == 0; i++)
+        usleep(10000); /* gRPC drops the slice from its own thread */
+    CHECK_EQ_INT(atomic_load(&s->released), 1);
+    CHECK_EQ_INT(atomic_load(&s->hold.refs), 0);
+    /* an owner's reference: release waits for the owner */
+    atomic_init(&s->hold.refs, 1);
+    held_call(s, c, grad, back);
+    for (int i = 0; i < 200 && atomic_load(&s->hold.refs) > 1; i++)
+        usleep(10000);
+    CHECK_EQ_INT(atomic_load(&s->hold.refs), 1);
+    CHECK_EQ_INT(atomic_load(&s->released), 1);
+    if (atomic_fetch_sub(&s->hold.refs, 1) == 1)
+        s->hold.release(&s->hold);
+    CHECK_EQ_INT(atomic_load(&s->released), 2);
+}
+
 static void check_wire(struct ts *s)
 {
     struct rpc_status st;
@@ -369,6 +433,7 @@ static void check_wire(struct ts *s)
 
     CHECK_EQ_INT(call_get(c, "/t.T/Echo", "job-1", 5000, id, sizeof id, &st), GRPC_STATUS_OK);
     check_land(s, c);
+    check_held(s, c);
     CHECK(strcmp(id, "job-1") == 0);
     CHECK_EQ_INT(call_get(c, "/t.T/Deferred", "x", 5000, id, sizeof id, &st), GRPC_STATUS_OK);
     CHECK(strcmp(id, "deferred") == 0);
