@@ -12,7 +12,7 @@
  * its median step; the table gives, per model and precision, both sides'
  * medians per round, the lowest, median and highest per-round speed ratio
  * (PyTorch step time / Saturn step time: above 1, Saturn is faster), and
- * how many rounds reach the engine's target for that row (issue 11). The
+ * how many rounds reach the engine's speed target for that row. The
  * baseline runs with Debian's Python and PyTorch (/usr/bin/python3,
  * package python3-torch); without them the mode says how to get them and
  * exits with status 2.
@@ -184,8 +184,9 @@ static int cmp_run_pair(struct cmp *c, char *self, const char *script, const cha
     return rc;
 }
 
-/* The engine's targets (issue 11): PyTorch step time over Saturn's at
- * least this. */
+/* The engine's speed targets: PyTorch's step time over Saturn's at least
+ * this (FP32 on par, W4A4 twice as fast; cnn-small, whose layers are the
+ * cheapest to run, twice and three times). */
 static double cmp_target(const struct cmp_row *cr)
 {
     bool small = strcmp(cr->model, "cnn-small") == 0;
@@ -278,7 +279,7 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
            "lowest, median and highest over the rounds.\n"
            "best: PyTorch's fastest round over Saturn's fastest (each side at its least\n"
            "disturbed; this host's neighbours slow compute-bound code most).\n"
-           "target: issue 11's (FP32 1x, W4A4 2x; cnn-small 2x and 3x), and how many rounds\n"
+           "target: the engine's (FP32 1x, W4A4 2x; cnn-small 2x and 3x), and how many rounds\n"
            "reach it.\n"
            "W4/FP32: the W4A4 step over the FP32 step (mean of the rounds), Saturn|PyTorch.\n"
            "%%sgemm: Saturn's best step in GFLOP/s over the session's best sgemm.\n");
