@@ -39,9 +39,10 @@ busy_name() {
             '[.[] | select(.job_id == $j)] | (map(select(.rank == $r)) + .)[0].name'
 }
 submit() { "$SATURN" submit "$T/spec.json" --json | jq -r .job_id; }
-# at_random_step JOB: waits until the job has trained a random number of steps
+# at_random_step JOB [PART]: waits until the job has trained a random
+# number of steps in its first 1/PART (default 2)
 at_random_step() {
-    local k=$((2 + RANDOM % (TOTAL / 2 - 2)))
+    local k=$((2 + RANDOM % (TOTAL / ${2:-2} - 2)))
     note "$1: interrupting at step >= $k of $TOTAL"
     wait_until 120 jq_ok ".step >= $k" "$SATURN" status "$1" --json
 }
@@ -62,14 +63,15 @@ settled() {
     check "$what: a handover event names the new worker" \
         grep -q '"kind":"handover"' "$T/$j.events"
 }
-# begin WHAT N: a pool of N workers, the spec submitted (J), trained to a
-# random step, and V the name of one of its two workers.
+# begin WHAT N [PART]: a pool of N workers, the spec submitted (J), trained
+# to a random step in its first 1/PART, and V the name of one of its two
+# workers.
 begin() {
     local what=$1 n=$2 i
     for ((i = 0; i < n; i++)); do spawn; done
     check "$what: $n workers" wait_until 20 jq_ok "length == $n" "$SATURN" workers --json
     J=$(submit)
-    at_random_step "$J"
+    at_random_step "$J" "${3:-2}"
     V=$(busy_name "$J")
     check "$what: a worker holds a rank of $J ($V)" test -n "$V" -a "$V" != null
 }
@@ -113,7 +115,7 @@ settled "$J" late
 clear_pool
 
 # ---- drain: saturn workers drain ---------------------------------------------
-begin drain 3
+begin drain 3 4 # early: the drain must reach the worker before the job ends
 VID=$("$SATURN" workers --json | jq -r --arg n "$V" '.[] | select(.name == $n) | .id')
 expect_exit 0 "drain: saturn workers drain $VID" "$SATURN" workers drain "$VID" --reason test
 contains "drain: the CLI says it leaves after its step" "$OUT" "draining"

@@ -64,15 +64,17 @@ start_workers() {
 py() { python3 "$@"; }
 
 # ft_sizes: the fault-tolerance tests' job size (ft_handover, ft_crash): a
-# 2-worker bsp job of 192 steps that runs for 5-20 s, long enough to be
-# interrupted at a step chosen at random in its first half (a drain takes
-# effect at the worker's next heartbeat, up to a second later). Sets LIMIT TEST EPOCHS BATCH WAIT_S and TOTAL
-# (its steps).
+# 2-worker bsp job (384 steps; 192 sanitized) long enough to be interrupted
+# at a step chosen at random in its first half, and, for a drain, in its
+# first quarter: a drain takes effect at the worker's next heartbeat, up
+# to a second later, and the engine now trains this job at up to 150
+# steps/s (192 steps once ended 0.6 s after a drain at step 84). Sets LIMIT
+# TEST EPOCHS BATCH WAIT_S and TOTAL (its steps).
 ft_sizes() {
     if [ "$SAN" = 1 ]; then
         LIMIT=2048 TEST=200 EPOCHS=3 BATCH=32 WAIT_S=600
     else
-        LIMIT=4096 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
+        LIMIT=8192 TEST=500 EPOCHS=3 BATCH=64 WAIT_S=300
     fi
     TOTAL=$((EPOCHS * (LIMIT / 2 / (BATCH / 2))))
 }
