@@ -552,8 +552,10 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
                         const float *inp, const struct act_view *av, const float *restrict w,
                         const struct conv_shape *s, int accum)
 {
-    const int n = s->n, khw = s->kh * s->kw, same = dw_is_same(s), wide = dw_use_wide(s);
-    const enum pact_isa isa = pact_get_isa();
+    const int n = s->n, khw = s->kh * s->kw, same = dw_is_same(s);
+#if CD_HAVE_AVX512
+    const int wide = dw_use_wide(s), avx2 = same && pact_get_isa() == PACT_ISA_AVX2;
+#endif
     const size_t ihw = (size_t)s->ih * s->iw, ohw = (size_t)s->oh * s->ow;
     struct dw_masks mk;
     struct dw_plan pl;
@@ -578,7 +580,7 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
                     dw_plane_wgrad_wide(acc, dout + p * ohw, in, &pl, t0, t1);
                     continue;
                 }
-                if (same && isa == PACT_ISA_AVX2) {
+                if (avx2) {
                     dw_plane_wgrad_avx2(acc, dout + p * ohw, in, &pl, t0, t1);
                     continue;
                 }

@@ -412,13 +412,13 @@ int rpc_unary_into(struct rpc_client *c, const char *method, const ProtobufCMess
 {
     /* The call blocks until it is over, so the request's long bytes fields
      * are sent from the caller's memory (struct rpc_hold) instead of a copy. */
-    struct rpc_hold pin = {0};
+    struct rpc_hold hold = {0};
     struct rpc_async a;
-    grpc_byte_buffer *bb = rpc__msg_pack_held(req, RPC_LIFT_MIN, &pin);
+    grpc_byte_buffer *bb = rpc__msg_pack_held(req, RPC_LIFT_MIN, &hold);
     if (async_start_bb(c, c->cq, method, bb, timeout_ms, true, NULL, &a, &a) == 0)
         pluck(c, &a);
     int rc = async_finish_into(&a, resp_desc, land, resp, st);
-    rpc__hold_wait(&pin, c->cq);
+    rpc__hold_wait(&hold, c->cq);
     return rc;
 }
 
