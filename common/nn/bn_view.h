@@ -46,8 +46,9 @@ static inline void bn_view_fill(float *restrict dst, const struct bn_view *v, si
 
 /* Calls fn(ctx, i, xs, n) for consecutive runs of the view's c*m values:
  * xs holds the values at flat indices [i, i + n), n <= BN_VIEW_CHUNK. The
- * runs lie in fixed blocks of blk values that run in parallel (OpenMP,
- * static), so fn must only touch indices [i, i + n) of what it writes. */
+ * runs lie in ranges that run in parallel (threads.h, nn_ranges: blocks
+ * of blk values without a layout), so fn must only touch indices
+ * [i, i + n) of what it writes. */
 typedef void (*bn_view_fn)(void *ctx, size_t i, const float *xs, size_t n);
 void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx);
 

@@ -14,6 +14,7 @@
 #include "nn/threads.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <math.h>
 #include <string.h>
 
@@ -188,28 +189,125 @@ void fc_forward_naive(float *out, const float *inp, const float *w, const float 
 
 /* ==== BatchNorm ========================================================== */
 
-/* Per channel slab x (m): mean and biased var in double (two passes, so no
- * cancellation), then the affine terms the output is made of,
- * out = (x - mean) * (gamma * invstd) + beta. The running variance uses the
+/* BatchNorm's sums over a channel slab (m values, N*H*W) are taken in the
+ * slab's fixed pieces (threads.h, nn_slab_pieces): each piece gives a lane
+ * sum in double (sum8_*), and the pieces are added in order, so the
+ * numbers depend on m only, never on the thread count. The passes run in
+ * one parallel region over steps of a few channels (bn_step): each thread
+ * sums the pieces of its own images (bn_piece_owner), meets the others at
+ * a barrier, and makes the step's second pass while its share is still in
+ * its cache. Every thread computes the step's totals itself, in the same
+ * order; the thread a channel is dealt to (j % threads) stores them. */
+#define BN_PARTS 2048              /* partial sums of one step (pieces x channels) */
+#define BN_STEP_MAX 128            /* channels of one step */
+#define BN_STEP_BYTES (256 * 1024) /* a thread's share of a step's data */
+
+/* Channels per step: the calling thread's share of them (the values of
+ * `arrays` tensors) within BN_STEP_BYTES, 1 to BN_STEP_MAX. */
+static int bn_step(size_t m, int pieces, int arrays)
+{
+    const size_t share = m / (size_t)nn_threads() * sizeof(float) * (size_t)arrays;
+    size_t g = share ? BN_STEP_BYTES / share : BN_STEP_MAX;
+    const size_t cap =
+        BN_PARTS / (size_t)pieces < BN_STEP_MAX ? BN_PARTS / (size_t)pieces : BN_STEP_MAX;
+    return g < 1 ? 1 : g > cap ? (int)cap : (int)g;
+}
+
+/* The thread that sums piece k of a slab: the owner of the piece's first
+ * image in the layout, else the pieces dealt in order. */
+static int bn_piece_owner(size_t m, int pieces, int k, int nt)
+{
+    const int n = nn_layout_images();
+    if (n >= 1 && nn_layout_m() == m && m % (size_t)n == 0)
+        return nn_share_owner(n, (int)(nn_slab_piece_lo(m, pieces, k) / (m / (size_t)n)), nt);
+    return (int)((long long)k * nt / pieces);
+}
+
+static double bn_total(const double *part, int pieces)
+{
+    double t = 0.0;
+    for (int k = 0; k < pieces; k++)
+        t += part[k];
+    return t;
+}
+
+/* Train mode over c channels: mean and biased var in double (two passes,
+ * so no cancellation); the affine terms the output is made of,
+ * out = (x - mean) * (gamma * invstd) + beta, into mu, scale (and shift =
+ * beta); and out itself when it is not NULL. The running variance uses the
  * unbiased estimate; with m == 1 it is undefined (PyTorch refuses such a
  * batch), and the biased one (0) is used instead. */
-static void bn_channel_train(float *mu_f, float *scale_f, float *mean, float *invstd,
-                             const float *x, float gamma, float *run_mean, float *run_var,
-                             size_t m, float eps, float momentum)
+static void bn_train(float *out, float *mu, float *scale, float *shift, float *mean, float *invstd,
+                     const float *inp, const float *gamma, const float *beta, float *run_mean,
+                     float *run_var, int c, size_t m, float eps, float momentum)
 {
-    const double mu = sum8(x, m) / (double)m;
-    const double var = sumsq8(x, m, mu) / (double)m;
-    const double istd = 1.0 / sqrt(var + (double)eps);
-    *mean = (float)mu;
-    *invstd = (float)istd;
-    if (run_mean)
-        *run_mean = (float)((1.0 - momentum) * *run_mean + (double)momentum * mu);
-    if (run_var) {
-        const double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
-        *run_var = (float)((1.0 - momentum) * *run_var + (double)momentum * unbiased);
+    const int pieces = nn_slab_pieces(m), step = bn_step(m, pieces, out ? 2 : 1);
+    double part[BN_PARTS], part2[BN_PARTS];
+#pragma omp parallel num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        double mu_l[BN_STEP_MAX], istd_l[BN_STEP_MAX];
+        for (int c0 = 0; c0 < c; c0 += step) {
+            const int cn = c - c0 < step ? c - c0 : step;
+            const float *x = inp + (size_t)c0 * m;
+            for (int k = 0; k < pieces; k++) {
+                if (bn_piece_owner(m, pieces, k, nt) != me)
+                    continue;
+                const size_t lo = nn_slab_piece_lo(m, pieces, k);
+                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+                for (int j = 0; j < cn; j++)
+                    part[(size_t)j * pieces + k] = sum8(x + (size_t)j * m + lo, hi - lo);
+            }
+#pragma omp barrier
+            for (int j = 0; j < cn; j++)
+                mu_l[j] = bn_total(part + (size_t)j * pieces, pieces) / (double)m;
+            for (int k = 0; k < pieces; k++) {
+                if (bn_piece_owner(m, pieces, k, nt) != me)
+                    continue;
+                const size_t lo = nn_slab_piece_lo(m, pieces, k);
+                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+                for (int j = 0; j < cn; j++)
+                    part2[(size_t)j * pieces + k] =
+                        sumsq8(x + (size_t)j * m + lo, hi - lo, mu_l[j]);
+            }
+#pragma omp barrier
+            for (int j = 0; j < cn; j++) {
+                const int ch = c0 + j;
+                const double var = bn_total(part2 + (size_t)j * pieces, pieces) / (double)m;
+                istd_l[j] = 1.0 / sqrt(var + (double)eps);
+                if (j % nt != me)
+                    continue;
+                mean[ch] = (float)mu_l[j];
+                invstd[ch] = (float)istd_l[j];
+                if (run_mean)
+                    run_mean[ch] =
+                        (float)((1.0 - momentum) * run_mean[ch] + (double)momentum * mu_l[j]);
+                if (run_var) {
+                    const double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+                    run_var[ch] =
+                        (float)((1.0 - momentum) * run_var[ch] + (double)momentum * unbiased);
+                }
+                if (mu) {
+                    mu[ch] = (float)mu_l[j];
+                    scale[ch] = (float)(gamma[ch] * istd_l[j]);
+                    shift[ch] = beta[ch];
+                }
+            }
+            if (!out)
+                continue;
+            for (int k = 0; k < pieces; k++) {
+                if (bn_piece_owner(m, pieces, k, nt) != me)
+                    continue;
+                const size_t lo = nn_slab_piece_lo(m, pieces, k);
+                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+                for (int j = 0; j < cn; j++) {
+                    const size_t at = (size_t)(c0 + j) * m + lo;
+                    bn_affine(out + at, inp + at, hi - lo, (float)mu_l[j],
+                              (float)(gamma[c0 + j] * istd_l[j]), beta[c0 + j]);
+                }
+            }
+        }
     }
-    *mu_f = (float)mu;
-    *scale_f = (float)(gamma * istd);
 }
 
 void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, const float *gamma,
@@ -218,15 +316,8 @@ void bn_forward_train(float *out, float *mean, float *invstd, const float *inp, 
 {
     if (m == 0)
         return;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
-    for (int ch = 0; ch < c; ch++) {
-        const float *x = inp + (size_t)ch * m;
-        float mu, scale;
-        bn_channel_train(&mu, &scale, mean + ch, invstd + ch, x, gamma[ch],
-                         run_mean ? run_mean + ch : NULL, run_var ? run_var + ch : NULL, m, eps,
-                         momentum);
-        bn_affine(out + (size_t)ch * m, x, m, mu, scale, beta[ch]);
-    }
+    bn_train(out, NULL, NULL, NULL, mean, invstd, inp, gamma, beta, run_mean, run_var, c, m, eps,
+             momentum);
 }
 
 void bn_stats_train(float *mu, float *scale, float *shift, float *mean, float *invstd,
@@ -235,13 +326,8 @@ void bn_stats_train(float *mu, float *scale, float *shift, float *mean, float *i
 {
     if (m == 0)
         return;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
-    for (int ch = 0; ch < c; ch++) {
-        bn_channel_train(mu + ch, scale + ch, mean + ch, invstd + ch, inp + (size_t)ch * m,
-                         gamma[ch], run_mean ? run_mean + ch : NULL, run_var ? run_var + ch : NULL,
-                         m, eps, momentum);
-        shift[ch] = beta[ch];
-    }
+    bn_train(NULL, mu, scale, shift, mean, invstd, inp, gamma, beta, run_mean, run_var, c, m, eps,
+             momentum);
 }
 
 /* The eval-mode scale of channel ch. */
@@ -323,23 +409,55 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
 {
     if (m == 0)
         return;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
-    for (int ch = 0; ch < c; ch++) {
-        const float *x = inp + (size_t)ch * m;
-        const float *g = dout + (size_t)ch * m;
-        const double mu = mean[ch], istd = invstd[ch];
-        double sg, sgx;
-        sum8_dot(g, x, m, mu, &sg, &sgx);
-        dbeta[ch] += (float)sg;
-        dgamma[ch] += (float)(sgx * istd);
-        if (!dinp)
-            continue;
-        float *d = dinp + (size_t)ch * m;
-        const double k = gamma[ch] * istd;
-        const float fk = (float)k;
-        const float gmean = (float)(sg / (double)m);
-        const float kx = (float)(k * istd * istd * sgx / (double)m);
-        bn_dinp(d, g, x, m, fk, gmean, kx, (float)mu, accum);
+    const int pieces = nn_slab_pieces(m), step = bn_step(m, pieces, dinp ? 3 : 2);
+    /* two sets, by step parity: a thread may start the next step's sums
+     * while another still reads this step's */
+    double pg[2][BN_PARTS], pgx[2][BN_PARTS];
+#pragma omp parallel num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        float fk[BN_STEP_MAX], gmean[BN_STEP_MAX], kx[BN_STEP_MAX];
+        for (int c0 = 0, par = 0; c0 < c; c0 += step, par ^= 1) {
+            const int cn = c - c0 < step ? c - c0 : step;
+            const float *x = inp + (size_t)c0 * m, *g = dout + (size_t)c0 * m;
+            for (int k = 0; k < pieces; k++) {
+                if (bn_piece_owner(m, pieces, k, nt) != me)
+                    continue;
+                const size_t lo = nn_slab_piece_lo(m, pieces, k);
+                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+                for (int j = 0; j < cn; j++) {
+                    const size_t at = (size_t)j * m + lo, p = (size_t)j * pieces + k;
+                    sum8_dot(g + at, x + at, hi - lo, mean[c0 + j], &pg[par][p], &pgx[par][p]);
+                }
+            }
+#pragma omp barrier
+            for (int j = 0; j < cn; j++) {
+                const int ch = c0 + j;
+                const double sg = bn_total(pg[par] + (size_t)j * pieces, pieces);
+                const double sgx = bn_total(pgx[par] + (size_t)j * pieces, pieces);
+                const double istd = invstd[ch], k = gamma[ch] * istd;
+                if (j % nt == me) {
+                    dbeta[ch] += (float)sg;
+                    dgamma[ch] += (float)(sgx * istd);
+                }
+                fk[j] = (float)k;
+                gmean[j] = (float)(sg / (double)m);
+                kx[j] = (float)(k * istd * istd * sgx / (double)m);
+            }
+            if (!dinp)
+                continue;
+            for (int k = 0; k < pieces; k++) {
+                if (bn_piece_owner(m, pieces, k, nt) != me)
+                    continue;
+                const size_t lo = nn_slab_piece_lo(m, pieces, k);
+                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+                for (int j = 0; j < cn; j++) {
+                    const size_t at = (size_t)(c0 + j) * m + lo;
+                    bn_dinp(dinp + at, dout + at, inp + at, hi - lo, fk[j], gmean[j], kx[j],
+                            mean[c0 + j], accum);
+                }
+            }
+        }
     }
 }
 
@@ -391,20 +509,20 @@ static void add_forward_range(float *out, const float *a, const float *b, size_t
         out[i] = a[i] + b[i];
 }
 
-/* Element-wise ops run over fixed blocks of EW_BLK elements in parallel;
- * each element's result does not depend on the blocking. */
+/* Element-wise ops run in parallel over the ranges of threads.h's
+ * nn_ranges: each thread's own images in every channel when a layout is
+ * set, else blocks of EW_BLK elements. Each element's result does not
+ * depend on the cut. */
 #define EW_BLK 16384
 
-/* Element-wise ops on a BN view: fixed blocks as above, each read in
- * chunks of BN_VIEW_CHUNK values materialised on the stack. */
+/* Element-wise ops on a BN view: ranges as above, each read in chunks of
+ * BN_VIEW_CHUNK values materialised on the stack. */
 void bn_view_values(float *out, const struct bn_view *v, int c)
 {
-    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        bn_view_fill(out + lo, v, lo, hi - lo);
-    }
+    const size_t len = (size_t)c * v->m;
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    bn_view_fill(out + lo, v, lo, hi - lo);
+    NN_END_RANGES
 }
 
 /* PACT reads the view itself (pact_apply_bn, no staging); ReLU stages
@@ -425,17 +543,15 @@ void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n)
 
 void bn_view_foreach(const struct bn_view *v, int c, size_t blk, bn_view_fn fn, void *ctx)
 {
-    const size_t len = (size_t)c * v->m, nb = (len + blk - 1) / blk;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
-        float xs[BN_VIEW_CHUNK];
-        for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
-            const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
-            bn_view_fill(xs, v, i, n);
-            fn(ctx, i, xs, n);
-        }
+    const size_t len = (size_t)c * v->m;
+    NN_FOR_RANGES(lo, hi, len, blk)
+    float xs[BN_VIEW_CHUNK];
+    for (size_t i = lo; i < hi; i += BN_VIEW_CHUNK) {
+        const size_t n = hi - i < BN_VIEW_CHUNK ? hi - i : BN_VIEW_CHUNK;
+        bn_view_fill(xs, v, i, n);
+        fn(ctx, i, xs, n);
     }
+    NN_END_RANGES
 }
 
 /* ReLU through a BN view, one run per channel inside each block: the value
@@ -504,12 +620,10 @@ static void relu_view(float *out, const float *dout, const struct bn_view *v, in
     const enum pact_isa isa = pact_get_isa();
     fn = isa == PACT_ISA_AVX512 ? relu_view_avx512 : isa == PACT_ISA_AVX2 ? relu_view_avx2 : fn;
 #endif
-    const size_t len = (size_t)c * v->m, nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        fn(out, dout, v, lo, hi - lo, bwd, accum);
-    }
+    const size_t len = (size_t)c * v->m;
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    fn(out, dout, v, lo, hi - lo, bwd, accum);
+    NN_END_RANGES
 }
 
 void relu_forward_bn(float *out, const struct bn_view *v, int c)
@@ -524,47 +638,35 @@ void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, i
 
 void relu_forward(float *out, const float *inp, size_t len)
 {
-    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        relu_forward_range(out + lo, inp + lo, hi - lo);
-    }
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    relu_forward_range(out + lo, inp + lo, hi - lo);
+    NN_END_RANGES
 }
 
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t len, int accum)
 {
-    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        relu_backward_range(dinp + lo, dout + lo, inp + lo, hi - lo, accum);
-    }
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    relu_backward_range(dinp + lo, dout + lo, inp + lo, hi - lo, accum);
+    NN_END_RANGES
 }
 
 void add_forward(float *out, const float *a, const float *b, size_t len)
 {
-    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t k = 0; k < nb; k++) {
-        size_t lo = k * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        add_forward_range(out + lo, a + lo, b + lo, hi - lo);
-    }
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    add_forward_range(out + lo, a + lo, b + lo, hi - lo);
+    NN_END_RANGES
 }
 
 /* One input's gradient of a residual add: din = dout (accum 0) or
  * din += dout (accum 1). */
 void add_backward(float *din, const float *dout, size_t len, int accum)
 {
-    const size_t nb = (len + EW_BLK - 1) / EW_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t k = 0; k < nb; k++) {
-        size_t lo = k * EW_BLK, hi = lo + EW_BLK < len ? lo + EW_BLK : len;
-        if (accum)
-            add_forward_range(din + lo, din + lo, dout + lo, hi - lo);
-        else
-            memcpy(din + lo, dout + lo, (hi - lo) * sizeof(float));
-    }
+    NN_FOR_RANGES(lo, hi, len, EW_BLK)
+    if (accum)
+        add_forward_range(din + lo, din + lo, dout + lo, hi - lo);
+    else
+        memcpy(din + lo, dout + lo, (hi - lo) * sizeof(float));
+    NN_END_RANGES
 }
 
 /* ==== Pooling and reshaping ============================================== */
@@ -600,35 +702,60 @@ static void maxpool2_plane(float *restrict o, int32_t *restrict a, const float *
     }
 }
 
+/* One plane, any k. */
+static void maxpool_plane(float *restrict o, int32_t *restrict a, const float *restrict in, int ih,
+                          int iw, int k)
+{
+    if (k == 2) {
+        maxpool2_plane(o, a, in, ih, iw);
+        return;
+    }
+    const int oh = ih / k, ow = iw / k;
+    for (int y = 0; y < oh; y++) {
+        for (int x = 0; x < ow; x++) {
+            int32_t best = (int32_t)(y * k * iw + x * k);
+            float bv = in[best];
+            for (int i = 0; i < k; i++) {
+                const int row = (y * k + i) * iw + x * k;
+                for (int j = 0; j < k; j++) {
+                    if (in[row + j] > bv) {
+                        bv = in[row + j];
+                        best = row + j;
+                    }
+                }
+            }
+            o[y * ow + x] = bv;
+            a[y * ow + x] = best;
+        }
+    }
+}
+
+/* The images per channel of `planes` (C, N) planes: the layout's N when it
+ * fits, else all of them in one channel. */
+static int planes_images(int planes)
+{
+    const int n = nn_layout_images();
+    return n > 0 && planes % n == 0 ? n : planes;
+}
+
 void maxpool_forward(float *restrict out, int32_t *restrict argmax, const float *restrict inp,
                      int planes, int ih, int iw, int k)
 {
-    const int oh = ih / k, ow = iw / k;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 8)
-    for (int p = 0; p < planes; p++) {
-        const float *in = inp + (size_t)p * ih * iw;
-        float *o = out + (size_t)p * oh * ow;
-        int32_t *a = argmax + (size_t)p * oh * ow;
-        if (k == 2) {
-            maxpool2_plane(o, a, in, ih, iw);
-            continue;
-        }
-        for (int y = 0; y < oh; y++) {
-            for (int x = 0; x < ow; x++) {
-                int32_t best = (int32_t)(y * k * iw + x * k);
-                float bv = in[best];
-                for (int i = 0; i < k; i++) {
-                    const int row = (y * k + i) * iw + x * k;
-                    for (int j = 0; j < k; j++) {
-                        if (in[row + j] > bv) {
-                            bv = in[row + j];
-                            best = row + j;
-                        }
-                    }
-                }
-                o[y * ow + x] = bv;
-                a[y * ow + x] = best;
-            }
+    const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
+    const int n = planes_images(planes), c = planes / n;
+    const struct nn_items it = nn_items_batch(n);
+    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
+    atomic_uchar *flag = nn_walk_flags(buf, it.count);
+#pragma omp parallel num_threads(nn_threads()) if (planes > 8)
+    {
+        struct nn_walk w = nn_walk_begin(&it, flag);
+        for (int pc; (pc = nn_walk_next(&w)) >= 0;) {
+            int b0, b1;
+            nn_batch_piece(&it, pc, &b0, &b1);
+            for (int ch = 0; ch < c; ch++)
+                for (int p = ch * n + b0; p < ch * n + b1; p++)
+                    maxpool_plane(out + (size_t)p * ohw, argmax + (size_t)p * ohw,
+                                  inp + (size_t)p * ihw, ih, iw, k);
         }
     }
 }
@@ -639,15 +766,27 @@ void maxpool_backward(float *restrict dinp, const float *restrict dout,
                       const int32_t *restrict argmax, int planes, int ih, int iw, int k, int accum)
 {
     const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (planes > 8)
-    for (int p = 0; p < planes; p++) {
-        float *d = dinp + (size_t)p * ihw;
-        if (!accum)
-            memset(d, 0, ihw * sizeof(float));
-        const float *g = dout + (size_t)p * ohw;
-        const int32_t *a = argmax + (size_t)p * ohw;
-        for (size_t i = 0; i < ohw; i++)
-            d[a[i]] += g[i];
+    const int n = planes_images(planes), c = planes / n;
+    const struct nn_items it = nn_items_batch(n);
+    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
+    atomic_uchar *flag = nn_walk_flags(buf, it.count);
+#pragma omp parallel num_threads(nn_threads()) if (planes > 8)
+    {
+        struct nn_walk w = nn_walk_begin(&it, flag);
+        for (int pc; (pc = nn_walk_next(&w)) >= 0;) {
+            int b0, b1;
+            nn_batch_piece(&it, pc, &b0, &b1);
+            for (int ch = 0; ch < c; ch++)
+                for (int p = ch * n + b0; p < ch * n + b1; p++) {
+                    float *d = dinp + (size_t)p * ihw;
+                    if (!accum)
+                        memset(d, 0, ihw * sizeof(float));
+                    const float *g = dout + (size_t)p * ohw;
+                    const int32_t *a = argmax + (size_t)p * ohw;
+                    for (size_t i = 0; i < ohw; i++)
+                        d[a[i]] += g[i];
+                }
+        }
     }
 }
 

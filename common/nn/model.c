@@ -427,6 +427,7 @@ double model_forward(struct model *m, const float *x, const int32_t *y, int n, i
         struct tensor *ti = &m->t[nd->in], *to = &m->t[nd->out];
         size_t hw = (size_t)ti->h * ti->w;
         double t0 = m->profile ? sat_mono_s() : 0;
+        nn_set_layout(n, (size_t)n * hw);
         switch (nd->kind) {
         case N_CONV: {
             const float *w = weights_fwd(m, nd);
@@ -574,6 +575,7 @@ void model_backward(struct model *m, float loss_scale)
         float *din = grad_of(m, nd->in);
         size_t hw = (size_t)ti->h * ti->w;
         double t0 = m->profile ? sat_mono_s() : 0;
+        nn_set_layout(n, (size_t)n * hw);
         switch (nd->kind) {
         case N_CONV: {
             float *dw = wgrad_begin(m, nd);
@@ -617,8 +619,8 @@ void model_backward(struct model *m, float loss_scale)
                 double ga = nd->fused_bn >= 0
                                 ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
                                                    m->cfg.cg, nd->accum_in)
-                                : pact_backward(din, dout, ti->val, len, m->p[off], nd->bits,
-                                                m->cfg.cg, nd->accum_in);
+                                : pact_backward(din, dout, ti->val, ti->c, (size_t)n * hw,
+                                                m->p[off], nd->bits, m->cfg.cg, nd->accum_in);
                 m->g[off] += (float)ga;
             }
             break;

@@ -104,13 +104,17 @@ static inline float alpha_of(float alpha_raw)
     return fmaxf(fabsf(alpha_raw), QUANT_ALPHA_EPS);
 }
 
-/* PACT runs over fixed blocks of PACT_BLK elements in parallel. The alpha
- * gradient of each block is summed in eight double lanes (element i into
- * lane i % 8, lanes added in order), the blocks' sums are stored and added
- * in block order: a fixed summation order, so the result is the same for
- * any thread count. */
+/* PACT's forward runs in parallel over threads.h's element-wise ranges
+ * (blocks of PACT_BLK elements without a layout). Its backward runs over
+ * the fixed pieces of each channel slab (threads.h, nn_slab_pieces; fewer
+ * when there would be more than PACT_MAX_PARTS): the alpha gradient of
+ * each piece is summed in eight double lanes (element i of the piece into
+ * lane i % 8, lanes added in order), and the pieces' sums are stored and
+ * added channel by channel, piece by piece: a fixed summation order that
+ * depends on the shape only, so the result is the same for any thread
+ * count. */
 #define PACT_BLK 16384
-#define PACT_MAX_BLOCKS 4096 /* larger tensors use proportionally larger blocks */
+#define PACT_MAX_PARTS 4096 /* partial sums of one backward (on the stack) */
 /* Elements per chunk of the backward's staging buffer t (on the stack). A
  * multiple of 8, so that element i of a block still lands in lane i % 8. */
 #define PACT_CHUNK 256
@@ -494,12 +498,9 @@ void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bit
     const struct pact_kernels *k = pact_kernels();
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
-    const size_t nb = (len + PACT_BLK - 1) / PACT_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * PACT_BLK, hi = lo + PACT_BLK < len ? lo + PACT_BLK : len;
-        k->fwd(y + lo, x + lo, hi - lo, al, a);
-    }
+    NN_FOR_RANGES(lo, hi, len, PACT_BLK)
+    k->fwd(y + lo, x + lo, hi - lo, al, a);
+    NN_END_RANGES
 }
 
 void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits)
@@ -518,48 +519,64 @@ void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, 
     const struct pact_kernels *k = pact_kernels();
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
-    const size_t len = (size_t)c * v->m, nb = (len + PACT_BLK - 1) / PACT_BLK;
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * PACT_BLK, hi = lo + PACT_BLK < len ? lo + PACT_BLK : len;
-        k->fwd_view(y + lo, v, lo, hi - lo, al, a);
-    }
+    const size_t len = (size_t)c * v->m;
+    NN_FOR_RANGES(lo, hi, len, PACT_BLK)
+    k->fwd_view(y + lo, v, lo, hi - lo, al, a);
+    NN_END_RANGES
 }
 
-/* The blocks of pact_backward (x) and pact_backward_bn (v): the same sums
+/* The pieces of pact_backward (x) and pact_backward_bn (v): the same sums
  * in the same order. */
-static double pact_backward_blocks(float *dx, const float *dy, const float *x,
-                                   const struct bn_view *v, size_t len, float alpha_raw, int bits,
-                                   int cg, int accum)
+static double pact_backward_pieces(float *dx, const float *dy, const float *x,
+                                   const struct bn_view *v, int c, size_t m, float alpha_raw,
+                                   int bits, int cg, int accum)
 {
+    if (c <= 0 || m == 0)
+        return 0.0;
     const struct pact_kernels *k = pact_kernels();
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
-    size_t blk = PACT_BLK;
-    while ((len + blk - 1) / blk > PACT_MAX_BLOCKS)
-        blk *= 2;
-    const size_t nb = (len + blk - 1) / blk;
-    double part[PACT_MAX_BLOCKS];
-#pragma omp parallel for schedule(static) num_threads(nn_threads()) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * blk, hi = lo + blk < len ? lo + blk : len;
-        part[b] = k->bwd(dx ? dx + lo : NULL, dy + lo, x ? x + lo : NULL, v, lo, hi - lo, al, a, cg,
-                         accum);
+    int pieces = nn_slab_pieces(m);
+    while (pieces > 1 && (size_t)c * (size_t)pieces > PACT_MAX_PARTS)
+        pieces /= 2;
+    /* more channels than parts: runs of whole channels, piece = channel group */
+    const int cper =
+        (size_t)c * (size_t)pieces > PACT_MAX_PARTS ? (c + PACT_MAX_PARTS - 1) / PACT_MAX_PARTS : 1;
+    const int groups = (c + cper - 1) / cper;
+    double part[PACT_MAX_PARTS];
+    const struct nn_items it = nn_items_slab(pieces, m / (size_t)pieces, m);
+    atomic_uchar buf[NN_WALK_MAX], *flag = nn_walk_flags(buf, pieces);
+#pragma omp parallel num_threads(nn_threads()) if ((size_t)c * m > PACT_BLK)
+    {
+        struct nn_walk w = nn_walk_begin(&it, flag);
+        for (int p; (p = nn_walk_next(&w)) >= 0;) {
+            const size_t lo = nn_slab_piece_lo(m, pieces, p),
+                         hi = nn_slab_piece_lo(m, pieces, p + 1);
+            for (int g = 0; g < groups; g++) {
+                double sum = 0.0;
+                for (int ch = g * cper; ch < c && ch < (g + 1) * cper; ch++) {
+                    const size_t at = (size_t)ch * m + lo;
+                    sum += k->bwd(dx ? dx + at : NULL, dy + at, x ? x + at : NULL, v, at, hi - lo,
+                                  al, a, cg, accum);
+                }
+                part[(size_t)g * pieces + p] = sum;
+            }
+        }
     }
     double total = 0.0;
-    for (size_t b = 0; b < nb; b++)
-        total += part[b];
+    for (int i = 0; i < groups * pieces; i++)
+        total += part[i];
     return alpha_raw < 0.0f ? -total : total;
 }
 
-double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
+double pact_backward(float *dx, const float *dy, const float *x, int c, size_t m, float alpha_raw,
                      int bits, int cg, int accum)
 {
-    return pact_backward_blocks(dx, dy, x, NULL, len, alpha_raw, bits, cg, accum);
+    return pact_backward_pieces(dx, dy, x, NULL, c, m, alpha_raw, bits, cg, accum);
 }
 
 double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c, float alpha_raw,
                         int bits, int cg, int accum)
 {
-    return pact_backward_blocks(dx, dy, NULL, v, (size_t)c * v->m, alpha_raw, bits, cg, accum);
+    return pact_backward_pieces(dx, dy, NULL, v, c, v->m, alpha_raw, bits, cg, accum);
 }

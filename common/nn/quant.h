@@ -71,9 +71,10 @@ static inline float pact_alpha(float alpha_raw)
 /* PACT forward over len elements; y may alias x only if the caller keeps x
  * elsewhere (backward needs the pre-quantization x). */
 void pact_forward(float *y, const float *x, size_t len, float alpha_raw, int bits);
-/* dx (may be NULL) = or += dy * (0 < x < al) per `accum`; returns the
- * gradient for alpha_raw (CG-PACT when cg, else PACT), accumulated in double. */
-double pact_backward(float *dx, const float *dy, const float *x, size_t len, float alpha_raw,
+/* Over x (C, M), c channels of m values: dx (may be NULL) = or += dy *
+ * (0 < x < al) per `accum`; returns the gradient for alpha_raw (CG-PACT
+ * when cg, else PACT), accumulated in double in an order fixed by (c, m). */
+double pact_backward(float *dx, const float *dy, const float *x, int c, size_t m, float alpha_raw,
                      int bits, int cg, int accum);
 /* pact_forward on a short run, single-threaded (for views). */
 void pact_apply(float *y, const float *x, size_t len, float alpha_raw, int bits);

@@ -72,7 +72,7 @@ static void check_case(int c, size_t m, int act, int train, int threads)
             relu_backward(b.dx, b.dy, b.y, len, accum);
         } else {
             pact_forward(b.out, b.y, len, alpha, act);
-            ga = pact_backward(b.dx, b.dy, b.y, len, alpha, act, 1, accum);
+            ga = pact_backward(b.dx, b.dy, b.y, c, m, alpha, act, 1, accum);
         }
     }
 

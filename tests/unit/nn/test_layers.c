@@ -13,6 +13,9 @@
  */
 #include "layers_check.h"
 #include "nn/quant.h"
+#include "nn/threads.h"
+
+#include <omp.h>
 
 /* fc with bias */
 struct fc_fd {
@@ -508,6 +511,124 @@ static void test_bn_isa(void)
     pact_set_isa(saved);
 }
 
+/* ==== Owned pieces (threads.h) ============================================ */
+
+/* The image shares cover [0, n) in order, and nn_share_owner names the
+ * share each image is in. A walk gives every piece to exactly one thread,
+ * with claim flags (stealing) and without (each thread its own pieces). */
+static void test_walk(void)
+{
+    int ok = 1;
+    for (int nt = 1; nt <= 8; nt++)
+        for (int n = 1; n <= 300; n++)
+            for (int i = 0; i < n; i++) {
+                const int t = nn_share_owner(n, i, nt);
+                ok &=
+                    t >= 0 && t < nt && nn_share_lo(n, t, nt) <= i && i < nn_share_lo(n, t + 1, nt);
+            }
+    CHECK(ok);
+    CHECK(nn_share_lo(128, 0, 2) == 0 && nn_share_lo(128, 1, 2) == 64 &&
+          nn_share_lo(128, 2, 2) == 128);
+
+    const int saved = nn_threads();
+    const int counts[] = {0, 1, 7, 128, 300, NN_WALK_MAX + 5};
+    for (int th = 1; th <= 3; th++) {
+        nn_set_threads(th);
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+            const int count = counts[k];
+            int *who = tmalloc(((size_t)count + 1) * sizeof(int));
+            int *hits = tmalloc(((size_t)count + 1) * sizeof(int));
+            const struct nn_items it = nn_items_images(count, 1, count > 0 ? count : 1);
+            atomic_uchar buf[NN_WALK_MAX];
+            atomic_uchar *flag = nn_walk_flags(buf, count);
+            CHECK((flag == NULL) == (count > NN_WALK_MAX));
+#pragma omp parallel num_threads(nn_threads())
+            {
+                struct nn_walk w = nn_walk_begin(&it, flag);
+                for (int i; (i = nn_walk_next(&w)) >= 0;) {
+#pragma omp atomic
+                    hits[i]++;
+                    who[i] = omp_get_thread_num();
+                }
+            }
+            int once = 1, own = 1;
+            for (int i = 0; i < count; i++) {
+                once &= hits[i] == 1;
+                own &= who[i] == nn_share_owner(count, i, th);
+            }
+            CHECK(once);
+            if (!flag)
+                CHECK(own); /* without flags, each thread exactly its own */
+        }
+    }
+    nn_set_threads(saved);
+}
+
+/* BatchNorm's statistics and gradients, and PACT's alpha gradient, do not
+ * depend on the thread count or on the layout (which only decides which
+ * thread sums which piece): slabs of 8 pieces at 1, 2 and 3 threads, with
+ * and without the layout of 128 images, give the same bits; and the
+ * statistics match a naive double sum. */
+static void test_bn_threads(void)
+{
+    const int c = 5, images = 128;
+    const size_t m = (size_t)images * 49, len = (size_t)c * m;
+    float *x = fvec(len), *g = fvec(len);
+    fill_uniform(x, len, -0.7f, 1.3f);
+    fill_uniform(g, len, -0.5f, 0.5f);
+    const int saved = nn_threads();
+    float ref[8 * 5];
+    float *dref = fvec(len), *d = fvec(len), *pref = fvec(len), *pd = fvec(len);
+    double gref = 0;
+    int first = 1;
+    for (int th = 1; th <= 3; th++)
+        for (int lay = 0; lay < 2; lay++) {
+            nn_set_threads(th);
+            nn_set_layout(lay ? images : 0, lay ? m : 0);
+            float gm[5] = {1.0f, 0.5f, 2.0f, 1.5f, 0.25f}, bt[5] = {0.1f, -0.2f, 0.0f, 1, -1};
+            float rm[5] = {0}, rv[5] = {1, 1, 1, 1, 1};
+            float mu[5], sc[5], sh[5], mean[5], istd[5], dg[5] = {0}, db[5] = {0}, got[8 * 5];
+            bn_stats_train(mu, sc, sh, mean, istd, x, gm, bt, rm, rv, c, m, 1e-5f, 0.1f);
+            bn_backward(first ? dref : d, dg, db, g, x, mean, istd, gm, c, m, 0);
+            /* PACT's alpha gradient through the view is summed in the same pieces */
+            const struct bn_view v = {.x = x, .mu = mu, .scale = sc, .shift = sh, .m = m};
+            const double ga = pact_backward_bn(first ? pref : pd, g, &v, c, 2.0f, 4, 1, 0);
+            if (first)
+                gref = ga;
+            else
+                CHECK(memcmp(&ga, &gref, sizeof ga) == 0 &&
+                      memcmp(pd, pref, len * sizeof(float)) == 0);
+            float *o = first ? ref : got;
+            memcpy(o, mu, sizeof mu), memcpy(o + 5, sc, sizeof sc),
+                memcpy(o + 10, mean, sizeof mean);
+            memcpy(o + 15, istd, sizeof istd), memcpy(o + 20, rm, sizeof rm);
+            memcpy(o + 25, rv, sizeof rv), memcpy(o + 30, dg, sizeof dg),
+                memcpy(o + 35, db, sizeof db);
+            if (first) {
+                first = 0;
+                continue;
+            }
+            CHECK(memcmp(got, ref, sizeof got) == 0);
+            CHECK(memcmp(d, dref, len * sizeof(float)) == 0);
+        }
+    nn_set_layout(0, 0);
+    nn_set_threads(saved);
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0, s2 = 0, sg = 0;
+        for (size_t i = 0; i < m; i++)
+            s += x[(size_t)ch * m + i];
+        const double mu = s / (double)m;
+        for (size_t i = 0; i < m; i++) {
+            const double dx = x[(size_t)ch * m + i] - mu;
+            s2 += dx * dx;
+            sg += g[(size_t)ch * m + i];
+        }
+        CHECK_CLOSE(ref[10 + ch], mu, 1e-7, 1e-6);
+        CHECK_CLOSE(ref[15 + ch], 1.0 / sqrt(s2 / (double)m + 1e-5), 0, 1e-6);
+        CHECK_CLOSE(ref[35 + ch], sg, 1e-4, 1e-5);
+    }
+}
+
 int main(void)
 {
     sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
@@ -516,6 +637,8 @@ int main(void)
     test_bn_fd();
     test_bn_hand();
     test_bn_isa();
+    test_bn_threads();
+    test_walk();
     test_relu();
     test_maxpool();
     test_gap();

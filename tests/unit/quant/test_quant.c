@@ -195,7 +195,7 @@ static void test_pact_grads(void)
                 cg_ref += dy[i] * ((double)(rintf((float)a * u) / (float)a) - (double)u);
             }
         }
-        double g_cg = pact_backward(dx, dy, x, N, alpha, bits, 1, 0);
+        double g_cg = pact_backward(dx, dy, x, 1, N, alpha, bits, 1, 0);
         for (int i = 0; i < N; i++) {
             float want = (x[i] > 0 && x[i] < alpha) ? dy[i] : 0.0f;
             dx_ok &= dx[i] == want;
@@ -203,10 +203,10 @@ static void test_pact_grads(void)
         CHECK(dx_ok);
         CHECK(dx[0] == 0.0f);
         CHECK_CLOSE(g_cg, cg_ref, 1e-4, 1e-5);
-        double g_p = pact_backward(NULL, dy, x, N, alpha, bits, 0, 0);
+        double g_p = pact_backward(NULL, dy, x, 1, N, alpha, bits, 0, 0);
         CHECK_CLOSE(g_p, pact_ref, 1e-4, 1e-5);
         /* sign of the raw parameter */
-        double g_neg = pact_backward(NULL, dy, x, N, -alpha, bits, 1, 0);
+        double g_neg = pact_backward(NULL, dy, x, 1, N, -alpha, bits, 1, 0);
         CHECK_CLOSE(g_neg, -g_cg, 1e-9, 1e-9);
         /* The CG term is bounded by 1/(2a) per element. */
         CHECK(fabs(g_cg - g_p) <= N * (1.0 / (2 * a)) * 4.0);
@@ -214,7 +214,7 @@ static void test_pact_grads(void)
     /* accum adds into dx */
     for (int i = 0; i < N; i++)
         dx[i] = 1.0f;
-    pact_backward(dx, dy, x, N, alpha, 4, 1, 1);
+    pact_backward(dx, dy, x, 1, N, alpha, 4, 1, 1);
     int acc_ok = 1;
     for (int i = 0; i < N; i++)
         acc_ok &= dx[i] == 1.0f + ((x[i] > 0 && x[i] < alpha) ? dy[i] : 0.0f);
@@ -222,18 +222,17 @@ static void test_pact_grads(void)
     /* alpha near zero: finite everything */
     float y[N];
     pact_forward(y, x, N, 1e-12f, 4);
-    double g = pact_backward(dx, dy, x, N, 0.0f, 4, 1, 0);
+    double g = pact_backward(dx, dy, x, 1, N, 0.0f, 4, 1, 0);
     CHECK(all_finite(y, N) && all_finite(dx, N) && isfinite(g));
 }
 
 /* ---- ISA levels against a scalar oracle ----------------------------------
  * The PACT kernels are compiled per ISA level (quant.h, enum pact_isa) and
  * must all give the bits of the spec's scalar formulas, evaluated in the
- * documented order: blocks of 16384 elements, element i of a block into
- * double lane i % 8, lanes added pairwise, blocks added in order, times
- * sign(alpha_raw). The oracle below is that, written plainly. */
-
-#define ORACLE_BLK 16384
+ * documented order: fixed pieces of each channel, element i of a piece
+ * into double lane i % 8, lanes added pairwise, pieces added channel by
+ * channel, times sign(alpha_raw). The oracle below is that, written
+ * plainly. */
 
 static float oracle_pact(float v, float al, float a)
 {
@@ -243,33 +242,44 @@ static float oracle_pact(float v, float al, float a)
     return al * (rintf(a * u) / a);
 }
 
-/* dx (len) = or += dy * (0 < x < al) (dx may be NULL); returns the alpha_raw gradient. */
-static double oracle_pact_backward(float *dx, const float *dy, const float *x, size_t len,
+/* x (C, M), c channels of m values: dx = or += dy * (0 < x < al) (dx may
+ * be NULL); returns the alpha_raw gradient, summed as quant.h defines it:
+ * per channel, per fixed piece of the channel (16 pieces, halved until
+ * each holds at least 512 values; piece k starts at (m*k/K) & ~7), eight
+ * double lanes (element i of the piece into lane i % 8), the pieces' sums
+ * added channel by channel, piece by piece. */
+static double oracle_pact_backward(float *dx, const float *dy, const float *x, size_t c, size_t m,
                                    float alpha_raw, int bits, int cg, int accum)
 {
     const float al = fmaxf(fabsf(alpha_raw), QUANT_ALPHA_EPS);
     const float a = (float)((1 << bits) - 1);
+    size_t pieces = 16;
+    while (pieces > 1 && m / pieces < 512)
+        pieces /= 2;
     double total = 0.0;
-    for (size_t lo = 0; lo < len; lo += ORACLE_BLK) {
-        const size_t hi = lo + ORACLE_BLK < len ? lo + ORACLE_BLK : len;
-        double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (size_t i = lo; i < hi; i++) {
-            const float xi = x[i], g = dy[i];
-            float ga;
-            if (xi >= al)
-                ga = 1.0f;
-            else if (xi > 0.0f && cg) {
-                const float u = xi / al;
-                ga = rintf(a * u) / a - u;
-            } else
-                ga = 0.0f;
-            lane[(i - lo) % 8] += (double)(g * ga);
-            const float pd = xi > 0.0f && xi < al ? g : 0.0f;
-            if (dx)
-                dx[i] = accum ? dx[i] + pd : pd;
+    for (size_t ch = 0; ch < c; ch++) {
+        for (size_t k = 0; k < pieces; k++) {
+            const size_t lo = ch * m + ((m * k / pieces) & ~(size_t)7);
+            const size_t hi = ch * m + (k + 1 == pieces ? m : (m * (k + 1) / pieces) & ~(size_t)7);
+            double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t i = lo; i < hi; i++) {
+                const float xi = x[i], g = dy[i];
+                float ga;
+                if (xi >= al)
+                    ga = 1.0f;
+                else if (xi > 0.0f && cg) {
+                    const float u = xi / al;
+                    ga = rintf(a * u) / a - u;
+                } else
+                    ga = 0.0f;
+                lane[(i - lo) % 8] += (double)(g * ga);
+                const float pd = xi > 0.0f && xi < al ? g : 0.0f;
+                if (dx)
+                    dx[i] = accum ? dx[i] + pd : pd;
+            }
+            total += ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                     ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         }
-        total += ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-                 ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     }
     return alpha_raw < 0.0f ? -total : total;
 }
@@ -377,8 +387,9 @@ static void check_pact_level(enum pact_isa isa, size_t len, int with_nan_dy)
                     for (size_t i = 0; i < len; i++)
                         dx[i] = dx0[i] = (float)i * 0.25f;
                     float *d = mode == 2 ? NULL : dx, *d0 = mode == 2 ? NULL : dx0;
-                    const double g0 = oracle_pact_backward(d0, dy, x, len, alpha, bits, cg, mode);
-                    const double g = pact_backward(d, dy, x, len, alpha, bits, cg, mode);
+                    const double g0 =
+                        oracle_pact_backward(d0, dy, x, 1, len, alpha, bits, cg, mode);
+                    const double g = pact_backward(d, dy, x, 1, len, alpha, bits, cg, mode);
                     if (!same_d(g, g0))
                         fprintf(stderr, "  isa %d len %zu bits %d cg %d mode %d: %a vs %a\n",
                                 (int)isa, len, bits, cg, mode, g, g0);
@@ -412,7 +423,7 @@ static void check_pact_level(enum pact_isa isa, size_t len, int with_nan_dy)
                 for (size_t i = 0; i < vlen; i++)
                     dx[i] = dx0[i] = -(float)i;
                 float *d = mode == 2 ? NULL : dx, *d0 = mode == 2 ? NULL : dx0;
-                const double g0 = oracle_pact_backward(d0, dy, xv, vlen, alpha, bits, 1, mode);
+                const double g0 = oracle_pact_backward(d0, dy, xv, c, m, alpha, bits, 1, mode);
                 const double g = pact_backward_bn(d, dy, &v, (int)c, alpha, bits, 1, mode);
                 CHECK(same_d(g, g0));
                 CHECK(same_all(dx, dx0, vlen));
