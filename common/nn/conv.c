@@ -403,16 +403,10 @@ static void conv_direct_run(float *restrict out, const float *restrict inp,
 {
     const enum conv_direct_isa isa = conv_impl_isa(conv_get_impl());
     conv_direct_pack(wp, w, s);
-    const struct nn_items it = nn_items_images(s->n, 1, s->n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, s->n);
-#pragma omp parallel num_threads(conv_threads(s))
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int b; (b = nn_walk_next(&walk)) >= 0;)
-            conv_direct_image(out, inp, wp, s, b, scratch + per_thread * (size_t)nn_thread_id(),
-                              accum, isa);
-    }
+    NN_WALK_FOR(b, nn_items_images(s->n, 1, s->n), conv_threads(s), 1)
+    conv_direct_image(out, inp, wp, s, b, scratch + per_thread * (size_t)nn_thread_id(), accum,
+                      isa);
+    NN_WALK_END
 }
 
 static void conv_forward_direct(float *restrict out, const float *restrict inp,
@@ -455,16 +449,9 @@ void conv_forward_q(float *restrict out, const float *restrict inp, const float 
                                    .aa = (float)aa};
     const enum conv_q_isa isa = conv_q_isa_of(conv_get_impl());
     conv_q_pack(wq, w, sat, wbits, s);
-    const struct nn_items it = nn_items_images(s->n, 1, s->n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, s->n);
-#pragma omp parallel num_threads(conv_threads(s))
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int b; (b = nn_walk_next(&walk)) >= 0;)
-            conv_q_image(out, inp, wq, s, b, scratch + per_thread * (size_t)nn_thread_id(), &q,
-                         isa);
-    }
+    NN_WALK_FOR(b, nn_items_images(s->n, 1, s->n), conv_threads(s), 1)
+    conv_q_image(out, inp, wq, s, b, scratch + per_thread * (size_t)nn_thread_id(), &q, isa);
+    NN_WALK_END
 }
 
 /* out (OC, N*OH*OW) = w (OC, K) * cols (K, N*OH*OW), K = IC*KH*KW. */
@@ -481,31 +468,24 @@ void conv_forward(float *restrict out, const float *restrict inp, const float *r
         conv_forward_direct(out, inp, w, s, scratch, per_thread);
         return;
     }
-    const struct nn_items it = nn_items_images(chunks, conv_chunk_images(s), s->n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, chunks);
-#pragma omp parallel num_threads(conv_threads(s))
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int j; (j = nn_walk_next(&walk)) >= 0;) {
-            int b0, b1;
-            conv_chunk_range(s, j, &b0, &b1);
-            const int pc = (b1 - b0) * ohw;
-            const float *b;
-            int ldb;
-            if (pointwise) {
-                b = inp + (size_t)b0 * ohw; /* (K, P): the input itself */
-                ldb = p;
-            } else {
-                float *cols = scratch + per_thread * (size_t)nn_thread_id();
-                im2col(cols, inp, s, b0, b1);
-                b = cols;
-                ldb = pc;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, pc, k, 1.0f, w, k, b, ldb,
-                        0.0f, out + (size_t)b0 * ohw, p);
-        }
+    NN_WALK_FOR(j, nn_items_images(chunks, conv_chunk_images(s), s->n), conv_threads(s), 1)
+    int b0, b1;
+    conv_chunk_range(s, j, &b0, &b1);
+    const int pc = (b1 - b0) * ohw;
+    const float *b;
+    int ldb;
+    if (pointwise) {
+        b = inp + (size_t)b0 * ohw; /* (K, P): the input itself */
+        ldb = p;
+    } else {
+        float *cols = scratch + per_thread * (size_t)nn_thread_id();
+        im2col(cols, inp, s, b0, b1);
+        b = cols;
+        ldb = pc;
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, pc, k, 1.0f, w, k, b, ldb, 0.0f,
+                out + (size_t)b0 * ohw, p);
+    NN_WALK_END
 }
 
 /* Per chunk: dw_j (OC, K) = dout_j (OC, P_j) * cols_j^T (P_j, K), added into
@@ -542,56 +522,49 @@ void conv_backward(float *restrict dinp, float *restrict dw, const float *restri
                     wt[((size_t)i * s->oc + o) * khw + (khw - 1 - t)] =
                         w[((size_t)o * s->ic + i) * khw + t];
     }
-    const struct nn_items it = nn_items_images(chunks, conv_chunk_images(s), s->n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, chunks);
-#pragma omp parallel num_threads(conv_threads(s))
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int j; (j = nn_walk_next(&walk)) >= 0;) {
-            int b0, b1;
-            conv_chunk_range(s, j, &b0, &b1);
-            const int pc = (b1 - b0) * ohw;
-            const float *dchunk = dout + (size_t)b0 * ohw;
-            float *cols = scratch + per_thread * (size_t)nn_thread_id();
-            const float *b;
-            int ldb;
-            if (dw_direct) {
-                /* dw_j in the direct kernel's packed order, summed image by image */
-                memset(dwpart + (size_t)j * wl, 0, wl * sizeof(float));
-                for (int im = b0; im < b1; im++)
-                    conv_direct_dw_image(dwpart + (size_t)j * wl, dout, inp, s, im, cols, isa);
-            } else {
-                if (pointwise) {
-                    b = inp + (size_t)b0 * ohw;
-                    ldb = p;
-                } else {
-                    im2col(cols, inp, s, b0, b1);
-                    b = cols;
-                    ldb = pc;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, pc, 1.0f, dchunk, p,
-                            b, ldb, 0.0f, dwpart + (size_t)j * wl, k);
-            }
-            if (!dinp || direct)
-                continue;
-            if (pointwise) {
-                /* dinp (IC, P_j) = or += w^T dout_j directly; OpenBLAS stores (does
-                 * not scale) C when beta is 0, so stale contents never leak in. */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k,
-                            dchunk, p, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ohw, p);
-            } else if (transposed) {
-                const int pic = (b1 - b0) * ihw;
-                im2col(cols, dout, &ts, b0, b1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->ic, pic, kt, 1.0f, wt, kt,
-                            cols, pic, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ihw, pin);
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k,
-                            dchunk, p, 0.0f, cols, pc);
-                col2im(dinp, cols, s, accum, b0, b1);
-            }
+    NN_WALK_FOR(j, nn_items_images(chunks, conv_chunk_images(s), s->n), conv_threads(s), 1)
+    int b0, b1;
+    conv_chunk_range(s, j, &b0, &b1);
+    const int pc = (b1 - b0) * ohw;
+    const float *dchunk = dout + (size_t)b0 * ohw;
+    float *cols = scratch + per_thread * (size_t)nn_thread_id();
+    const float *b;
+    int ldb;
+    if (dw_direct) {
+        /* dw_j in the direct kernel's packed order, summed image by image */
+        memset(dwpart + (size_t)j * wl, 0, wl * sizeof(float));
+        for (int im = b0; im < b1; im++)
+            conv_direct_dw_image(dwpart + (size_t)j * wl, dout, inp, s, im, cols, isa);
+    } else {
+        if (pointwise) {
+            b = inp + (size_t)b0 * ohw;
+            ldb = p;
+        } else {
+            im2col(cols, inp, s, b0, b1);
+            b = cols;
+            ldb = pc;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, k, pc, 1.0f, dchunk, p, b, ldb,
+                    0.0f, dwpart + (size_t)j * wl, k);
     }
+    if (!dinp || direct)
+        continue;
+    if (pointwise) {
+        /* dinp (IC, P_j) = or += w^T dout_j directly; OpenBLAS stores (does
+         * not scale) C when beta is 0, so stale contents never leak in. */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk, p,
+                    accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ohw, p);
+    } else if (transposed) {
+        const int pic = (b1 - b0) * ihw;
+        im2col(cols, dout, &ts, b0, b1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->ic, pic, kt, 1.0f, wt, kt, cols,
+                    pic, accum ? 1.0f : 0.0f, dinp + (size_t)b0 * ihw, pin);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, pc, s->oc, 1.0f, w, k, dchunk, p,
+                    0.0f, cols, pc);
+        col2im(dinp, cols, s, accum, b0, b1);
+    }
+    NN_WALK_END
     if (direct)
         conv_direct_run(dinp, dout, wt, &ts, scratch, per_thread, wt + wl, accum);
     /* dw += sum_j dw_j, in chunk order (parallel over the elements of dw). */

@@ -527,34 +527,22 @@ static void dw_forward(float *restrict out, const float *inp, const struct act_v
         dw_masks_init(&mk, s);
     if (wide)
         dw_plan_init(&pl, s, &mk);
-    /* each thread its own images of every channel: plane p = ch * n + b */
-    const struct nn_items it = nn_items_batch(n);
-    _Alignas(64) atomic_uchar fbuf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(fbuf, it.count);
-#pragma omp parallel num_threads(nn_threads()) if (planes > 1)
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int k; (k = nn_walk_next(&walk)) >= 0;) {
-            int b0, b1;
-            nn_batch_piece(&it, k, &b0, &b1);
-            for (int ch = 0; ch < s->ic; ch++)
-                for (int p = ch * n + b0; p < ch * n + b1; p++) {
-                    float buf[DW_PLANE_MAX];
-                    const float *wc = w + (size_t)(p / n) * s->kh * s->kw;
-                    const float *in = dw_input_plane(inp, av, (size_t)p, ihw, buf);
+    /* each thread its own images of every channel (threads.h) */
+    NN_FOR_PLANES(p, s->ic, n, planes > 1)
+    float buf[DW_PLANE_MAX];
+    const float *wc = w + (size_t)(p / n) * s->kh * s->kw;
+    const float *in = dw_input_plane(inp, av, (size_t)p, ihw, buf);
 #if CD_HAVE_AVX512
-                    if (wide) {
-                        dw_plane_forward_wide(out + (size_t)p * ohw, in, wc, &pl);
-                        continue;
-                    }
-#endif
-                    if (same)
-                        dw_plane_forward_same(out + (size_t)p * ohw, in, wc, s, &mk);
-                    else
-                        dw_plane_forward(out + (size_t)p * ohw, in, wc, s);
-                }
-        }
+    if (wide) {
+        dw_plane_forward_wide(out + (size_t)p * ohw, in, wc, &pl);
+        continue;
     }
+#endif
+    if (same)
+        dw_plane_forward_same(out + (size_t)p * ohw, in, wc, s, &mk);
+    else
+        dw_plane_forward(out + (size_t)p * ohw, in, wc, s);
+    NN_END_PLANES
 }
 
 /* dw (C, 1, KH, KW) += sum over (n, y, x) of dout * input, in parallel over
@@ -609,35 +597,19 @@ static void dw_backward(float *restrict dinp, float *restrict dw, const float *r
     if (!dinp)
         return;
     const int planes = s->ic * n;
-    /* each thread its own images of every channel: plane p = ch * n + b */
-    const struct nn_items it = nn_items_batch(n);
-    _Alignas(64) atomic_uchar fbuf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(fbuf, it.count);
-#pragma omp parallel num_threads(nn_threads()) if (planes > 1)
-    {
-        struct nn_walk walk = nn_walk_begin(&it, flag);
-        for (int k; (k = nn_walk_next(&walk)) >= 0;) {
-            int b0, b1;
-            nn_batch_piece(&it, k, &b0, &b1);
-            for (int ch = 0; ch < s->ic; ch++)
-                for (int p = ch * n + b0; p < ch * n + b1; p++) {
-                    const float *wc = w + (size_t)(p / n) * khw;
+    NN_FOR_PLANES(p, s->ic, n, planes > 1)
+    const float *wc = w + (size_t)(p / n) * khw;
 #if CD_HAVE_AVX512
-                    if (wide) {
-                        dw_plane_backward_wide(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc,
-                                               &pl, accum);
-                        continue;
-                    }
-#endif
-                    if (same)
-                        dw_plane_backward_same(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc,
-                                               s, &mk, accum);
-                    else
-                        dw_plane_backward(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, s,
-                                          accum);
-                }
-        }
+    if (wide) {
+        dw_plane_backward_wide(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, &pl, accum);
+        continue;
     }
+#endif
+    if (same)
+        dw_plane_backward_same(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, s, &mk, accum);
+    else
+        dw_plane_backward(dinp + (size_t)p * ihw, dout + (size_t)p * ohw, wc, s, accum);
+    NN_END_PLANES
 }
 
 void dwconv_forward(float *restrict out, const float *restrict inp, const float *restrict w,

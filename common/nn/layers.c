@@ -223,6 +223,20 @@ static int bn_piece_owner(size_t m, int pieces, int k, int nt)
     return (int)((long long)k * nt / pieces);
 }
 
+/* From piece *k on, the next piece thread me of nt sums: its values
+ * [*lo, *hi) of each channel slab; 0 when there is none. */
+static int bn_own_piece(size_t m, int pieces, int me, int nt, int *k, size_t *lo, size_t *hi)
+{
+    for (; *k < pieces; ++*k) {
+        if (bn_piece_owner(m, pieces, *k, nt) == me) {
+            *lo = nn_slab_piece_lo(m, pieces, *k);
+            *hi = nn_slab_piece_lo(m, pieces, *k + 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static double bn_total(const double *part, int pieces)
 {
     double t = 0.0;
@@ -247,25 +261,18 @@ static void bn_train(float *out, float *mu, float *scale, float *shift, float *m
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         double mu_l[BN_STEP_MAX], istd_l[BN_STEP_MAX];
+        size_t lo, hi; /* the values of an own piece in each channel */
         for (int c0 = 0; c0 < c; c0 += step) {
             const int cn = c - c0 < step ? c - c0 : step;
             const float *x = inp + (size_t)c0 * m;
-            for (int k = 0; k < pieces; k++) {
-                if (bn_piece_owner(m, pieces, k, nt) != me)
-                    continue;
-                const size_t lo = nn_slab_piece_lo(m, pieces, k);
-                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+            for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++)
                     part[(size_t)j * pieces + k] = sum8(x + (size_t)j * m + lo, hi - lo);
             }
 #pragma omp barrier
             for (int j = 0; j < cn; j++)
                 mu_l[j] = bn_total(part + (size_t)j * pieces, pieces) / (double)m;
-            for (int k = 0; k < pieces; k++) {
-                if (bn_piece_owner(m, pieces, k, nt) != me)
-                    continue;
-                const size_t lo = nn_slab_piece_lo(m, pieces, k);
-                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+            for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++)
                     part2[(size_t)j * pieces + k] =
                         sumsq8(x + (size_t)j * m + lo, hi - lo, mu_l[j]);
@@ -295,11 +302,7 @@ static void bn_train(float *out, float *mu, float *scale, float *shift, float *m
             }
             if (!out)
                 continue;
-            for (int k = 0; k < pieces; k++) {
-                if (bn_piece_owner(m, pieces, k, nt) != me)
-                    continue;
-                const size_t lo = nn_slab_piece_lo(m, pieces, k);
-                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+            for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++) {
                     const size_t at = (size_t)(c0 + j) * m + lo;
                     bn_affine(out + at, inp + at, hi - lo, (float)mu_l[j],
@@ -417,14 +420,11 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         float fk[BN_STEP_MAX], gmean[BN_STEP_MAX], kx[BN_STEP_MAX];
+        size_t lo, hi; /* the values of an own piece in each channel */
         for (int c0 = 0, par = 0; c0 < c; c0 += step, par ^= 1) {
             const int cn = c - c0 < step ? c - c0 : step;
             const float *x = inp + (size_t)c0 * m, *g = dout + (size_t)c0 * m;
-            for (int k = 0; k < pieces; k++) {
-                if (bn_piece_owner(m, pieces, k, nt) != me)
-                    continue;
-                const size_t lo = nn_slab_piece_lo(m, pieces, k);
-                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+            for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++) {
                     const size_t at = (size_t)j * m + lo, p = (size_t)j * pieces + k;
                     sum8_dot(g + at, x + at, hi - lo, mean[c0 + j], &pg[par][p], &pgx[par][p]);
@@ -446,11 +446,7 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
             }
             if (!dinp)
                 continue;
-            for (int k = 0; k < pieces; k++) {
-                if (bn_piece_owner(m, pieces, k, nt) != me)
-                    continue;
-                const size_t lo = nn_slab_piece_lo(m, pieces, k);
-                const size_t hi = nn_slab_piece_lo(m, pieces, k + 1);
+            for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++) {
                     const size_t at = (size_t)(c0 + j) * m + lo;
                     bn_dinp(dinp + at, dout + at, inp + at, hi - lo, fk[j], gmean[j], kx[j],
@@ -742,22 +738,11 @@ void maxpool_forward(float *restrict out, int32_t *restrict argmax, const float 
                      int planes, int ih, int iw, int k)
 {
     const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
-    const int n = planes_images(planes), c = planes / n;
-    const struct nn_items it = nn_items_batch(n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, it.count);
-#pragma omp parallel num_threads(nn_threads()) if (planes > 8)
-    {
-        struct nn_walk w = nn_walk_begin(&it, flag);
-        for (int pc; (pc = nn_walk_next(&w)) >= 0;) {
-            int b0, b1;
-            nn_batch_piece(&it, pc, &b0, &b1);
-            for (int ch = 0; ch < c; ch++)
-                for (int p = ch * n + b0; p < ch * n + b1; p++)
-                    maxpool_plane(out + (size_t)p * ohw, argmax + (size_t)p * ohw,
-                                  inp + (size_t)p * ihw, ih, iw, k);
-        }
-    }
+    const int n = planes_images(planes);
+    NN_FOR_PLANES(p, planes / n, n, planes > 8)
+    maxpool_plane(out + (size_t)p * ohw, argmax + (size_t)p * ohw, inp + (size_t)p * ihw, ih, iw,
+                  k);
+    NN_END_PLANES
 }
 
 /* Windows do not overlap (stride k), so each input receives at most one
@@ -766,28 +751,16 @@ void maxpool_backward(float *restrict dinp, const float *restrict dout,
                       const int32_t *restrict argmax, int planes, int ih, int iw, int k, int accum)
 {
     const size_t ihw = (size_t)ih * iw, ohw = (size_t)(ih / k) * (iw / k);
-    const int n = planes_images(planes), c = planes / n;
-    const struct nn_items it = nn_items_batch(n);
-    _Alignas(64) atomic_uchar buf[NN_WALK_MAX];
-    atomic_uchar *flag = nn_walk_flags(buf, it.count);
-#pragma omp parallel num_threads(nn_threads()) if (planes > 8)
-    {
-        struct nn_walk w = nn_walk_begin(&it, flag);
-        for (int pc; (pc = nn_walk_next(&w)) >= 0;) {
-            int b0, b1;
-            nn_batch_piece(&it, pc, &b0, &b1);
-            for (int ch = 0; ch < c; ch++)
-                for (int p = ch * n + b0; p < ch * n + b1; p++) {
-                    float *d = dinp + (size_t)p * ihw;
-                    if (!accum)
-                        memset(d, 0, ihw * sizeof(float));
-                    const float *g = dout + (size_t)p * ohw;
-                    const int32_t *a = argmax + (size_t)p * ohw;
-                    for (size_t i = 0; i < ohw; i++)
-                        d[a[i]] += g[i];
-                }
-        }
-    }
+    const int n = planes_images(planes);
+    NN_FOR_PLANES(p, planes / n, n, planes > 8)
+    float *d = dinp + (size_t)p * ihw;
+    if (!accum)
+        memset(d, 0, ihw * sizeof(float));
+    const float *g = dout + (size_t)p * ohw;
+    const int32_t *a = argmax + (size_t)p * ohw;
+    for (size_t i = 0; i < ohw; i++)
+        d[a[i]] += g[i];
+    NN_END_PLANES
 }
 
 void gap_forward(float *restrict out, const float *restrict inp, int c, int n, int hw)

@@ -544,25 +544,19 @@ static double pact_backward_pieces(float *dx, const float *dy, const float *x,
         (size_t)c * (size_t)pieces > PACT_MAX_PARTS ? (c + PACT_MAX_PARTS - 1) / PACT_MAX_PARTS : 1;
     const int groups = (c + cper - 1) / cper;
     double part[PACT_MAX_PARTS];
-    const struct nn_items it = nn_items_slab(pieces, m / (size_t)pieces, m);
-    atomic_uchar buf[NN_WALK_MAX], *flag = nn_walk_flags(buf, pieces);
-#pragma omp parallel num_threads(nn_threads()) if ((size_t)c * m > PACT_BLK)
-    {
-        struct nn_walk w = nn_walk_begin(&it, flag);
-        for (int p; (p = nn_walk_next(&w)) >= 0;) {
-            const size_t lo = nn_slab_piece_lo(m, pieces, p),
-                         hi = nn_slab_piece_lo(m, pieces, p + 1);
-            for (int g = 0; g < groups; g++) {
-                double sum = 0.0;
-                for (int ch = g * cper; ch < c && ch < (g + 1) * cper; ch++) {
-                    const size_t at = (size_t)ch * m + lo;
-                    sum += k->bwd(dx ? dx + at : NULL, dy + at, x ? x + at : NULL, v, at, hi - lo,
-                                  al, a, cg, accum);
-                }
-                part[(size_t)g * pieces + p] = sum;
-            }
+    NN_WALK_FOR(p, nn_items_slab(pieces, m / (size_t)pieces, m), nn_threads(),
+                (size_t)c * m > PACT_BLK)
+    const size_t lo = nn_slab_piece_lo(m, pieces, p), hi = nn_slab_piece_lo(m, pieces, p + 1);
+    for (int g = 0; g < groups; g++) {
+        double sum = 0.0;
+        for (int ch = g * cper; ch < c && ch < (g + 1) * cper; ch++) {
+            const size_t at = (size_t)ch * m + lo;
+            sum += k->bwd(dx ? dx + at : NULL, dy + at, x ? x + at : NULL, v, at, hi - lo, al, a,
+                          cg, accum);
         }
+        part[(size_t)g * pieces + p] = sum;
     }
+    NN_WALK_END
     double total = 0.0;
     for (int i = 0; i < groups * pieces; i++)
         total += part[i];

@@ -134,6 +134,36 @@ int nn_walk_next(struct nn_walk *w);
  * zeroed; buf has NN_WALK_MAX bytes. */
 atomic_uchar *nn_walk_flags(atomic_uchar *buf, int count);
 
+/* A walk in a parallel region of `threads_` threads (one when par_ is 0):
+ *   NN_WALK_FOR(i, items, threads, par) { ... } NN_WALK_END
+ * runs the body for every piece i of items, on the thread the walk gives
+ * it to. */
+#define NN_WALK_FOR(i, items_, threads_, par_)                                                     \
+    const struct nn_items nn_wit_ = (items_);                                                      \
+    _Alignas(64) atomic_uchar nn_wbuf_[NN_WALK_MAX];                                               \
+    atomic_uchar *nn_wflag_ = nn_walk_flags(nn_wbuf_, nn_wit_.count);                              \
+    const int nn_wthreads_ = (threads_), nn_wpar_ = (par_);                                        \
+    _Pragma("omp parallel num_threads(nn_wthreads_) if (nn_wpar_)")                                \
+    {                                                                                              \
+        struct nn_walk nn_ww_ = nn_walk_begin(&nn_wit_, nn_wflag_);                                \
+        for (int i; (i = nn_walk_next(&nn_ww_)) >= 0;) {
+#define NN_WALK_END                                                                                \
+    }                                                                                              \
+    }
+
+/* Every plane p = ch * n + b of a (C, N) tensor of c channels of n images,
+ * each thread its own images of every channel first (nn_items_batch):
+ *   NN_FOR_PLANES(p, c, n, par) { ... } NN_END_PLANES */
+#define NN_FOR_PLANES(p, c_, n_, par_)                                                             \
+    NN_WALK_FOR(nn_pk_, nn_items_batch(n_), nn_threads(), par_)                                    \
+    int nn_b0_, nn_b1_;                                                                            \
+    nn_batch_piece(&nn_wit_, nn_pk_, &nn_b0_, &nn_b1_);                                            \
+    for (int nn_ch_ = 0; nn_ch_ < (c_); nn_ch_++)                                                  \
+        for (int p = nn_ch_ * (n_) + nn_b0_; p < nn_ch_ * (n_) + nn_b1_; p++) {
+#define NN_END_PLANES                                                                              \
+    }                                                                                              \
+    NN_WALK_END
+
 /* The ranges an element-wise kernel (no reduction: any cut gives the same
  * values) works in over a tensor of len values. With a layout that fits
  * len = C*m, piece i is the same image range [n*i/K, n*(i+1)/K) of every
@@ -173,17 +203,12 @@ static inline void nn_ranges_get(const struct nn_ranges *r, int i, int j, size_t
  * (a parallel region when there is more than one piece). */
 #define NN_FOR_RANGES(lo, hi, len_, blk_)                                                          \
     const struct nn_ranges nn_r_ = nn_ranges_of((len_), (blk_));                                   \
-    _Alignas(64) atomic_uchar nn_buf_[NN_WALK_MAX];                                                \
-    atomic_uchar *nn_flag_ = nn_walk_flags(nn_buf_, nn_r_.it.count);                               \
-    _Pragma("omp parallel num_threads(nn_threads()) if (nn_r_.it.count > 1)")                      \
-    {                                                                                              \
-        struct nn_walk nn_w_ = nn_walk_begin(&nn_r_.it, nn_flag_);                                 \
-        for (int nn_i_; (nn_i_ = nn_walk_next(&nn_w_)) >= 0;)                                      \
-            for (int nn_j_ = 0; nn_j_ < nn_ranges_runs(&nn_r_); nn_j_++) {                         \
-                size_t lo, hi;                                                                     \
-                nn_ranges_get(&nn_r_, nn_i_, nn_j_, &lo, &hi);
+    NN_WALK_FOR(nn_ri_, nn_r_.it, nn_threads(), nn_r_.it.count > 1)                                \
+    for (int nn_j_ = 0; nn_j_ < nn_ranges_runs(&nn_r_); nn_j_++) {                                 \
+        size_t lo, hi;                                                                             \
+        nn_ranges_get(&nn_r_, nn_ri_, nn_j_, &lo, &hi);
 #define NN_END_RANGES                                                                              \
     }                                                                                              \
-    }
+    NN_WALK_END
 
 #endif
