@@ -1,8 +1,9 @@
 /* threads.h - the engine's threading: OpenMP around single-threaded BLAS.
  *
  * Layers parallelise over independent pieces (images of a convolution,
- * channels of BatchNorm, image ranges of element-wise loops) and call
- * OpenBLAS single-threaded from inside. Every reduction is split
+ * planes of depthwise and pooling layers, image ranges of element-wise
+ * loops, pieces of BatchNorm's channel slabs) and call OpenBLAS
+ * single-threaded from inside. Every reduction is split
  * into pieces whose boundaries do not depend on the thread count and
  * combined in a fixed order, so results are bit-identical for any number
  * of threads.
@@ -16,9 +17,8 @@
  * core and read by another crosses the interconnect. A thread that runs
  * out of its own pieces then takes the others' from their ends, so a
  * core that is slow or descheduled delays a layer by at most a piece.
- * (BatchNorm stays parallel over channels: each channel's two passes then
- * run in the core's own cache, which pays more than where the data was
- * written.)
+ * (BatchNorm does not steal: it meets at a barrier between its passes,
+ * layers.c.)
  */
 #ifndef SATURN_NN_THREADS_H
 #define SATURN_NN_THREADS_H
@@ -93,7 +93,7 @@ static inline void nn_batch_piece(const struct nn_items *it, int k, int *b0, int
 }
 
 /* Pieces of a channel slab of m values, for a reduction over the slab
- * (PACT's alpha gradient): nn_slab_pieces(m) of
+ * (BatchNorm's sums, PACT's alpha gradient): nn_slab_pieces(m) of
  * them (1 to 16, halved until each has at least 512 values), piece k from
  * nn_slab_piece_lo(m, K, k) (a multiple of 8) to nn_slab_piece_lo(m, K,
  * k + 1). They depend on m only, so sums over them are the same for any
