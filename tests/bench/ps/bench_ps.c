@@ -3,6 +3,10 @@
  *   bench_ps tcp MB
  *       loopback TCP bandwidth: one connection on 127.0.0.1, MB MiB sent in
  *       1 MiB writes and read into a 1 MiB buffer; prints tcp_MBps.
+ *   bench_ps tcp-staged MB
+ *       the same, the reader copying each read on into a 16 MiB buffer (as
+ *       a model's), as a transport that reads into buffers of its own must;
+ *       prints tcp_staged_MBps.
  *   bench_ps shard ADDR TOKEN_FILE SPEC.json ITER
  *       acts as the one worker of SPEC (workers = 1): registers, submits,
  *       acknowledges, then ITER times pulls shard 0 and pushes its gradient;
@@ -39,6 +43,7 @@
 struct sink {
     int fd;
     size_t total;
+    float *land; /* NULL, or 16 MiB the values are copied into, as a model's */
 };
 
 static void *sink_main(void *arg)
@@ -50,13 +55,19 @@ static void *sink_main(void *arg)
         ssize_t r = read(s->fd, buf, 1 << 20);
         if (r <= 0)
             break;
+        if (s->land) {
+            const size_t at = got % (16u << 20),
+                         n = (size_t)r < (16u << 20) - at ? (size_t)r : (16u << 20) - at;
+            memcpy((char *)s->land + at, buf, n);
+            memcpy(s->land, buf + n, (size_t)r - n);
+        }
         got += (size_t)r;
     }
     free(buf);
     return NULL;
 }
 
-static int bench_tcp(int mb)
+static int bench_tcp(int mb, int staged)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -71,7 +82,9 @@ static int bench_tcp(int mb)
         perror("bench_ps: connect");
         return 1;
     }
-    struct sink s = {.fd = accept(ls, NULL, NULL), .total = (size_t)mb << 20};
+    struct sink s = {.fd = accept(ls, NULL, NULL),
+                     .total = (size_t)mb << 20,
+                     .land = staged ? sat_calloc(4u << 20, sizeof(float)) : NULL};
     pthread_t t;
     pthread_create(&t, NULL, sink_main, &s);
     char *buf = calloc(1, 1 << 20);
@@ -87,7 +100,8 @@ static int bench_tcp(int mb)
     }
     pthread_join(t, NULL);
     double dt = sat_mono_s() - t0;
-    printf("tcp_MBps %.0f\n", mb / dt);
+    printf("%s %.0f\n", staged ? "tcp_staged_MBps" : "tcp_MBps", mb / dt);
+    sat_free(s.land);
     free(buf);
     close(cs);
     close(s.fd);
@@ -399,10 +413,13 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "rpc") == 0)
         return bench_rpc(atoi(argv[2]), atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "tcp") == 0)
-        return bench_tcp(atoi(argv[2]));
+        return bench_tcp(atoi(argv[2]), 0);
+    if (argc == 3 && strcmp(argv[1], "tcp-staged") == 0)
+        return bench_tcp(atoi(argv[2]), 1);
     if (argc == 6 && strcmp(argv[1], "shard") == 0)
         return bench_shard(argv[2], argv[3], argv[4], atoi(argv[5]));
-    fprintf(stderr, "usage: bench_ps tcp MB | bench_ps shard ADDR TOKEN_FILE SPEC.json ITER | "
+    fprintf(stderr, "usage: bench_ps tcp MB | bench_ps tcp-staged MB | bench_ps shard ADDR "
+                    "TOKEN_FILE SPEC.json ITER | "
                     "bench_ps rpc MB ITER\n");
     return 2;
 }
