@@ -334,7 +334,10 @@ CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, int32_t *restric
         for (int j = 0; j < 4; j++)
             src[j] = inp + ((size_t)(c4 * 4 + j) * s->n + b) * ohw_in;
         for (int y = 0; y < s->ih; y++) {
-            int32_t *d = row + s->pad;
+            /* stride 1: straight into the flat image (its pad columns stay 0) */
+            int32_t *d = s->stride == 1
+                             ? xq + c4 * f->plane + (size_t)(y + s->pad) * f->pw + s->pad
+                             : row + s->pad;
             for (int x = 0; x < s->iw; x += CD_LANES) {
                 const int nv = s->iw - x < CD_LANES ? s->iw - x : CD_LANES;
                 const __mmask16 m = (__mmask16)((1u << nv) - 1);
@@ -346,21 +349,50 @@ CQ_VNNI_BW static void cq_pad_flat_avx512(int32_t *restrict xq, int32_t *restric
                 }
                 _mm512_mask_storeu_epi32(d + x, m, w);
             }
-            cq_put_row(xq + c4 * f->plane, row, y + s->pad, s, f);
+            if (s->stride != 1)
+                cq_put_row(xq + c4 * f->plane, row, y + s->pad, s, f);
         }
     }
 }
 
-/* ob (16, nflat) = the integer sums of 16 output channels at every flat
- * position: channels sub..sub+15 of a packed group of ov (16 or 32),
- * wq (IC/4, KH, KW, ov, 4). */
-CQ_VNNI static void cq_flat_vnni(int32_t *restrict ob, const int32_t *restrict xq,
-                                 const int8_t *restrict wq, int ov, int sub,
-                                 const struct conv_shape *s, const struct cq_flat *f,
+/* Output pixels (y, x < OW, y < OH) of the flat grid, vector by vector:
+ * the mask of the lanes that are ones, and where the first of them goes in
+ * a channel's plane. Dropping the pad columns leaves the kept positions in
+ * plane order, so a vector's pixels go to consecutive places. */
+struct cq_lanes {
+    int y, x; /* the grid position of the vector's first lane */
+};
+
+static inline __mmask16 cq_lanes_next(struct cq_lanes *l, const struct conv_shape *s, int fw,
+                                      size_t *at)
+{
+    *at = (size_t)l->y * s->ow + (size_t)(l->x < s->ow ? l->x : s->ow);
+    unsigned m = 0;
+    for (int j = 0; j < CD_LANES; j++) {
+        if (l->y < s->oh && l->x < s->ow)
+            m |= 1u << j;
+        if (++l->x == fw) {
+            l->x = 0;
+            l->y++;
+        }
+    }
+    return (__mmask16)m;
+}
+
+/* Channels sub..sub+15 of a packed group of ov (16 or 32), wq (IC/4, KH, KW,
+ * ov, 4): the integer sums at every flat position, converted and scaled
+ * ((float)sum * scale, as cq_image_flat's AVX2 path) and stored straight
+ * into the output planes, out0 (channel sub's plane of the image) and the
+ * next 15 cs floats apart. */
+CQ_VNNI static void cq_flat_vnni(float *restrict out0, size_t cs, float scale,
+                                 const int32_t *restrict xq, const int8_t *restrict wq, int ov,
+                                 int sub, const struct conv_shape *s, const struct cq_flat *f,
                                  const int *off)
 {
     const int taps = s->kh * s->kw;
     const int32_t *w32 = (const int32_t *)(const void *)wq + sub;
+    const __m512 vscale = _mm512_set1_ps(scale);
+    struct cq_lanes lanes = {0, 0};
     for (size_t i0 = 0; i0 < f->nflat; i0 += CD_LANES) {
         __m512i acc[CD_LANES];
 #pragma GCC unroll 16
@@ -376,14 +408,21 @@ CQ_VNNI static void cq_flat_vnni(int32_t *restrict ob, const int32_t *restrict x
                     acc[o] = _mm512_dpbusd_epi32(acc[o], a, _mm512_set1_epi32(wk[o]));
             }
         }
+        size_t at;
+        const __mmask16 keep = cq_lanes_next(&lanes, s, f->fw, &at);
+        const int n = __builtin_popcount(keep);
+        const __mmask16 first = (__mmask16)(n == CD_LANES ? 0xffffu : (1u << n) - 1u);
 #pragma GCC unroll 16
-        for (int o = 0; o < CD_LANES; o++)
-            _mm512_storeu_si512((void *)(ob + (size_t)o * f->nflat + i0), acc[o]);
+        for (int o = 0; o < CD_LANES; o++) {
+            const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[o]), vscale);
+            _mm512_mask_storeu_ps(out0 + (size_t)o * cs + at, first,
+                                  _mm512_maskz_compress_ps(keep, v));
+        }
     }
 }
 
-/* The AVX2 version of cq_flat_vnni: 8 positions a vector, 8 channels at a
- * time. vpmaddubsw adds the products of channels (0, 1) and (2, 3) into
+/* The sums of cq_flat_vnni with AVX2, into ob (16, nflat) int32 (the
+ * caller converts them): 8 positions a vector, 8 channels at a time. vpmaddubsw adds the products of channels (0, 1) and (2, 3) into
  * int16 (exact: conv_q_ok keeps 2*wa*aa below 2^15), vpmaddwd by ones adds
  * the two pairs into int32. */
 CQ_AVX2 static void cq_flat_avx2(int32_t *restrict ob, const int32_t *restrict xq,
@@ -449,7 +488,7 @@ static void cq_pad_flat(int32_t *restrict xq, int32_t *restrict row, const float
 
 #if CD_HAVE_AVX512
 /* The flat kernels on VNNI or AVX2: per 16-channel group the flat sums,
- * then each row out. */
+ * then each row out (VNNI: stored as they are made). */
 static void cq_image_flat(float *restrict out, const float *restrict inp,
                           const int8_t *restrict wq, const struct conv_shape *s, int b,
                           float *restrict buf, const struct conv_q_scale *q, int vnni)
@@ -471,10 +510,12 @@ static void cq_image_flat(float *restrict out, const float *restrict inp,
         cq_pad_flat(xq, row, inp, s, &f, b, q->ainv, q->aa);
     for (int g16 = 0; g16 < s->oc / CD_LANES; g16++) {
         const int oc0 = g16 * CD_LANES;
-        if (vnni)
-            cq_flat_vnni(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
-        else
-            cq_flat_avx2(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
+        if (vnni) {
+            cq_flat_vnni(out + ((size_t)oc0 * s->n + b) * ohw, (size_t)s->n * ohw, q->scale, xq,
+                         wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
+            continue;
+        }
+        cq_flat_avx2(ob, xq, wq + (size_t)(oc0 / ov) * wgroup, ov, oc0 % ov, s, &f, off);
         for (int o = 0; o < CD_LANES; o++) {
             float *d = out + ((size_t)(oc0 + o) * s->n + b) * ohw;
             const int32_t *r = ob + (size_t)o * f.nflat;
