@@ -401,14 +401,138 @@ static void bn_dinp(float *d, const float *g, const float *x, size_t m, float fk
     bn_dinp_body(d, g, x, m, fk, gmean, kx, fmu, accum);
 }
 
+/* ---- BatchNorm's backward with the activation after it folded in ----
+ *
+ * The gradient BN's backward reads is then g = dy where the activation let
+ * its input z = (x - vmu) * vscale + vshift through (the view's float
+ * operations), else +0: z > 0 for ReLU, 0 < z < al for PACT; exactly the
+ * values relu_backward_bn and pact_backward_bn store (NaN: +0). Computing
+ * g where it is read saves that tensor's write and two reads. */
+struct bn_gate_ch {
+    float vmu, vscale, vshift, al;
+};
+
+static inline struct bn_gate_ch bn_gate_of(const struct bn_gate *g, int ch)
+{
+    return (struct bn_gate_ch){g->v.mu[ch], g->v.scale[ch], g->v.shift[ch], g->al};
+}
+
+LANES_INLINE float bn_gate_value(float dy, float x, const struct bn_gate_ch *k, const int pact)
+{
+    const float z = (x - k->vmu) * k->vscale + k->vshift;
+    const int on = pact ? (z > 0.0f) & (z < k->al) : z > 0.0f;
+    return on ? dy : 0.0f;
+}
+
+/* sum8_dot_body of the gated g. */
+LANES_INLINE void sum8_dot_gate_body(const float *restrict dy, const float *restrict x, size_t m,
+                                     double mu, const struct bn_gate_ch *k, const int pact,
+                                     double *sg, double *sgx)
+{
+    double a[8] = {0}, b[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++) {
+            const float g = bn_gate_value(dy[i + j], x[i + j], k, pact);
+            a[j] += g;
+            b[j] += g * (x[i + j] - mu);
+        }
+    for (; i < m; i++) {
+        const float g = bn_gate_value(dy[i], x[i], k, pact);
+        a[0] += g;
+        b[0] += g * (x[i] - mu);
+    }
+    *sg = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    *sgx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+/* bn_dinp_body of the gated g. */
+LANES_INLINE void bn_dinp_gate_body(float *restrict d, const float *restrict dy,
+                                    const float *restrict x, size_t m, float fk, float gmean,
+                                    float kx, float fmu, const struct bn_gate_ch *k, const int pact,
+                                    int accum)
+{
+    if (accum) {
+        for (size_t i = 0; i < m; i++)
+            d[i] += fk * (bn_gate_value(dy[i], x[i], k, pact) - gmean) - kx * (x[i] - fmu);
+    } else {
+        for (size_t i = 0; i < m; i++)
+            d[i] = fk * (bn_gate_value(dy[i], x[i], k, pact) - gmean) - kx * (x[i] - fmu);
+    }
+}
+
+/* Both passes of one ISA level, PACT's gate or ReLU's as a constant. */
+#define BN_GATE_KERNELS(SUFFIX, ATTR)                                                              \
+    ATTR static void sum8_dot_gate_##SUFFIX(const float *dy, const float *x, size_t m, double mu,  \
+                                            const struct bn_gate_ch *k, int pact, double *sg,      \
+                                            double *sgx)                                           \
+    {                                                                                              \
+        if (pact)                                                                                  \
+            sum8_dot_gate_body(dy, x, m, mu, k, 1, sg, sgx);                                       \
+        else                                                                                       \
+            sum8_dot_gate_body(dy, x, m, mu, k, 0, sg, sgx);                                       \
+    }                                                                                              \
+    ATTR static void bn_dinp_gate_##SUFFIX(float *d, const float *dy, const float *x, size_t m,    \
+                                           float fk, float gmean, float kx, float fmu,             \
+                                           const struct bn_gate_ch *k, int pact, int accum)        \
+    {                                                                                              \
+        if (pact)                                                                                  \
+            bn_dinp_gate_body(d, dy, x, m, fk, gmean, kx, fmu, k, 1, accum);                       \
+        else                                                                                       \
+            bn_dinp_gate_body(d, dy, x, m, fk, gmean, kx, fmu, k, 0, accum);                       \
+    }
+
+BN_GATE_KERNELS(base, )
+#if LANES_X86
+BN_GATE_KERNELS(avx2, LANES_AVX2)
+BN_GATE_KERNELS(avx512, LANES_AVX512)
+#endif
+
+static void sum8_dot_gate(const float *dy, const float *x, size_t m, double mu,
+                          const struct bn_gate_ch *k, int pact, double *sg, double *sgx)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512:
+        sum8_dot_gate_avx512(dy, x, m, mu, k, pact, sg, sgx);
+        return;
+    case PACT_ISA_AVX2:
+        sum8_dot_gate_avx2(dy, x, m, mu, k, pact, sg, sgx);
+        return;
+    default:
+        break;
+    }
+#endif
+    sum8_dot_gate_base(dy, x, m, mu, k, pact, sg, sgx);
+}
+
+static void bn_dinp_gate(float *d, const float *dy, const float *x, size_t m, float fk, float gmean,
+                         float kx, float fmu, const struct bn_gate_ch *k, int pact, int accum)
+{
+#if LANES_X86
+    switch (pact_get_isa()) {
+    case PACT_ISA_AVX512:
+        bn_dinp_gate_avx512(d, dy, x, m, fk, gmean, kx, fmu, k, pact, accum);
+        return;
+    case PACT_ISA_AVX2:
+        bn_dinp_gate_avx2(d, dy, x, m, fk, gmean, kx, fmu, k, pact, accum);
+        return;
+    default:
+        break;
+    }
+#endif
+    bn_dinp_gate_base(d, dy, x, m, fk, gmean, kx, fmu, k, pact, accum);
+}
+
 /* With xhat = (x - mean) * invstd, sg = sum dout, sgx = sum dout*(x - mean):
  *   dbeta += sg, dgamma += invstd * sgx,
  *   dinp = gamma*invstd * (dout - sg/m - xhat * invstd*sgx/m)
  *        = k * (dout - sg/m) - k * invstd^2 * sgx/m * (x - mean),  k = gamma*invstd. */
-void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict dbeta,
-                 const float *restrict dout, const float *restrict inp, const float *restrict mean,
-                 const float *restrict invstd, const float *restrict gamma, int c, size_t m,
-                 int accum)
+static void bn_backward_impl(float *restrict dinp, float *restrict dgamma, float *restrict dbeta,
+                             const float *restrict dout, const float *restrict inp,
+                             const float *restrict mean, const float *restrict invstd,
+                             const float *restrict gamma, int c, size_t m, int accum,
+                             const struct bn_gate *gate)
 {
     if (m == 0)
         return;
@@ -427,7 +551,13 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
             for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++) {
                     const size_t at = (size_t)j * m + lo, p = (size_t)j * pieces + k;
-                    sum8_dot(g + at, x + at, hi - lo, mean[c0 + j], &pg[par][p], &pgx[par][p]);
+                    if (gate) {
+                        const struct bn_gate_ch gk = bn_gate_of(gate, c0 + j);
+                        sum8_dot_gate(g + at, x + at, hi - lo, mean[c0 + j], &gk, gate->pact,
+                                      &pg[par][p], &pgx[par][p]);
+                    } else {
+                        sum8_dot(g + at, x + at, hi - lo, mean[c0 + j], &pg[par][p], &pgx[par][p]);
+                    }
                 }
             }
 #pragma omp barrier
@@ -449,12 +579,33 @@ void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict d
             for (int k = 0; bn_own_piece(m, pieces, me, nt, &k, &lo, &hi); k++) {
                 for (int j = 0; j < cn; j++) {
                     const size_t at = (size_t)(c0 + j) * m + lo;
-                    bn_dinp(dinp + at, dout + at, inp + at, hi - lo, fk[j], gmean[j], kx[j],
-                            mean[c0 + j], accum);
+                    if (gate) {
+                        const struct bn_gate_ch gk = bn_gate_of(gate, c0 + j);
+                        bn_dinp_gate(dinp + at, dout + at, inp + at, hi - lo, fk[j], gmean[j],
+                                     kx[j], mean[c0 + j], &gk, gate->pact, accum);
+                    } else {
+                        bn_dinp(dinp + at, dout + at, inp + at, hi - lo, fk[j], gmean[j], kx[j],
+                                mean[c0 + j], accum);
+                    }
                 }
             }
         }
     }
+}
+
+void bn_backward(float *restrict dinp, float *restrict dgamma, float *restrict dbeta,
+                 const float *restrict dout, const float *restrict inp, const float *restrict mean,
+                 const float *restrict invstd, const float *restrict gamma, int c, size_t m,
+                 int accum)
+{
+    bn_backward_impl(dinp, dgamma, dbeta, dout, inp, mean, invstd, gamma, c, m, accum, NULL);
+}
+
+void bn_backward_gated(float *dinp, float *dgamma, float *dbeta, const float *dy, const float *inp,
+                       const float *mean, const float *invstd, const float *gamma, int c, size_t m,
+                       int accum, const struct bn_gate *gate)
+{
+    bn_backward_impl(dinp, dgamma, dbeta, dy, inp, mean, invstd, gamma, c, m, accum, gate);
 }
 
 /* ==== Element-wise ======================================================= */

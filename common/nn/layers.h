@@ -191,6 +191,23 @@ void act_view_fill(float *dst, const struct act_view *a, size_t i0, size_t n);
 void relu_forward_bn(float *out, const struct bn_view *v, int c);
 void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, int c, int accum);
 
+/* bn_backward with the activation after it folded in: dout is the gradient
+ * the activation would have passed on, computed where it is read from the
+ * activation's output gradient dy and the view's value z of each element:
+ * dy where z > 0 (ReLU) or 0 < z < al (PACT, al = pact_alpha(alpha_raw)),
+ * else +0. The same bits as relu_backward_bn / pact_backward_bn (which then
+ * only has to give the alpha gradient, dx NULL) followed by bn_backward,
+ * without the tensor in between. v is the view of this BN's output (v.x is
+ * inp). */
+struct bn_gate {
+    struct bn_view v;
+    int pact; /* 0: ReLU's gate; 1: PACT's */
+    float al; /* PACT's clip value */
+};
+void bn_backward_gated(float *dinp, float *dgamma, float *dbeta, const float *dy, const float *inp,
+                       const float *mean, const float *invstd, const float *gamma, int c, size_t m,
+                       int accum, const struct bn_gate *gate);
+
 /* ---------------------------------------------------------------------------
  * Element-wise and reshaping ops.
  */

@@ -70,13 +70,19 @@ static size_t tensor_len(const struct model *m, const struct tensor *t, int n)
 /* Gradient buffers: tensor t needs its gradient from the backward step of
  * its last reader down to its producer's. Two tensors whose intervals
  * [producer, last_use] do not overlap share a buffer (greedy, largest
- * first). The input image needs no gradient. */
+ * first). The input image needs no gradient, nor does the output of a BN
+ * whose ACT is folded into its backward (plan_fusion). */
 static int plan_grads(struct model *m)
 {
     int order[MAX_TENSORS], k = 0;
-    for (int i = 0; i < m->nt; i++)
-        if (i != m->input)
+    for (int i = 0; i < m->nt; i++) {
+        const int p = m->t[i].producer;
+        const int folded =
+            p >= 0 && m->nodes[p].kind == N_BN && m->nodes[p].fused && m->nodes[p + 1].folded;
+        m->t[i].grad_slot = -1;
+        if (i != m->input && !folded)
             order[k++] = i;
+    }
     /* sort by size, descending (insertion sort; k is small) */
     for (int i = 1; i < k; i++) {
         int v = order[i], j = i;
@@ -155,6 +161,7 @@ static void plan_fusion(struct model *m)
         if (m->nodes[i].in2 >= 0)
             readers[m->nodes[i].in2]++;
         m->nodes[i].fused_bn = -1;
+        m->nodes[i].folded = 0;
         m->nodes[i].in_act = -1;
         m->nodes[i].qin_act = -1;
     }
@@ -166,6 +173,8 @@ static void plan_fusion(struct model *m)
         bn->fused = 1;
         act->fused_bn = i;
         m->t[bn->out].virt = 1;
+        /* BN's backward computes the gradient the ACT would pass it */
+        act->folded = 1;
     }
     /* An ACT after a fused BN whose output only a depthwise conv reads: the
      * conv reads it through a view, plane by plane, and it is never stored
@@ -512,7 +521,8 @@ const float *model_logits(const struct model *m)
 
 /* A fused BN's or ACT's output is not stored: it is computed from the view
  * of the last forward into the tensor's gradient buffer, which only backward uses
- * (and always writes before it reads). */
+ * (and always writes before it reads). A BN output whose ACT is folded has
+ * none; the ACT's output, of the same shape, lends its own. */
 const float *model_tensor_values(const struct model *m, int id)
 {
     if (id < 0 || id >= m->nt)
@@ -520,7 +530,10 @@ const float *model_tensor_values(const struct model *m, int id)
     const struct tensor *t = &m->t[id];
     if (!t->virt)
         return t->val;
-    float *buf = m->gslots[t->grad_slot];
+    int slot = t->grad_slot;
+    if (slot < 0)
+        slot = m->t[m->nodes[t->producer + 1].out].grad_slot;
+    float *buf = m->gslots[slot];
     const struct node *pr = &m->nodes[t->producer];
     if (pr->kind == N_ACT) {
         struct act_view av;
@@ -599,25 +612,39 @@ void model_backward(struct model *m, float loss_scale)
             wgrad_end(m, nd);
             break;
         }
-        case N_BN:
-            bn_backward(din, m->g + m->pe[nd->gp].offset, m->g + m->pe[nd->betap].offset, dout,
-                        ti->val, nd->mean, nd->invstd, m->p + m->pe[nd->gp].offset, ti->c,
-                        (size_t)n * hw, nd->accum_in);
+        case N_BN: {
+            float *dg = m->g + m->pe[nd->gp].offset, *db = m->g + m->pe[nd->betap].offset;
+            const float *gamma = m->p + m->pe[nd->gp].offset;
+            const struct node *act = nd->fused ? &m->nodes[i + 1] : NULL;
+            if (act && act->folded) {
+                struct bn_gate gate = {.pact = act->act == ACT_PACT};
+                bn_view_of(m, nd, &gate.v);
+                if (gate.pact)
+                    gate.al = pact_alpha(m->p[m->pe[act->ap].offset]);
+                bn_backward_gated(din, dg, db, grad_of(m, act->out), ti->val, nd->mean, nd->invstd,
+                                  gamma, ti->c, (size_t)n * hw, nd->accum_in, &gate);
+            } else {
+                bn_backward(din, dg, db, dout, ti->val, nd->mean, nd->invstd, gamma, ti->c,
+                            (size_t)n * hw, nd->accum_in);
+            }
             break;
+        }
         case N_ACT: {
             size_t len = tensor_len(m, ti, n);
             struct bn_view v;
             if (nd->fused_bn >= 0)
                 bn_view_of(m, &m->nodes[nd->fused_bn], &v);
+            /* folded: the BN's backward makes din (case N_BN) */
+            float *dx = nd->folded ? NULL : din;
             if (nd->act == ACT_RELU) {
-                if (din && nd->fused_bn >= 0)
-                    relu_backward_bn(din, dout, &v, ti->c, nd->accum_in);
-                else if (din)
-                    relu_backward(din, dout, ti->val, len, nd->accum_in);
+                if (dx && nd->fused_bn >= 0)
+                    relu_backward_bn(dx, dout, &v, ti->c, nd->accum_in);
+                else if (dx)
+                    relu_backward(dx, dout, ti->val, len, nd->accum_in);
             } else {
                 size_t off = m->pe[nd->ap].offset;
                 double ga = nd->fused_bn >= 0
-                                ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
+                                ? pact_backward_bn(dx, dout, &v, ti->c, m->p[off], nd->bits,
                                                    m->cfg.cg, nd->accum_in)
                                 : pact_backward(din, dout, ti->val, ti->c, (size_t)n * hw,
                                                 m->p[off], nd->bits, m->cfg.cg, nd->accum_in);

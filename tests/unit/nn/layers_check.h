@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,20 @@ static inline void fill_const(float *x, size_t len, float v)
 {
     for (size_t i = 0; i < len; i++)
         x[i] = v;
+}
+
+/* 1 when a and b hold the same bits; else prints the first difference. */
+static inline int same_bits(const char *what, const char *which, const float *a, const float *b,
+                            size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+            fprintf(stderr, "%s %s: [%zu] %.9g != %.9g\n", what, which, i, (double)a[i],
+                    (double)b[i]);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static inline float *copy_of(const float *x, size_t len)

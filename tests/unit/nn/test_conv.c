@@ -243,20 +243,6 @@ static const char *impl_name(enum conv_impl impl)
     return names[impl];
 }
 
-/* 1 when a and b hold the same bits; else prints the first difference. */
-static int same_bits(const char *what, const char *which, const float *a, const float *b,
-                     size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
-            fprintf(stderr, "%s %s: [%zu] %.9g != %.9g\n", what, which, i, (double)a[i],
-                    (double)b[i]);
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Forward and backward of one shape with the current kernel, fresh outputs. */
 static void conv_run(float *out, float *din, float *dw, const float *inp, const float *w,
                      const float *dout, const struct conv_shape *s, float *cols)

@@ -629,6 +629,70 @@ static void test_bn_threads(void)
     }
 }
 
+/* BatchNorm's backward with the activation after it folded in
+ * (bn_backward_gated) gives the bits of the two steps it replaces: ReLU's
+ * or PACT's backward through the view, storing the gradient, then
+ * bn_backward; at 1, 2 and 3 threads, at every ISA level this CPU runs,
+ * overwriting and accumulating, on slabs with a tail (m = 7*61), values
+ * below 0, between 0 and al, above al, and -0 gradients. PACT's alpha
+ * gradient does not change when its backward stores no input gradient. */
+static void test_bn_gated(void)
+{
+    const int c = 4;
+    const size_t m = 7 * 61, len = (size_t)c * m;
+    float *x = fvec(len), *dy = fvec(len), *t = fvec(len), *dref = fvec(len), *d = fvec(len);
+    fill_uniform(x, len, -1.0f, 2.0f);
+    fill_uniform(dy, len, -0.5f, 0.5f);
+    for (size_t i = 0; i < len; i += 97)
+        dy[i] = -0.0f;
+    const float alpha_raw = -0.9f; /* al 0.9: some values above it */
+    const int saved_threads = nn_threads();
+    const enum pact_isa saved_isa = pact_get_isa();
+    long regions[3] = {0}; /* PACT's inputs: z <= 0, 0 < z < al, z >= al */
+    for (int pact = 0; pact <= 1; pact++)
+        for (int accum = 0; accum <= 1; accum++)
+            for (int th = 1; th <= 3; th++)
+                for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
+                    if (pact_set_isa((enum pact_isa)isa) != 0)
+                        continue;
+                    nn_set_threads(th);
+                    float gm[4] = {1.0f, 0.5f, 2.0f, -1.5f}, bt[4] = {0.1f, -0.2f, 0.0f, 0.3f};
+                    float rm[4] = {0}, rv[4] = {1, 1, 1, 1};
+                    float mu[4], sc[4], sh[4], mean[4], istd[4];
+                    float dg[4] = {0.5f}, db[4] = {-0.5f}, dg2[4] = {0.5f}, db2[4] = {-0.5f};
+                    bn_stats_train(mu, sc, sh, mean, istd, x, gm, bt, rm, rv, c, m, 1e-5f, 0.1f);
+                    const struct bn_view v = {.x = x, .mu = mu, .scale = sc, .shift = sh, .m = m};
+                    for (size_t i = 0; i < len; i++)
+                        dref[i] = d[i] = 0.25f * (float)(i % 7);
+                    double ga = 0.0;
+                    for (size_t i = 0; pact && th == 1 && i < len; i++) {
+                        const size_t ch = i / m;
+                        const float z = (x[i] - mu[ch]) * sc[ch] + sh[ch];
+                        regions[z <= 0.0f ? 0 : z < pact_alpha(alpha_raw) ? 1 : 2]++;
+                    }
+                    if (pact)
+                        ga = pact_backward_bn(t, dy, &v, c, alpha_raw, 4, 1, 0);
+                    else
+                        relu_backward_bn(t, dy, &v, c, 0);
+                    bn_backward(dref, dg, db, t, x, mean, istd, gm, c, m, accum);
+                    const struct bn_gate gate = {.v = v, .pact = pact, .al = pact_alpha(alpha_raw)};
+                    bn_backward_gated(d, dg2, db2, dy, x, mean, istd, gm, c, m, accum, &gate);
+                    char what[96];
+                    snprintf(what, sizeof what, "gated %s accum %d threads %d isa %d",
+                             pact ? "PACT" : "ReLU", accum, th, isa);
+                    CHECK(same_bits(what, "dinp", d, dref, len));
+                    CHECK(same_bits(what, "dgamma", dg2, dg, 4));
+                    CHECK(same_bits(what, "dbeta", db2, db, 4));
+                    if (pact) {
+                        const double gn = pact_backward_bn(NULL, dy, &v, c, alpha_raw, 4, 1, 0);
+                        CHECK(memcmp(&gn, &ga, sizeof ga) == 0);
+                    }
+                }
+    pact_set_isa(saved_isa);
+    nn_set_threads(saved_threads);
+    CHECK(regions[0] > 0 && regions[1] > 0 && regions[2] > 0);
+}
+
 int main(void)
 {
     sat_rng_init(&rng, sat_rng_key(20240611, 1, 0, 0));
@@ -638,6 +702,7 @@ int main(void)
     test_bn_hand();
     test_bn_isa();
     test_bn_threads();
+    test_bn_gated();
     test_walk();
     test_relu();
     test_maxpool();
