@@ -683,9 +683,12 @@ static void test_bn_gated(void)
                     CHECK(same_bits(what, "dinp", d, dref, len));
                     CHECK(same_bits(what, "dgamma", dg2, dg, 4));
                     CHECK(same_bits(what, "dbeta", db2, db, 4));
-                    if (pact) {
+                    if (pact) { /* CG-PACT's alpha gradient, and plain PACT's */
                         const double gn = pact_backward_bn(NULL, dy, &v, c, alpha_raw, 4, 1, 0);
                         CHECK(memcmp(&gn, &ga, sizeof ga) == 0);
+                        const double p0 = pact_backward_bn(t, dy, &v, c, alpha_raw, 4, 0, 0);
+                        const double p1 = pact_backward_bn(NULL, dy, &v, c, alpha_raw, 4, 0, 0);
+                        CHECK(memcmp(&p0, &p1, sizeof p0) == 0 && p0 != ga);
                     }
                 }
     pact_set_isa(saved_isa);
