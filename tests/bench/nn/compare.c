@@ -12,18 +12,24 @@
  * its median step; the table gives, per model and precision, both sides'
  * medians per round, the lowest, median and highest per-round speed ratio
  * (PyTorch step time / Saturn step time: above 1, Saturn is faster), and
- * how many rounds reach the engine's speed target for that row. The
+ * how many rounds reach the engine's speed target for that row; below it,
+ * the cross-core round trip measured before each model's pair, which
+ * tells a VM's phases apart (xcore_roundtrip_ns). The
  * baseline runs with Debian's Python and PyTorch (/usr/bin/python3,
  * package python3-torch); without them the mode says how to get them and
  * exits with status 2.
  */
 #include "bench.h"
 #include "nn/threads.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 #include <cJSON.h>
 #include <cblas.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +47,7 @@ struct cmp_row {
     double sat_ms[CMP_ROUNDS_MAX];       /* Saturn median step per round, 0: failed */
     double torch_ms[CMP_ROUNDS_MAX];     /* PyTorch median step per round, 0: failed */
     double best_ms, gflops_best, rss_mb; /* Saturn, best over rounds / peak */
+    double xcore_ns[CMP_ROUNDS_MAX];     /* cross-core round trip before the pair, 0: none */
 };
 
 struct cmp {
@@ -168,10 +175,100 @@ static int cmp_run_saturn(struct cmp *c, char *self, const char *arch, int steps
 
 /* Round r of model arch: both sides back to back, Saturn first when r is
  * even (round r + 1 odd). */
+/* ==== Where the two cores are ============================================ */
+
+/* One cache line's round trip between two threads pinned to the first two
+ * CPUs this process may use: on the project's 2-vCPU EPYC VM 50-80 ns while
+ * both vCPUs share an L3, 300-360 ns while they sit on different CCDs
+ * (the host's slow phase, in which steps that share data across the cores
+ * run slower). 0 when fewer than two CPUs are available. */
+#define XCORE_TRIPS 2000 /* per batch; the best of XCORE_BATCHES */
+#define XCORE_BATCHES 10
+
+struct xcore {
+    _Alignas(64) _Atomic int flag; /* a line of its own: the only one that moves */
+    _Atomic int stop;
+    int cpu;
+    char pad[64 - 3 * sizeof(int)];
+};
+
+static int xcore_pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *xcore_echo(void *arg)
+{
+    struct xcore *x = arg;
+    if (xcore_pin(x->cpu) != 0)
+        return NULL;
+    for (;;) {
+        while (atomic_load_explicit(&x->flag, memory_order_acquire) != 1)
+            if (atomic_load_explicit(&x->stop, memory_order_relaxed))
+                return NULL;
+        atomic_store_explicit(&x->flag, 0, memory_order_release);
+    }
+}
+
+/* The best batch, so that a thread of this process still spinning (OpenBLAS
+ * keeps its threads busy for a while after the sgemm) or a host tick does
+ * not count; after a pause for the same reason. */
+static double xcore_roundtrip_ns(void)
+{
+    cpu_set_t mask;
+    int cpus[2], n = 0;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0)
+        return 0;
+    for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+        if (CPU_ISSET(i, &mask))
+            cpus[n++] = i;
+    if (n < 2)
+        return 0;
+    usleep(200 * 1000);
+    static struct xcore x;
+    atomic_store(&x.flag, 0);
+    atomic_store(&x.stop, 0);
+    x.cpu = cpus[1];
+    pthread_t self = pthread_self(), t;
+    cpu_set_t saved;
+    if (pthread_getaffinity_np(self, sizeof saved, &saved) != 0 || xcore_pin(cpus[0]) != 0)
+        return 0;
+    double best = 0;
+    if (pthread_create(&t, NULL, xcore_echo, &x) == 0) {
+        for (int b = 0; b < XCORE_BATCHES; b++) {
+            const double t0 = sat_mono_s();
+            for (int i = 0; i < XCORE_TRIPS; i++) {
+                atomic_store_explicit(&x.flag, 1, memory_order_release);
+                /* bounded: the echo thread answers each trip, or failed to pin */
+                for (long spin = 0; atomic_load_explicit(&x.flag, memory_order_acquire) != 0;
+                     spin++)
+                    if (spin > 100000000L)
+                        goto out;
+            }
+            const double ns = (sat_mono_s() - t0) * 1e9 / XCORE_TRIPS;
+            best = best == 0 || ns < best ? ns : best;
+        }
+    out:
+        atomic_store(&x.stop, 1);
+        pthread_join(t, NULL);
+    }
+    pthread_setaffinity_np(self, sizeof saved, &saved);
+    return best;
+}
+
 static int cmp_run_pair(struct cmp *c, char *self, const char *script, const char *arch, int steps,
                         int batch, int r)
 {
     int rc = 0;
+    const double xc = xcore_roundtrip_ns();
+    for (int bits = 32; bits >= 4; bits = bits == 32 ? 4 : 0) {
+        struct cmp_row *cr = cmp_row_get(c, arch, bits);
+        if (cr)
+            cr->xcore_ns[r] = xc;
+    }
     for (int k = 0; k < 2; k++) {
         if ((k == 0) == (r % 2 == 0)) {
             rc |= cmp_run_saturn(c, self, arch, steps, batch, c->threads, r);
@@ -283,6 +380,19 @@ static void cmp_print(const struct cmp *c, int batch, int steps)
            "reach it.\n"
            "W4/FP32: the W4A4 step over the FP32 step (mean of the rounds), Saturn|PyTorch.\n"
            "%%sgemm: Saturn's best step in GFLOP/s over the session's best sgemm.\n");
+    printf("\ncross-core round trip, ns, measured before each model's pair, by round (a cache\n"
+           "line between threads on the first two CPUs; on a VM, a jump to several times its\n"
+           "usual value means the two vCPUs no longer share a cache, and steps that share\n"
+           "data across the cores run slower):\n");
+    for (int i = 0; i < c->nrows; i++) {
+        const struct cmp_row *cr = &c->rows[i];
+        if (cr->bits != 32)
+            continue;
+        printf("%-12s", cr->model);
+        for (int r = 0; r < c->rounds; r++)
+            printf(" %6.0f", cr->xcore_ns[r]);
+        printf("\n");
+    }
 }
 
 int bench_compare_pytorch(char *self, const char *models, int steps, int batch, int threads,
