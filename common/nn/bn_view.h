@@ -1,6 +1,7 @@
 /* bn_view.h - private to common/nn: the BatchNorm affine map, shared by
- * bn_forward_* (layers.c) and by the activations that read a BN output
- * through a struct bn_view (layers.c, quant.c), so that both compute every
+ * bn_forward_* (layers.c) and by what reads a BN output through a struct
+ * bn_view (the activations in elementwise.c and quant.c, BN's backward
+ * with its activation folded in, layers.c), so that all compute every
  * value with the same float operations: (x - mu) * scale + shift, in vector
  * lanes or in the scalar tail alike (no contraction: -ffp-contract=off).
  */
