@@ -195,6 +195,7 @@ void fc_forward_naive(float *out, const float *inp, const float *w, const float 
  * its cache. Every thread computes the step's totals itself, in the same
  * order; the thread a channel is dealt to (j % threads) stores them. */
 #define BN_PARTS 2048              /* partial sums of one step (pieces x channels) */
+#define BN_ALPHA_PARTS 4096        /* PACT's alpha terms of a folded backward (pieces x c) */
 #define BN_STEP_MAX 128            /* channels of one step */
 #define BN_STEP_BYTES (256 * 1024) /* a thread's share of a step's data */
 
@@ -530,12 +531,21 @@ static void bn_backward_impl(float *restrict dinp, float *restrict dgamma, float
                              const float *restrict gamma, int c, size_t m, int accum,
                              const struct bn_gate *gate)
 {
-    if (m == 0)
+    if (m == 0) {
+        if (gate && gate->pact && gate->alpha_grad)
+            *gate->alpha_grad = 0.0; /* as pact_backward_bn */
         return;
+    }
     const int pieces = nn_slab_pieces(m), step = bn_step(m, pieces, dinp ? 3 : 2);
     /* two sets, by step parity: a thread may start the next step's sums
      * while another still reads this step's */
     double pg[2][BN_PARTS], pgx[2][BN_PARTS];
+    /* PACT's alpha terms, channel by channel, piece by piece, summed in
+     * pass 1 when its pieces are BN's (pact_alpha_term_bn) */
+    double pa[BN_ALPHA_PARTS];
+    const int want_alpha = gate && gate->pact && gate->alpha_grad;
+    const int fold_alpha = want_alpha && pact_backward_pieces_of(c, m) == pieces &&
+                           (size_t)c * (size_t)pieces <= BN_ALPHA_PARTS;
 #pragma omp parallel num_threads(nn_threads()) if (c > 1 && (size_t)c * m > 8192)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -551,6 +561,11 @@ static void bn_backward_impl(float *restrict dinp, float *restrict dgamma, float
                         const struct bn_gate_ch gk = bn_gate_of(gate, c0 + j);
                         sum8_dot_gate(g + at, x + at, hi - lo, mean[c0 + j], &gk, gate->pact,
                                       &pg[par][p], &pgx[par][p]);
+                        if (fold_alpha) /* the piece is still in this core's cache */
+                            pa[(size_t)(c0 + j) * pieces + k] =
+                                0.0 + pact_alpha_term_bn(g + at, &gate->v, (size_t)c0 * m + at,
+                                                         hi - lo, gate->alpha_raw, gate->bits,
+                                                         gate->cg);
                     } else {
                         sum8_dot(g + at, x + at, hi - lo, mean[c0 + j], &pg[par][p], &pgx[par][p]);
                     }
@@ -586,6 +601,16 @@ static void bn_backward_impl(float *restrict dinp, float *restrict dgamma, float
                 }
             }
         }
+    }
+    if (fold_alpha) {
+        /* pact_backward_bn's order: channel by channel, piece by piece */
+        double total = 0.0;
+        for (size_t i = 0; i < (size_t)c * (size_t)pieces; i++)
+            total += pa[i];
+        *gate->alpha_grad = gate->alpha_raw < 0.0f ? -total : total;
+    } else if (want_alpha) {
+        *gate->alpha_grad =
+            pact_backward_bn(NULL, dout, &gate->v, c, gate->alpha_raw, gate->bits, gate->cg, 0);
     }
 }
 

@@ -195,14 +195,18 @@ void relu_backward_bn(float *dinp, const float *dout, const struct bn_view *v, i
  * the activation would have passed on, computed where it is read from the
  * activation's output gradient dy and the view's value z of each element:
  * dy where z > 0 (ReLU) or 0 < z < al (PACT, al = pact_alpha(alpha_raw)),
- * else +0. The same bits as relu_backward_bn / pact_backward_bn (which then
- * only has to give the alpha gradient, dx NULL) followed by bn_backward,
- * without the tensor in between. v is the view of this BN's output (v.x is
- * inp). */
+ * else +0. The same bits as relu_backward_bn / pact_backward_bn followed by
+ * bn_backward, without the tensor in between; for PACT with alpha_grad set,
+ * *alpha_grad = pact_backward_bn's return value too, summed in the same
+ * pass where PACT's pieces are BN's (else by pact_backward_bn after it).
+ * v is the view of this BN's output (v.x is inp). */
 struct bn_gate {
     struct bn_view v;
-    int pact; /* 0: ReLU's gate; 1: PACT's */
-    float al; /* PACT's clip value */
+    int pact;           /* 0: ReLU's gate; 1: PACT's */
+    float al;           /* PACT's clip value, pact_alpha(alpha_raw) */
+    double *alpha_grad; /* PACT: alpha's gradient goes here; NULL: not wanted */
+    float alpha_raw;
+    int bits, cg;
 };
 void bn_backward_gated(float *dinp, float *dgamma, float *dbeta, const float *dy, const float *inp,
                        const float *mean, const float *invstd, const float *gamma, int c, size_t m,

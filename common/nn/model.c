@@ -617,12 +617,21 @@ void model_backward(struct model *m, float loss_scale)
             const float *gamma = m->p + m->pe[nd->gp].offset;
             const struct node *act = nd->fused ? &m->nodes[i + 1] : NULL;
             if (act && act->folded) {
+                /* the ACT's input gradient, and PACT's alpha gradient */
+                double ga = 0.0;
                 struct bn_gate gate = {.pact = act->act == ACT_PACT};
                 bn_view_of(m, nd, &gate.v);
-                if (gate.pact)
-                    gate.al = pact_alpha(m->p[m->pe[act->ap].offset]);
+                if (gate.pact) {
+                    gate.alpha_raw = m->p[m->pe[act->ap].offset];
+                    gate.al = pact_alpha(gate.alpha_raw);
+                    gate.bits = act->bits;
+                    gate.cg = m->cfg.cg;
+                    gate.alpha_grad = &ga;
+                }
                 bn_backward_gated(din, dg, db, grad_of(m, act->out), ti->val, nd->mean, nd->invstd,
                                   gamma, ti->c, (size_t)n * hw, nd->accum_in, &gate);
+                if (gate.pact)
+                    m->g[m->pe[act->ap].offset] += (float)ga;
             } else {
                 bn_backward(din, dg, db, dout, ti->val, nd->mean, nd->invstd, gamma, ti->c,
                             (size_t)n * hw, nd->accum_in);
@@ -630,21 +639,21 @@ void model_backward(struct model *m, float loss_scale)
             break;
         }
         case N_ACT: {
+            if (nd->folded)
+                break; /* the fused BN's backward does all of it (case N_BN) */
             size_t len = tensor_len(m, ti, n);
             struct bn_view v;
             if (nd->fused_bn >= 0)
                 bn_view_of(m, &m->nodes[nd->fused_bn], &v);
-            /* folded: the BN's backward makes din (case N_BN) */
-            float *dx = nd->folded ? NULL : din;
             if (nd->act == ACT_RELU) {
-                if (dx && nd->fused_bn >= 0)
-                    relu_backward_bn(dx, dout, &v, ti->c, nd->accum_in);
-                else if (dx)
-                    relu_backward(dx, dout, ti->val, len, nd->accum_in);
+                if (din && nd->fused_bn >= 0)
+                    relu_backward_bn(din, dout, &v, ti->c, nd->accum_in);
+                else if (din)
+                    relu_backward(din, dout, ti->val, len, nd->accum_in);
             } else {
                 size_t off = m->pe[nd->ap].offset;
                 double ga = nd->fused_bn >= 0
-                                ? pact_backward_bn(dx, dout, &v, ti->c, m->p[off], nd->bits,
+                                ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
                                                    m->cfg.cg, nd->accum_in)
                                 : pact_backward(din, dout, ti->val, ti->c, (size_t)n * hw,
                                                 m->p[off], nd->bits, m->cfg.cg, nd->accum_in);

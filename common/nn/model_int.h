@@ -61,8 +61,8 @@ struct node {
     int ap;       /* alpha parameter entry */
     int fused_bn; /* node index of the fused BN it reads through a view, -1 none */
     int into_dw;     /* its output is virt: the depthwise conv reading it computes it */
-    int folded;      /* its input gradient is made inside its fused BN's backward
-                      * (bn_backward_gated); its own backward gives only PACT's alpha's */
+    int folded;      /* its backward is done inside its fused BN's (bn_backward_gated):
+                      * the input gradient and, for PACT, alpha's */
     float alpha_fwd; /* alpha_raw of the last forward (for the view), when into_dw */
 
     /* N_MAXPOOL */

@@ -525,6 +525,21 @@ void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, 
     NN_END_RANGES
 }
 
+int pact_backward_pieces_of(int c, size_t m)
+{
+    int pieces = nn_slab_pieces(m);
+    while (pieces > 1 && (size_t)c * (size_t)pieces > PACT_MAX_PARTS)
+        pieces /= 2;
+    return pieces;
+}
+
+double pact_alpha_term_bn(const float *dy, const struct bn_view *v, size_t at, size_t n,
+                          float alpha_raw, int bits, int cg)
+{
+    return pact_kernels()->bwd(NULL, dy, NULL, v, at, n, alpha_of(alpha_raw),
+                               (float)((1 << bits) - 1), cg, 0);
+}
+
 /* The pieces of pact_backward (x) and pact_backward_bn (v): the same sums
  * in the same order. */
 static double pact_backward_pieces(float *dx, const float *dy, const float *x,
@@ -536,9 +551,7 @@ static double pact_backward_pieces(float *dx, const float *dy, const float *x,
     const struct pact_kernels *k = pact_kernels();
     const float al = alpha_of(alpha_raw);
     const float a = (float)((1 << bits) - 1);
-    int pieces = nn_slab_pieces(m);
-    while (pieces > 1 && (size_t)c * (size_t)pieces > PACT_MAX_PARTS)
-        pieces /= 2;
+    const int pieces = pact_backward_pieces_of(c, m);
     /* more channels than parts: runs of whole channels, piece = channel group */
     const int cper =
         (size_t)c * (size_t)pieces > PACT_MAX_PARTS ? (c + PACT_MAX_PARTS - 1) / PACT_MAX_PARTS : 1;

@@ -87,6 +87,16 @@ void pact_apply_bn(float *y, const struct bn_view *v, size_t i0, size_t n, float
 void pact_forward_bn(float *y, const struct bn_view *v, int c, float alpha_raw, int bits);
 double pact_backward_bn(float *dx, const float *dy, const struct bn_view *v, int c,
                         float alpha_raw, int bits, int cg, int accum);
+/* The pieces pact_backward* cut each of c channel slabs of m values into
+ * (threads.h's nn_slab_pieces(m), or fewer for many channels), and the
+ * alpha-gradient term of one piece: the view's values at flat indices
+ * [at, at + n) of one channel, dy at the same indices. pact_backward_bn
+ * returns sign(alpha_raw) * the sum of these terms, channel by channel,
+ * piece by piece, each added to a double starting at 0.0; a caller that
+ * adds them in that order gets its bits (BatchNorm's folded backward). */
+int pact_backward_pieces_of(int c, size_t m);
+double pact_alpha_term_bn(const float *dy, const struct bn_view *v, size_t at, size_t n,
+                          float alpha_raw, int bits, int cg);
 
 /* The PACT kernels are compiled once per ISA level and chosen at run time.
  * Every level gives the same bits (element-wise IEEE operations, no

@@ -629,71 +629,108 @@ static void test_bn_threads(void)
     }
 }
 
+/* One check of bn_backward_gated against the two steps it replaces:
+ * ReLU's (mode 0), CG-PACT's (1) or plain PACT's (2) backward through the
+ * view storing the gradient, then bn_backward. Returns 1 when dinp, dgamma,
+ * dbeta and (PACT) alpha's gradient all have the same bits. */
+static int bn_gated_case(const char *what, const float *x, const float *dy, int c, size_t m,
+                         int mode, int accum, long regions[3])
+{
+    const size_t len = (size_t)c * m;
+    float *t = fvec(len), *dref = fvec(len), *d = fvec(len);
+    float *gm = fvec((size_t)c), *bt = fvec((size_t)c), *rm = fvec((size_t)c);
+    float *rv = fvec((size_t)c), *mu = fvec((size_t)c), *sc = fvec((size_t)c);
+    float *sh = fvec((size_t)c), *mean = fvec((size_t)c), *istd = fvec((size_t)c);
+    float *dg = fvec((size_t)c), *db = fvec((size_t)c), *dg2 = fvec((size_t)c);
+    float *db2 = fvec((size_t)c);
+    for (int ch = 0; ch < c; ch++) {
+        gm[ch] = ch % 4 == 3 ? -1.5f : 0.5f + 0.5f * (float)(ch % 4);
+        bt[ch] = 0.1f * (float)(ch % 5) - 0.2f;
+        rm[ch] = 0.0f, rv[ch] = 1.0f;
+        dg[ch] = dg2[ch] = 0.5f, db[ch] = db2[ch] = -0.5f;
+    }
+    const float alpha_raw = -0.9f; /* al 0.9: some values above it */
+    bn_stats_train(mu, sc, sh, mean, istd, x, gm, bt, rm, rv, c, m, 1e-5f, 0.1f);
+    const struct bn_view v = {.x = x, .mu = mu, .scale = sc, .shift = sh, .m = m};
+    for (size_t i = 0; i < len; i++)
+        dref[i] = d[i] = 0.25f * (float)(i % 7);
+    for (size_t i = 0; regions && i < len; i++) {
+        const size_t ch = i / m;
+        const float z = (x[i] - mu[ch]) * sc[ch] + sh[ch];
+        regions[z <= 0.0f ? 0 : z < pact_alpha(alpha_raw) ? 1 : 2]++;
+    }
+    double ga = 0.0, gg = -1.0;
+    if (mode)
+        ga = pact_backward_bn(t, dy, &v, c, alpha_raw, 4, mode == 1, 0);
+    else
+        relu_backward_bn(t, dy, &v, c, 0);
+    bn_backward(dref, dg, db, t, x, mean, istd, gm, c, m, accum);
+    const struct bn_gate gate = {.v = v,
+                                 .pact = mode != 0,
+                                 .al = pact_alpha(alpha_raw),
+                                 .alpha_grad = mode ? &gg : NULL,
+                                 .alpha_raw = alpha_raw,
+                                 .bits = 4,
+                                 .cg = mode == 1};
+    bn_backward_gated(d, dg2, db2, dy, x, mean, istd, gm, c, m, accum, &gate);
+    int ok = same_bits(what, "dinp", d, dref, len) && same_bits(what, "dgamma", dg2, dg, c) &&
+             same_bits(what, "dbeta", db2, db, c);
+    if (mode && memcmp(&gg, &ga, sizeof ga) != 0) {
+        fprintf(stderr, "%s: alpha gradient %.17g != %.17g\n", what, gg, ga);
+        ok = 0;
+    }
+    return ok;
+}
+
 /* BatchNorm's backward with the activation after it folded in
- * (bn_backward_gated) gives the bits of the two steps it replaces: ReLU's
- * or PACT's backward through the view, storing the gradient, then
- * bn_backward; at 1, 2 and 3 threads, at every ISA level this CPU runs,
- * overwriting and accumulating, on slabs with a tail (m = 7*61), values
- * below 0, between 0 and al, above al, and -0 gradients. PACT's alpha
- * gradient does not change when its backward stores no input gradient. */
+ * (bn_backward_gated) gives the bits of the two steps it replaces, alpha's
+ * gradient included: at 1, 2 and 3 threads, at every ISA level this CPU
+ * runs, overwriting and accumulating, on slabs of one piece with a tail
+ * (m = 7*61) and of four pieces (m = 64*49), with values below 0, between
+ * 0 and al, above al, and -0 gradients; and with so many channels (520 x
+ * 8 pieces) that PACT sums fewer pieces than BN, where alpha's gradient
+ * comes from a pass of its own. */
 static void test_bn_gated(void)
 {
-    const int c = 4;
-    const size_t m = 7 * 61, len = (size_t)c * m;
-    float *x = fvec(len), *dy = fvec(len), *t = fvec(len), *dref = fvec(len), *d = fvec(len);
-    fill_uniform(x, len, -1.0f, 2.0f);
-    fill_uniform(dy, len, -0.5f, 0.5f);
-    for (size_t i = 0; i < len; i += 97)
-        dy[i] = -0.0f;
-    const float alpha_raw = -0.9f; /* al 0.9: some values above it */
     const int saved_threads = nn_threads();
     const enum pact_isa saved_isa = pact_get_isa();
     long regions[3] = {0}; /* PACT's inputs: z <= 0, 0 < z < al, z >= al */
-    for (int pact = 0; pact <= 1; pact++)
-        for (int accum = 0; accum <= 1; accum++)
-            for (int th = 1; th <= 3; th++)
-                for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
-                    if (pact_set_isa((enum pact_isa)isa) != 0)
-                        continue;
-                    nn_set_threads(th);
-                    float gm[4] = {1.0f, 0.5f, 2.0f, -1.5f}, bt[4] = {0.1f, -0.2f, 0.0f, 0.3f};
-                    float rm[4] = {0}, rv[4] = {1, 1, 1, 1};
-                    float mu[4], sc[4], sh[4], mean[4], istd[4];
-                    float dg[4] = {0.5f}, db[4] = {-0.5f}, dg2[4] = {0.5f}, db2[4] = {-0.5f};
-                    bn_stats_train(mu, sc, sh, mean, istd, x, gm, bt, rm, rv, c, m, 1e-5f, 0.1f);
-                    const struct bn_view v = {.x = x, .mu = mu, .scale = sc, .shift = sh, .m = m};
-                    for (size_t i = 0; i < len; i++)
-                        dref[i] = d[i] = 0.25f * (float)(i % 7);
-                    double ga = 0.0;
-                    for (size_t i = 0; pact && th == 1 && i < len; i++) {
-                        const size_t ch = i / m;
-                        const float z = (x[i] - mu[ch]) * sc[ch] + sh[ch];
-                        regions[z <= 0.0f ? 0 : z < pact_alpha(alpha_raw) ? 1 : 2]++;
+    const size_t ms[] = {7 * 61, 64 * 49};
+    for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+        const int c = 4;
+        const size_t m = ms[k], len = (size_t)c * m;
+        float *x = fvec(len), *dy = fvec(len);
+        fill_uniform(x, len, -1.0f, 2.0f);
+        fill_uniform(dy, len, -0.5f, 0.5f);
+        for (size_t i = 0; i < len; i += 97)
+            dy[i] = -0.0f;
+        for (int mode = 0; mode <= 2; mode++)
+            for (int accum = 0; accum <= 1; accum++)
+                for (int th = 1; th <= 3; th++)
+                    for (int isa = PACT_ISA_BASE; isa <= PACT_ISA_AVX512; isa++) {
+                        if (pact_set_isa((enum pact_isa)isa) != 0)
+                            continue;
+                        nn_set_threads(th);
+                        char what[96];
+                        snprintf(what, sizeof what,
+                                 "gated m %zu mode %d accum %d threads %d isa %d", m, mode, accum,
+                                 th, isa);
+                        CHECK(bn_gated_case(what, x, dy, c, m, mode, accum,
+                                            th == 1 && mode == 1 ? regions : NULL));
                     }
-                    if (pact)
-                        ga = pact_backward_bn(t, dy, &v, c, alpha_raw, 4, 1, 0);
-                    else
-                        relu_backward_bn(t, dy, &v, c, 0);
-                    bn_backward(dref, dg, db, t, x, mean, istd, gm, c, m, accum);
-                    const struct bn_gate gate = {.v = v, .pact = pact, .al = pact_alpha(alpha_raw)};
-                    bn_backward_gated(d, dg2, db2, dy, x, mean, istd, gm, c, m, accum, &gate);
-                    char what[96];
-                    snprintf(what, sizeof what, "gated %s accum %d threads %d isa %d",
-                             pact ? "PACT" : "ReLU", accum, th, isa);
-                    CHECK(same_bits(what, "dinp", d, dref, len));
-                    CHECK(same_bits(what, "dgamma", dg2, dg, 4));
-                    CHECK(same_bits(what, "dbeta", db2, db, 4));
-                    if (pact) { /* CG-PACT's alpha gradient, and plain PACT's */
-                        const double gn = pact_backward_bn(NULL, dy, &v, c, alpha_raw, 4, 1, 0);
-                        CHECK(memcmp(&gn, &ga, sizeof ga) == 0);
-                        const double p0 = pact_backward_bn(t, dy, &v, c, alpha_raw, 4, 0, 0);
-                        const double p1 = pact_backward_bn(NULL, dy, &v, c, alpha_raw, 4, 0, 0);
-                        CHECK(memcmp(&p0, &p1, sizeof p0) == 0 && p0 != ga);
-                    }
-                }
+    }
     pact_set_isa(saved_isa);
+    nn_set_threads(2);
+    const int c = 520;
+    const size_t m = 128 * 49, len = (size_t)c * m;
+    CHECK(pact_backward_pieces_of(c, m) < nn_slab_pieces(m));
+    float *x = fvec(len), *dy = fvec(len);
+    fill_uniform(x, len, -1.0f, 2.0f);
+    fill_uniform(dy, len, -0.5f, 0.5f);
+    CHECK(bn_gated_case("gated, 520 channels", x, dy, c, m, 1, 0, NULL));
     nn_set_threads(saved_threads);
     CHECK(regions[0] > 0 && regions[1] > 0 && regions[2] > 0);
+    free_all();
 }
 
 int main(void)
