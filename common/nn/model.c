@@ -71,14 +71,13 @@ static size_t tensor_len(const struct model *m, const struct tensor *t, int n)
  * its last reader down to its producer's. Two tensors whose intervals
  * [producer, last_use] do not overlap share a buffer (greedy, largest
  * first). The input image needs no gradient, nor does the output of a BN
- * whose ACT is folded into its backward (plan_fusion). */
+ * that is fused with the ACT after it (plan_fusion). */
 static int plan_grads(struct model *m)
 {
     int order[MAX_TENSORS], k = 0;
     for (int i = 0; i < m->nt; i++) {
         const int p = m->t[i].producer;
-        const int folded =
-            p >= 0 && m->nodes[p].kind == N_BN && m->nodes[p].fused && m->nodes[p + 1].folded;
+        const int folded = p >= 0 && m->nodes[p].kind == N_BN && m->nodes[p].fused;
         m->t[i].grad_slot = -1;
         if (i != m->input && !folded)
             order[k++] = i;
@@ -152,7 +151,8 @@ static void plan_accum(struct model *m)
 /* Marks each BN whose output only the next node reads, an ACT, as fused:
  * that output is never stored (the ACT reads it through a bn_view, and BN's
  * backward needs only its input), which saves one activation tensor per
- * BN + activation pair and its write and read. */
+ * BN + activation pair and its write and read. BN's backward then does the
+ * ACT's too (bn_backward_gated), so that output needs no gradient either. */
 static void plan_fusion(struct model *m)
 {
     int readers[MAX_TENSORS] = {0};
@@ -161,7 +161,6 @@ static void plan_fusion(struct model *m)
         if (m->nodes[i].in2 >= 0)
             readers[m->nodes[i].in2]++;
         m->nodes[i].fused_bn = -1;
-        m->nodes[i].folded = 0;
         m->nodes[i].in_act = -1;
         m->nodes[i].qin_act = -1;
     }
@@ -173,8 +172,6 @@ static void plan_fusion(struct model *m)
         bn->fused = 1;
         act->fused_bn = i;
         m->t[bn->out].virt = 1;
-        /* BN's backward computes the gradient the ACT would pass it */
-        act->folded = 1;
     }
     /* An ACT after a fused BN whose output only a depthwise conv reads: the
      * conv reads it through a view, plane by plane, and it is never stored
@@ -521,8 +518,8 @@ const float *model_logits(const struct model *m)
 
 /* A fused BN's or ACT's output is not stored: it is computed from the view
  * of the last forward into the tensor's gradient buffer, which only backward uses
- * (and always writes before it reads). A BN output whose ACT is folded has
- * none; the ACT's output, of the same shape, lends its own. */
+ * (and always writes before it reads). A fused BN's output has none; the
+ * ACT's output after it, of the same shape, lends its own. */
 const float *model_tensor_values(const struct model *m, int id)
 {
     if (id < 0 || id >= m->nt)
@@ -615,9 +612,10 @@ void model_backward(struct model *m, float loss_scale)
         case N_BN: {
             float *dg = m->g + m->pe[nd->gp].offset, *db = m->g + m->pe[nd->betap].offset;
             const float *gamma = m->p + m->pe[nd->gp].offset;
-            const struct node *act = nd->fused ? &m->nodes[i + 1] : NULL;
-            if (act && act->folded) {
-                /* the ACT's input gradient, and PACT's alpha gradient */
+            if (nd->fused) {
+                /* the ACT after it (plan_fusion): its input gradient, and
+                 * PACT's alpha gradient */
+                const struct node *act = &m->nodes[i + 1];
                 double ga = 0.0;
                 struct bn_gate gate = {.pact = act->act == ACT_PACT};
                 bn_view_of(m, nd, &gate.v);
@@ -639,25 +637,15 @@ void model_backward(struct model *m, float loss_scale)
             break;
         }
         case N_ACT: {
-            if (nd->folded)
-                break; /* the fused BN's backward does all of it (case N_BN) */
-            size_t len = tensor_len(m, ti, n);
-            struct bn_view v;
             if (nd->fused_bn >= 0)
-                bn_view_of(m, &m->nodes[nd->fused_bn], &v);
+                break; /* the fused BN's backward does all of it (case N_BN) */
             if (nd->act == ACT_RELU) {
-                if (din && nd->fused_bn >= 0)
-                    relu_backward_bn(din, dout, &v, ti->c, nd->accum_in);
-                else if (din)
-                    relu_backward(din, dout, ti->val, len, nd->accum_in);
+                if (din)
+                    relu_backward(din, dout, ti->val, tensor_len(m, ti, n), nd->accum_in);
             } else {
                 size_t off = m->pe[nd->ap].offset;
-                double ga = nd->fused_bn >= 0
-                                ? pact_backward_bn(din, dout, &v, ti->c, m->p[off], nd->bits,
-                                                   m->cfg.cg, nd->accum_in)
-                                : pact_backward(din, dout, ti->val, ti->c, (size_t)n * hw,
-                                                m->p[off], nd->bits, m->cfg.cg, nd->accum_in);
-                m->g[off] += (float)ga;
+                m->g[off] += (float)pact_backward(din, dout, ti->val, ti->c, (size_t)n * hw,
+                                                  m->p[off], nd->bits, m->cfg.cg, nd->accum_in);
             }
             break;
         }

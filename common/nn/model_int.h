@@ -59,10 +59,9 @@ struct node {
     enum act_kind act;
     int bits;
     int ap;       /* alpha parameter entry */
-    int fused_bn; /* node index of the fused BN it reads through a view, -1 none */
+    int fused_bn; /* node index of the fused BN it reads through a view, -1 none;
+                   * that BN's backward does this node's too */
     int into_dw;     /* its output is virt: the depthwise conv reading it computes it */
-    int folded;      /* its backward is done inside its fused BN's (bn_backward_gated):
-                      * the input gradient and, for PACT, alpha's */
     float alpha_fwd; /* alpha_raw of the last forward (for the view), when into_dw */
 
     /* N_MAXPOOL */
