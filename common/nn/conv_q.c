@@ -368,10 +368,17 @@ static inline __mmask16 cq_lanes_next(struct cq_lanes *l, const struct conv_shap
 {
     *at = (size_t)l->y * s->ow + (size_t)(l->x < s->ow ? l->x : s->ow);
     unsigned m = 0;
-    for (int j = 0; j < CD_LANES; j++) {
-        if (l->y < s->oh && l->x < s->ow)
-            m |= 1u << j;
-        if (++l->x == fw) {
+    /* row by row: a run of the vector's lanes in one grid row keeps its
+     * first ow - x (none past the last output row) */
+    for (int j = 0; j < CD_LANES;) {
+        const int run = fw - l->x < CD_LANES - j ? fw - l->x : CD_LANES - j;
+        if (l->y < s->oh && l->x < s->ow) {
+            const int keep = s->ow - l->x < run ? s->ow - l->x : run;
+            m |= ((1u << keep) - 1u) << j;
+        }
+        j += run;
+        l->x += run;
+        if (l->x == fw) {
             l->x = 0;
             l->y++;
         }
@@ -422,9 +429,10 @@ CQ_VNNI static void cq_flat_vnni(float *restrict out0, size_t cs, float scale,
 }
 
 /* The sums of cq_flat_vnni with AVX2, into ob (16, nflat) int32 (the
- * caller converts them): 8 positions a vector, 8 channels at a time. vpmaddubsw adds the products of channels (0, 1) and (2, 3) into
- * int16 (exact: conv_q_ok keeps 2*wa*aa below 2^15), vpmaddwd by ones adds
- * the two pairs into int32. */
+ * caller converts them): 8 positions a vector, 8 channels at a time.
+ * vpmaddubsw adds the products of channels (0, 1) and (2, 3) into int16
+ * (exact: conv_q_ok keeps 2*wa*aa below 2^15), vpmaddwd by ones adds the
+ * two pairs into int32. */
 CQ_AVX2 static void cq_flat_avx2(int32_t *restrict ob, const int32_t *restrict xq,
                                  const int8_t *restrict wq, int ov, int sub,
                                  const struct conv_shape *s, const struct cq_flat *f,
